@@ -1,0 +1,90 @@
+//! Types shared by the pastmon sensor (userspace) and its XDP program.
+//!
+//! Invariants:
+//! - `no_std`, no allocation: the XDP side links this crate too.
+//! - Every type that crosses the kernel/user boundary is `#[repr(C)]` with an
+//!   explicit layout; changing a field changes the wire format between the two.
+//! - Protocol constants live here once, so the kernel-side filter and the
+//!   userspace decoder agree on what they parse.
+#![no_std]
+
+/// EtherType values the parsers understand.
+pub mod ethertype {
+    pub const IPV4: u16 = 0x0800;
+    pub const IPV6: u16 = 0x86DD;
+    pub const VLAN: u16 = 0x8100;
+    pub const QINQ: u16 = 0x88A8;
+    /// Pre-standard Q-in-Q outer tag, still sent by some switches.
+    pub const QINQ_OLD: u16 = 0x9100;
+}
+
+/// IP protocol numbers the parsers understand.
+pub mod ipproto {
+    pub const HOPOPT: u8 = 0;
+    pub const TCP: u8 = 6;
+    pub const UDP: u8 = 17;
+    pub const IPV6_ROUTE: u8 = 43;
+    pub const IPV6_FRAG: u8 = 44;
+    pub const AH: u8 = 51;
+    pub const IPV6_NONXT: u8 = 59;
+    pub const IPV6_OPTS: u8 = 60;
+}
+
+/// Why a frame was not analysed. Both the XDP program and the userspace
+/// decoder count skipped frames by these reasons, one counter each.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SkipReason {
+    /// Link type of the capture is not one the decoder knows.
+    UnsupportedLinkType = 0,
+    /// Frame ended inside the link-layer header (Ethernet, VLAN tags, SLL).
+    TruncatedLink = 1,
+    /// Not IPv4 or IPv6 (ARP, LLDP, STP, ...).
+    NotIp = 2,
+    /// Frame ended inside the IP header, or the header is inconsistent.
+    BadIpHeader = 3,
+    /// IPv4 fragment or IPv6 fragment header: not reassembled, counted.
+    IpFragment = 4,
+    /// IP payload is neither TCP nor UDP (ICMP, GRE, ESP, ...).
+    NotTcpUdp = 5,
+    /// Frame ended inside the TCP or UDP header, or its length is invalid.
+    BadTransportHeader = 6,
+}
+
+impl SkipReason {
+    pub const COUNT: usize = 7;
+    pub const ALL: [SkipReason; Self::COUNT] = [
+        SkipReason::UnsupportedLinkType,
+        SkipReason::TruncatedLink,
+        SkipReason::NotIp,
+        SkipReason::BadIpHeader,
+        SkipReason::IpFragment,
+        SkipReason::NotTcpUdp,
+        SkipReason::BadTransportHeader,
+    ];
+
+    /// Stable snake_case name, used in reports, metrics and the database.
+    pub const fn name(self) -> &'static str {
+        match self {
+            SkipReason::UnsupportedLinkType => "unsupported_link_type",
+            SkipReason::TruncatedLink => "truncated_link",
+            SkipReason::NotIp => "not_ip",
+            SkipReason::BadIpHeader => "bad_ip_header",
+            SkipReason::IpFragment => "ip_fragment",
+            SkipReason::NotTcpUdp => "not_tcp_udp",
+            SkipReason::BadTransportHeader => "bad_transport_header",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skip_reasons_are_dense_and_ordered() {
+        for (i, r) in SkipReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! Capture sources: where frames come from.
+//!
+//! Every source yields the same [`Frame`]: a timestamp in Unix nanoseconds,
+//! the link type, the captured bytes and the length the frame had on the wire.
+//! Sources never interpret the bytes; that is the decoder's job.
+
+mod file;
+
+pub use file::CaptureFile;
+
+use std::io;
+use std::path::PathBuf;
+
+/// Link-layer framing of a capture's frames (pcap LINKTYPE_* values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkType {
+    Ethernet,
+    /// Raw IPv4 or IPv6, version in the first nibble.
+    RawIp,
+    /// Linux "cooked" capture v1 (16-byte header).
+    LinuxSll,
+    /// Linux "cooked" capture v2 (20-byte header).
+    LinuxSll2,
+    /// BSD loopback / null: 4-byte address family in host order.
+    Null,
+    Other(u32),
+}
+
+impl LinkType {
+    pub fn from_pcap(code: u32) -> LinkType {
+        match code {
+            1 => LinkType::Ethernet,
+            0 => LinkType::Null,
+            101 | 12 | 14 | 228 | 229 => LinkType::RawIp,
+            113 => LinkType::LinuxSll,
+            276 => LinkType::LinuxSll2,
+            other => LinkType::Other(other),
+        }
+    }
+}
+
+/// One captured frame, borrowed from the source's buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct Frame<'a> {
+    /// Capture time, Unix nanoseconds.
+    pub ts_ns: u64,
+    pub link: LinkType,
+    /// The captured bytes (at most the snapshot length).
+    pub data: &'a [u8],
+    /// Length of the frame on the wire; `> data.len()` when truncated.
+    pub wire_len: u32,
+}
+
+/// A source of frames. Frames borrow the source, so a consumer copies what
+/// it keeps before asking for the next one.
+pub trait CaptureSource {
+    /// The next frame, or `None` at the end of the capture.
+    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError>;
+
+    /// Bytes consumed so far and the total, when known (for progress bars).
+    fn progress(&self) -> (u64, Option<u64>);
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path}: not a pcap or pcapng file (magic {magic:#010x})")]
+    UnknownFormat { path: PathBuf, magic: u32 },
+    #[error("{path}: malformed capture at byte {offset}: {what}")]
+    Malformed {
+        path: PathBuf,
+        offset: u64,
+        what: String,
+    },
+}
