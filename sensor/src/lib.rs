@@ -1,1 +1,37 @@
+//! pastmon: a passive application response-time monitor.
+//!
+//! One module per stage of the data path (see ARCHITECTURE.md):
+//! [`capture`] → [`decode`] → [`flow`] (TCP tracking, reassembly) →
+//! [`plugins`] (protocol parsers) → [`timing`] (transactions) →
+//! [`aggregate`] (per-interval statistics) → [`report`].
+//! [`worker`] runs that pipeline on N threads, each owning its flows.
+
+pub mod aggregate;
 pub mod capture;
+pub mod decode;
+pub mod flow;
+pub mod histogram;
+pub mod plugins;
+pub mod report;
+pub mod rules;
+pub mod timing;
+pub mod transaction;
+pub mod worker;
+
+/// Direction of a packet or byte stream relative to the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Client to server: requests.
+    ToServer = 0,
+    /// Server to client: responses.
+    ToClient = 1,
+}
+
+impl Direction {
+    pub fn reverse(self) -> Direction {
+        match self {
+            Direction::ToServer => Direction::ToClient,
+            Direction::ToClient => Direction::ToServer,
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! Aggregation: transactions → per-interval, per-key statistics.
+//!
+//! A transaction counts in the interval (aligned to the Unix epoch, so to the
+//! wall clock) where its request started. The key is plugin, signature,
+//! server address and port, and the client at the configured granularity.
+//! Each metric keeps count, min, max, sum and a histogram; all of them merge
+//! exactly, so the result of N workers equals that of one.
+//!
+//! Memory is bounded: past `max_keys` open keys a worker folds the client
+//! out of new keys (client = none) and counts it.
+
+use crate::decode::Addr;
+use crate::histogram::Histogram;
+use crate::transaction::{Metric, Transaction, TransactionSink};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// How clients appear in aggregation keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientGranularity {
+    Address,
+    /// Clients grouped by network prefix (IPv4 length, IPv6 length).
+    Prefix { v4: u8, v6: u8 },
+    None,
+}
+
+impl std::str::FromStr for ClientGranularity {
+    type Err = String;
+
+    /// `address`, `none`, or `prefix:V4LEN,V6LEN` (e.g. `prefix:24,64`).
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "address" => Ok(ClientGranularity::Address),
+            "none" => Ok(ClientGranularity::None),
+            _ => {
+                let bad = || format!("client granularity '{s}': expected address, none or prefix:V4LEN,V6LEN");
+                let lens = s.strip_prefix("prefix:").ok_or_else(bad)?;
+                let (v4, v6) = lens.split_once(',').ok_or_else(bad)?;
+                let (v4, v6): (u8, u8) = (v4.parse().map_err(|_| bad())?, v6.parse().map_err(|_| bad())?);
+                if v4 > 32 || v6 > 128 {
+                    return Err(bad());
+                }
+                Ok(ClientGranularity::Prefix { v4, v6 })
+            }
+        }
+    }
+}
+
+/// A client key: address (masked to the prefix) and prefix length; `None`
+/// when clients are not kept.
+pub type ClientKey = Option<(Addr, u8)>;
+
+impl ClientGranularity {
+    fn key(self, addr: Addr) -> ClientKey {
+        let is_v4 = addr >> 32 == 0xffff;
+        let (len, full) = match self {
+            ClientGranularity::None => return None,
+            ClientGranularity::Address => return Some((addr, if is_v4 { 32 } else { 128 })),
+            ClientGranularity::Prefix { v4, .. } if is_v4 => (96 + u32::from(v4), v4),
+            ClientGranularity::Prefix { v6, .. } => (u32::from(v6), v6),
+        };
+        let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+        Some((addr & mask, full))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    /// Interval start, Unix seconds.
+    pub interval: u64,
+    pub plugin: &'static str,
+    pub signature: Arc<str>,
+    pub server: (Addr, u16),
+    pub client: ClientKey,
+}
+
+/// Count, min, max, sum and histogram of one metric.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stat {
+    pub count: u64,
+    pub min: u64,
+    pub max: u64,
+    pub sum: u64,
+    pub hist: Histogram,
+}
+
+impl Stat {
+    fn record(&mut self, v: u64) {
+        if self.count == 0 || v < self.min {
+            self.min = v;
+        }
+        self.max = self.max.max(v);
+        self.count += 1;
+        self.sum = self.sum.saturating_add(v);
+        self.hist.record(v);
+    }
+
+    pub fn merge(&mut self, o: &Stat) {
+        if o.count == 0 {
+            return;
+        }
+        if self.count == 0 || o.min < self.min {
+            self.min = o.min;
+        }
+        self.max = self.max.max(o.max);
+        self.count += o.count;
+        self.sum = self.sum.saturating_add(o.sum);
+        self.hist.merge(&o.hist);
+    }
+
+    pub fn avg(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.sum as f64 / self.count as f64
+        }
+    }
+
+    pub fn quantile(&self, q: f64) -> u64 {
+        self.hist.quantile(q, self.min, self.max)
+    }
+}
+
+/// Statistics of one key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Row {
+    pub count: u64,
+    pub outcomes: BTreeMap<&'static str, u64>,
+    pub metrics: [Stat; Metric::COUNT],
+}
+
+impl Row {
+    fn record(&mut self, tx: &Transaction) {
+        self.count += 1;
+        *self.outcomes.entry(tx.outcome.label()).or_default() += 1;
+        for (stat, v) in self.metrics.iter_mut().zip(tx.metrics) {
+            if let Some(v) = v {
+                stat.record(v);
+            }
+        }
+    }
+
+    pub fn merge(&mut self, o: &Row) {
+        self.count += o.count;
+        for (k, n) in &o.outcomes {
+            *self.outcomes.entry(k).or_default() += n;
+        }
+        for (a, b) in self.metrics.iter_mut().zip(&o.metrics) {
+            a.merge(b);
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct AggregateConfig {
+    pub interval_s: u64,
+    pub clients: ClientGranularity,
+    pub max_keys: usize,
+}
+
+impl Default for AggregateConfig {
+    fn default() -> Self {
+        AggregateConfig {
+            interval_s: 300,
+            clients: ClientGranularity::Address,
+            max_keys: 200_000,
+        }
+    }
+}
+
+/// Aggregated rows of one worker (or, merged, of all).
+#[derive(Debug)]
+pub struct Aggregates {
+    interval_ns: u64,
+    clients: ClientGranularity,
+    max_keys: usize,
+    pub rows: FxHashMap<Key, Row>,
+    pub transactions: u64,
+    /// Transactions whose client was folded out of the key (key cap reached).
+    pub folded_clients: u64,
+}
+
+impl Aggregates {
+    pub fn new(cfg: &AggregateConfig) -> Aggregates {
+        Aggregates {
+            interval_ns: cfg.interval_s.max(1) * 1_000_000_000,
+            clients: cfg.clients,
+            max_keys: cfg.max_keys,
+            rows: FxHashMap::default(),
+            transactions: 0,
+            folded_clients: 0,
+        }
+    }
+
+    pub fn merge(&mut self, other: Aggregates) {
+        self.transactions += other.transactions;
+        self.folded_clients += other.folded_clients;
+        for (k, row) in other.rows {
+            match self.rows.get_mut(&k) {
+                Some(r) => r.merge(&row),
+                None => {
+                    self.rows.insert(k, row);
+                }
+            }
+        }
+    }
+
+    /// Rows grouped by interval, each interval's rows in key order.
+    pub fn by_interval(&self) -> BTreeMap<u64, Vec<(&Key, &Row)>> {
+        let mut out: BTreeMap<u64, Vec<(&Key, &Row)>> = BTreeMap::new();
+        for (k, r) in &self.rows {
+            out.entry(k.interval).or_default().push((k, r));
+        }
+        for rows in out.values_mut() {
+            rows.sort_by(|a, b| a.0.cmp(b.0));
+        }
+        out
+    }
+}
+
+impl TransactionSink for Aggregates {
+    fn transaction(&mut self, tx: Transaction) {
+        self.transactions += 1;
+        let mut key = Key {
+            interval: tx.start_ns / self.interval_ns * self.interval_ns / 1_000_000_000,
+            plugin: tx.plugin,
+            signature: tx.signature.clone(),
+            server: tx.server,
+            client: self.clients.key(tx.client.0),
+        };
+        if self.rows.len() >= self.max_keys && key.client.is_some() && !self.rows.contains_key(&key) {
+            self.folded_clients += 1;
+            key.client = None;
+        }
+        self.rows.entry(key).or_default().record(&tx);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::addr_from_v4;
+    use crate::transaction::Outcome;
+
+    fn tx(start_s: u64, client: [u8; 4], first_response_ns: u64) -> Transaction {
+        let mut metrics = [None; Metric::COUNT];
+        metrics[Metric::FirstResponse as usize] = Some(first_response_ns);
+        Transaction {
+            plugin: "http",
+            signature: "GET".into(),
+            client: (addr_from_v4(client), 40000),
+            server: (addr_from_v4([10, 0, 0, 1]), 80),
+            outcome: Outcome::Http(200),
+            start_ns: start_s * 1_000_000_000 + 5,
+            metrics,
+        }
+    }
+
+    #[test]
+    fn intervals_align_and_prefixes_group_clients() {
+        let cfg = AggregateConfig {
+            interval_s: 300,
+            clients: "prefix:24,64".parse().unwrap(),
+            max_keys: 100,
+        };
+        let mut a = Aggregates::new(&cfg);
+        a.transaction(tx(599, [192, 168, 1, 7], 10));
+        a.transaction(tx(600, [192, 168, 1, 9], 30));
+        a.transaction(tx(899, [192, 168, 1, 200], 20));
+        let by = a.by_interval();
+        assert_eq!(by.keys().copied().collect::<Vec<_>>(), vec![300, 600]);
+        let (k, row) = by[&600][0];
+        assert_eq!(k.client, Some((addr_from_v4([192, 168, 1, 0]), 24)));
+        let s = &row.metrics[Metric::FirstResponse as usize];
+        assert_eq!((s.count, s.min, s.max, s.sum), (2, 20, 30, 50));
+        assert_eq!(row.outcomes["2xx"], 2);
+    }
+
+    #[test]
+    fn key_cap_folds_clients() {
+        let cfg = AggregateConfig {
+            interval_s: 60,
+            clients: ClientGranularity::Address,
+            max_keys: 1,
+        };
+        let mut a = Aggregates::new(&cfg);
+        a.transaction(tx(0, [1, 1, 1, 1], 1));
+        a.transaction(tx(0, [2, 2, 2, 2], 1));
+        assert_eq!(a.folded_clients, 1);
+        assert_eq!(a.rows.len(), 2);
+    }
+}

@@ -1,0 +1,82 @@
+//! Protocol plugins: ordered payload in, transaction boundaries out.
+//!
+//! A plugin is one module with a [`Plugin`] descriptor (name, ports, content
+//! detection, parser constructor) registered in [`PLUGINS`]. Its parser sees
+//! each direction's payload in order, once (the flow layer reassembles TCP),
+//! plus gaps where the capture lost bytes, and reports request and response
+//! boundaries through [`Events`]; timing, byte counts and naming happen there.
+//! `generic.rs` is the smallest complete plugin: copy it to add a protocol.
+//!
+//! Invariants: a parser never panics on any input, keeps bounded state (it
+//! buffers at most a message head), and resynchronises after a gap.
+
+mod dns;
+mod generic;
+mod http;
+
+use crate::timing::Events;
+use crate::Direction;
+
+/// A protocol parser for one flow.
+pub trait Parser: Send {
+    /// In-order payload of one direction (for UDP: one datagram).
+    fn parse(&mut self, dir: Direction, data: &[u8], ev: &mut Events);
+    /// `len` bytes of `dir` are missing from the capture.
+    fn gap(&mut self, dir: Direction, len: usize, ev: &mut Events);
+    /// `dir` has ended (FIN): close-delimited messages end here.
+    fn end(&mut self, dir: Direction, ev: &mut Events);
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    Udp,
+}
+
+pub struct Plugin {
+    /// Lower-case name: the rules table and the `plugin` column.
+    pub name: &'static str,
+    /// Server ports that select this plugin without looking at content.
+    pub ports: &'static [u16],
+    pub transports: &'static [Transport],
+    /// Recognises the protocol from the client's first payload.
+    pub detect: fn(&[u8]) -> bool,
+    pub new_parser: fn(Transport) -> Box<dyn Parser>,
+}
+
+/// Every plugin, in detection order. The generic TCP plugin comes last: it
+/// takes every TCP flow nothing else claimed.
+pub static PLUGINS: &[&Plugin] = &[&http::PLUGIN, &dns::PLUGIN, &generic::PLUGIN];
+
+pub fn is_known(name: &str) -> bool {
+    PLUGINS.iter().any(|p| p.name == name)
+}
+
+pub fn names() -> Vec<&'static str> {
+    PLUGINS.iter().map(|p| p.name).collect()
+}
+
+/// Every port some plugin watches by default: orients midstream flows.
+pub fn is_known_server_port(port: u16) -> bool {
+    PLUGINS.iter().any(|p| p.ports.contains(&port))
+}
+
+/// Chooses the plugin for a flow: by server port, else by the client's first
+/// payload, else generic TCP. `None` for UDP nobody claims.
+pub fn select(transport: Transport, server_port: u16, client_first: Option<&[u8]>) -> Option<(u8, &'static Plugin)> {
+    let candidates = || {
+        PLUGINS
+            .iter()
+            .enumerate()
+            .filter(move |(_, p)| p.transports.contains(&transport))
+    };
+    candidates()
+        .find(|(_, p)| p.ports.contains(&server_port))
+        .or_else(|| candidates().find(|(_, p)| (p.detect)(client_first.unwrap_or_default())))
+        .map(|(i, p)| (i as u8, *p))
+}
+
+/// Finds `needle` in `hay`.
+pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}

@@ -1,0 +1,231 @@
+//! Raw-mode output: the text report, the JSON report and JSON-lines
+//! transactions. Durations are microseconds in JSON, milliseconds in text.
+
+use crate::aggregate::{ClientKey, Row, Stat};
+use crate::decode::{addr_to_ip, Addr};
+use crate::transaction::{Metric, Transaction, Unit};
+use crate::worker::Results;
+use pastmon_common::SkipReason;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::Arc;
+
+/// Quantiles reported beside min, max and avg.
+const QUANTILES: [(&str, f64); 3] = [("p50", 0.50), ("p95", 0.95), ("p99", 0.99)];
+
+pub fn endpoint(addr: Addr, port: u16) -> String {
+    std::net::SocketAddr::new(addr_to_ip(addr), port).to_string()
+}
+
+fn client_text(c: ClientKey) -> Value {
+    match c {
+        None => Value::Null,
+        Some((addr, len)) if len == 32 || len == 128 => json!(addr_to_ip(addr).to_string()),
+        Some((addr, len)) => json!(format!("{}/{len}", addr_to_ip(addr))),
+    }
+}
+
+/// A metric value for JSON: microseconds for durations, else as is.
+fn json_value(m: Metric, v: f64) -> Value {
+    match m.unit() {
+        Unit::Nanoseconds => json!((v / 1000.0 * 1000.0).round() / 1000.0),
+        _ => json!(v),
+    }
+}
+
+fn stat_json(m: Metric, s: &Stat) -> Value {
+    let mut o = Map::new();
+    o.insert("count".into(), json!(s.count));
+    o.insert("min".into(), json_value(m, s.min as f64));
+    o.insert("max".into(), json_value(m, s.max as f64));
+    o.insert("sum".into(), json_value(m, s.sum as f64));
+    o.insert("avg".into(), json_value(m, s.avg()));
+    for (name, q) in QUANTILES {
+        o.insert(name.into(), json_value(m, s.quantile(q) as f64));
+    }
+    Value::Object(o)
+}
+
+fn row_metrics_json(row: &Row) -> Value {
+    let mut metrics = Map::new();
+    for m in Metric::ALL {
+        let s = &row.metrics[m as usize];
+        if s.count > 0 {
+            metrics.insert(m.name().into(), stat_json(m, s));
+        }
+    }
+    Value::Object(metrics)
+}
+
+fn capture_json(r: &Results) -> Value {
+    let skipped: Map<String, Value> = SkipReason::ALL
+        .iter()
+        .map(|reason| (reason.name().to_owned(), json!(r.capture.skipped[*reason as usize])))
+        .collect();
+    json!({
+        "packets": r.capture.packets,
+        "bytes": r.capture.bytes,
+        "first_ns": r.capture.first_ns,
+        "last_ns": r.capture.last_ns,
+        "skipped": skipped,
+        "flows": r.flows,
+        "transactions": r.aggregates.transactions,
+        "signatures": signature_totals(r).len(),
+        "signatures_overflowed": r.signatures_overflowed,
+        "clients_folded": r.aggregates.folded_clients,
+        "error": r.error.as_ref().map(|e| e.to_string()),
+    })
+}
+
+/// The JSON report: capture statistics and every interval's rows.
+pub fn json_report(r: &Results) -> Value {
+    let intervals: Vec<Value> = r
+        .aggregates
+        .by_interval()
+        .into_iter()
+        .map(|(start, rows)| {
+            let rows: Vec<Value> = rows
+                .into_iter()
+                .map(|(k, row)| {
+                    json!({
+                        "plugin": k.plugin,
+                        "signature": &*k.signature,
+                        "server": endpoint(k.server.0, k.server.1),
+                        "client": client_text(k.client),
+                        "count": row.count,
+                        "outcomes": row.outcomes,
+                        "metrics": row_metrics_json(row),
+                    })
+                })
+                .collect();
+            json!({"start": start, "rows": rows})
+        })
+        .collect();
+    json!({"capture": capture_json(r), "intervals": intervals})
+}
+
+/// Rows of all intervals, servers and clients merged per (plugin, signature).
+fn signature_totals(r: &Results) -> BTreeMap<(&'static str, Arc<str>), Row> {
+    let mut totals: BTreeMap<(&'static str, Arc<str>), Row> = BTreeMap::new();
+    for (k, row) in &r.aggregates.rows {
+        totals.entry((k.plugin, k.signature.clone())).or_default().merge(row);
+    }
+    totals
+}
+
+fn human(m: Metric, v: f64) -> String {
+    match m.unit() {
+        Unit::Nanoseconds => format!("{:.3}ms", v / 1e6),
+        _ if v.fract() == 0.0 => format!("{v:.0}"),
+        _ => format!("{v:.1}"),
+    }
+}
+
+/// The text report: capture statistics, then a table per signature.
+pub fn text_report(r: &Results, source: &str) -> String {
+    let c = &r.capture;
+    let f = &r.flows;
+    let mut out = String::new();
+    let secs = c.last_ns.saturating_sub(c.first_ns) as f64 / 1e9;
+    let _ = writeln!(out, "capture {source}");
+    let _ = writeln!(out, "  packets          {} ({} bytes, {secs:.3} s)", c.packets, c.bytes);
+    let skipped: Vec<String> = SkipReason::ALL
+        .iter()
+        .filter(|r| c.skipped[**r as usize] > 0)
+        .map(|r| format!("{} {}", r.name(), c.skipped[*r as usize]))
+        .collect();
+    let _ = writeln!(out, "  skipped          {} ({})", c.skipped_total(), skipped.join(", "));
+    let _ = writeln!(
+        out,
+        "  flows            {} (tcp {}, udp {}, midstream {}, evicted {})",
+        f.flows, f.tcp_flows, f.udp_flows, f.midstream, f.evicted
+    );
+    let _ = writeln!(
+        out,
+        "  tcp              retransmissions {}, out of order {}, zero windows {}, resets {}",
+        f.retransmissions, f.out_of_order, f.zero_windows, f.resets
+    );
+    let _ = writeln!(
+        out,
+        "  payload missing  lost {} bytes, truncated {} bytes",
+        f.lost_bytes, f.truncated_bytes
+    );
+    let totals = signature_totals(r);
+    let _ = writeln!(
+        out,
+        "  transactions     {} ({} signatures, {} over the cap; {} unmatched responses)",
+        r.aggregates.transactions,
+        totals.len(),
+        r.signatures_overflowed,
+        f.unmatched_responses
+    );
+    if let Some(e) = &r.error {
+        let _ = writeln!(out, "  error            {e}");
+    }
+    for ((plugin, sig), row) in &totals {
+        let outcomes: Vec<String> = row.outcomes.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(out, "\n{plugin} {sig}: {} transactions ({})", row.count, outcomes.join(", "));
+        let _ = writeln!(
+            out,
+            "  {:<20} {:>7} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12}",
+            "metric", "count", "avg", "min", "p50", "p95", "p99", "max"
+        );
+        for m in Metric::ALL {
+            let s = &row.metrics[m as usize];
+            if s.count == 0 {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "  {:<20} {:>7} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12}",
+                m.name(),
+                s.count,
+                human(m, s.avg()),
+                human(m, s.min as f64),
+                human(m, s.quantile(0.50) as f64),
+                human(m, s.quantile(0.95) as f64),
+                human(m, s.quantile(0.99) as f64),
+                human(m, s.max as f64),
+            );
+        }
+    }
+    out
+}
+
+/// Appends one transaction as a JSON line.
+pub fn transaction_json(tx: &Transaction, out: &mut Vec<u8>) {
+    let ip = |a: Addr| addr_to_ip(a).to_string();
+    let _ = write!(
+        out,
+        "{{\"start_ns\":{},\"client\":\"{}\",\"client_port\":{},\"server\":\"{}\",\"server_port\":{},\"plugin\":\"{}\",\"signature\":",
+        tx.start_ns,
+        ip(tx.client.0),
+        tx.client.1,
+        ip(tx.server.0),
+        tx.server.1,
+        tx.plugin
+    );
+    let _ = serde_json::to_writer(&mut *out, &*tx.signature);
+    let _ = write!(out, ",\"outcome\":\"{}\",\"code\":", tx.outcome.label());
+    match tx.outcome.code() {
+        Some(c) => {
+            let _ = write!(out, "{c}");
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    for m in Metric::ALL {
+        let _ = write!(out, ",\"{}\":", m.name());
+        match (tx.get(m), m.unit()) {
+            (None, _) => out.extend_from_slice(b"null"),
+            (Some(ns), Unit::Nanoseconds) => {
+                let _ = write!(out, "{}.{:03}", ns / 1000, ns % 1000);
+            }
+            (Some(v), _) => {
+                let _ = write!(out, "{v}");
+            }
+        }
+    }
+    out.extend_from_slice(b"}\n");
+}

@@ -1,0 +1,450 @@
+//! Timing: turns the boundaries a plugin finds in the byte stream into timed
+//! transactions.
+//!
+//! A plugin parses ordered payload and calls [`Events`] at request and
+//! response boundaries (as byte offsets into the chunk it was given). This
+//! module attributes every byte, packet and timestamp to the right open
+//! transaction, waits for the client's ACK of the last response byte
+//! (`t_ackN`), and turns finished transactions into [`Transaction`] records.
+//!
+//! Invariants:
+//! - At most [`MAX_OPEN`] transactions are open per flow (pipelining depth);
+//!   beyond that the oldest is finished as `NoResponse` and counted.
+//! - Responses pair with requests first-in first-out, or by an id the plugin
+//!   gives (DNS message id), never by guess.
+//! - Every timestamp is a packet's capture timestamp; nothing reads a clock.
+
+use crate::decode::Addr;
+use crate::rules::Namer;
+use crate::transaction::{Metric, Outcome, Transaction, TransactionSink};
+use crate::Direction;
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// Open transactions per flow; a deeper pipeline is not plausible traffic.
+pub const MAX_OPEN: usize = 32;
+
+/// What the flow layer knows about the connection, read when a transaction
+/// finishes.
+#[derive(Clone, Debug, Default)]
+pub struct ConnFacts {
+    pub plugin: &'static str,
+    pub plugin_idx: u8,
+    pub client: (Addr, u16),
+    pub server: (Addr, u16),
+    /// TCP (acks, handshake, retransmissions apply) or UDP.
+    pub tcp: bool,
+    pub t_syn: Option<u64>,
+    pub t_synack: Option<u64>,
+    pub t_ack: Option<u64>,
+    pub client_mss: Option<u16>,
+    pub server_mss: Option<u16>,
+    /// Retransmitted segments sent by the client / by the server.
+    pub retransmits: [u32; 2],
+    pub zero_windows: u32,
+    pub resets: u32,
+}
+
+impl ConnFacts {
+    pub fn server_rtt(&self) -> Option<u64> {
+        Some(self.t_synack?.saturating_sub(self.t_syn?))
+    }
+
+    pub fn client_rtt(&self) -> Option<u64> {
+        Some(self.t_ack?.saturating_sub(self.t_synack?))
+    }
+
+    fn trouble(&self) -> [u32; 4] {
+        [self.retransmits[0], self.retransmits[1], self.zero_windows, self.resets]
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Request bytes still arriving.
+    Requesting,
+    /// Request complete, no response yet.
+    Requested,
+    Responding,
+    /// Response complete; waiting for the client's ACK of its last byte.
+    AwaitingAck,
+    /// Ready to be emitted.
+    Done,
+}
+
+#[derive(Clone, Debug)]
+struct OpenTx {
+    /// Plugin's own id for matching (DNS message id); 0 when unused.
+    id: u32,
+    state: State,
+    outcome: Outcome,
+    name: Option<Arc<str>>,
+    t_rq0: u64,
+    t_rq1: u64,
+    t_rs0: Option<u64>,
+    t_rs1: Option<u64>,
+    t_ack_n: Option<u64>,
+    rq_packets: u64,
+    rq_bytes: u64,
+    rs_packets: u64,
+    rs_bytes: u64,
+    last_rq_packet: u64,
+    last_rs_packet: u64,
+    /// Server stream offset just past the last response byte.
+    rs_end: u64,
+    /// Server stream offset of the first response byte.
+    rs_start: u64,
+    /// Highest client ACK (server stream offset) seen while open.
+    acked_to: u64,
+    client_window: Option<u32>,
+    server_window: Option<u32>,
+    trouble_at_start: [u32; 4],
+}
+
+/// Open transactions of one flow.
+#[derive(Debug, Default)]
+pub struct Transactions {
+    open: VecDeque<OpenTx>,
+    done: usize,
+    /// Requests finished early because the pipeline was deeper than MAX_OPEN.
+    pub overflowed: u64,
+    /// Response starts that matched no open request.
+    pub unmatched_responses: u64,
+}
+
+/// One chunk of payload (or a gap) as the plugin sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Chunk {
+    pub dir: Direction,
+    pub ts: u64,
+    /// Serial of the packet within the flow; counts packets once per transaction.
+    pub packet: u64,
+    /// Offset of the chunk's first byte in its direction's stream.
+    pub stream_offset: u64,
+    pub len: usize,
+    /// Bytes lost from the capture: counted as bytes, not as packets or times.
+    pub gap: bool,
+    /// The sender's advertised receive window, scale applied.
+    pub window: Option<u32>,
+}
+
+/// The plugin's handle on the timing stage while it parses one chunk.
+pub struct Events<'a> {
+    txs: &'a mut Transactions,
+    facts: &'a ConnFacts,
+    namer: &'a mut Namer,
+    chunk: Chunk,
+    /// Bytes of the chunk before this offset are attributed.
+    cursor: usize,
+}
+
+impl<'a> Events<'a> {
+    pub fn new(txs: &'a mut Transactions, facts: &'a ConnFacts, namer: &'a mut Namer, chunk: Chunk) -> Self {
+        Events {
+            txs,
+            facts,
+            namer,
+            chunk,
+            cursor: 0,
+        }
+    }
+
+    /// A new request starts at byte `at` of the chunk; `id` is the plugin's
+    /// matching key (0 for first-in first-out protocols).
+    pub fn request_start(&mut self, at: usize, id: u32) {
+        self.attribute(at);
+        if let Some(tx) = self.txs.open.back_mut().filter(|t| t.state == State::Requesting) {
+            tx.state = State::Requested;
+        }
+        if self.txs.open.len() >= MAX_OPEN {
+            self.txs.overflowed += 1;
+            if let Some(tx) = self.txs.open.iter_mut().find(|t| t.state != State::Done) {
+                tx.state = State::Done;
+                tx.outcome = Outcome::NoResponse;
+                self.txs.done += 1;
+            }
+        }
+        self.txs.open.push_back(OpenTx {
+            id,
+            state: State::Requesting,
+            outcome: Outcome::NoResponse,
+            name: None,
+            t_rq0: self.chunk.ts,
+            t_rq1: self.chunk.ts,
+            t_rs0: None,
+            t_rs1: None,
+            t_ack_n: None,
+            rq_packets: 0,
+            rq_bytes: 0,
+            rs_packets: 0,
+            rs_bytes: 0,
+            last_rq_packet: u64::MAX,
+            last_rs_packet: u64::MAX,
+            rs_end: 0,
+            rs_start: 0,
+            acked_to: 0,
+            client_window: self.chunk.window,
+            server_window: None,
+            trouble_at_start: self.facts.trouble(),
+        });
+    }
+
+    /// Names the newest request from the text the rules match against.
+    pub fn request_text(&mut self, text: &[u8]) {
+        let (idx, plugin, port) = (self.facts.plugin_idx, self.facts.plugin, self.facts.server.1);
+        if let Some(tx) = self.txs.open.back_mut() {
+            if tx.name.is_none() {
+                tx.name = Some(self.namer.name(idx, plugin, text, port));
+            }
+        }
+    }
+
+    /// The request being received ends just before byte `at`.
+    pub fn request_end(&mut self, at: usize) {
+        self.attribute(at);
+        if let Some(tx) = self.txs.open.back_mut().filter(|t| t.state == State::Requesting) {
+            tx.state = State::Requested;
+        }
+    }
+
+    /// A response starts at byte `at`: to the oldest request without one, or
+    /// to the request with `id`. Returns false when no request matches.
+    pub fn response_start(&mut self, at: usize, id: Option<u32>) -> bool {
+        self.attribute(at);
+        let matches = |t: &OpenTx| {
+            matches!(t.state, State::Requesting | State::Requested) && id.is_none_or(|id| t.id == id)
+        };
+        let Some(tx) = self.txs.open.iter_mut().find(|t| matches(t)) else {
+            self.txs.unmatched_responses += 1;
+            return false;
+        };
+        tx.state = State::Responding;
+        tx.t_rs0 = Some(self.chunk.ts);
+        tx.rs_start = self.chunk.stream_offset + at as u64;
+        tx.rs_end = tx.rs_start;
+        tx.server_window = self.chunk.window;
+        true
+    }
+
+    /// The response being received ends just before byte `at`.
+    pub fn response_end(&mut self, at: usize, outcome: Outcome) {
+        self.attribute(at);
+        let tcp = self.facts.tcp;
+        if let Some(tx) = self.txs.responding() {
+            tx.outcome = outcome;
+            tx.state = if tcp && tx.acked_to < tx.rs_end {
+                State::AwaitingAck
+            } else {
+                State::Done
+            };
+            if tx.state == State::Done {
+                self.txs.done += 1;
+            }
+        }
+    }
+
+    /// The response of the oldest open request was lost from the capture
+    /// (a gap consumed it whole).
+    pub fn response_lost(&mut self) {
+        if let Some(tx) = self
+            .txs
+            .open
+            .iter_mut()
+            .find(|t| matches!(t.state, State::Requested | State::Requesting | State::Responding))
+        {
+            tx.outcome = Outcome::Lost;
+            tx.state = State::Done;
+            self.txs.done += 1;
+        }
+    }
+
+    /// Attributes chunk bytes `[cursor, upto)` to the current transaction of
+    /// the chunk's direction.
+    fn attribute(&mut self, upto: usize) {
+        let upto = upto.min(self.chunk.len);
+        if upto <= self.cursor {
+            return;
+        }
+        let n = (upto - self.cursor) as u64;
+        let c = self.chunk;
+        self.cursor = upto;
+        match c.dir {
+            Direction::ToServer => {
+                if let Some(tx) = self.txs.open.back_mut().filter(|t| t.state == State::Requesting) {
+                    tx.rq_bytes += n;
+                    if !c.gap {
+                        tx.t_rq1 = c.ts;
+                        if tx.last_rq_packet != c.packet {
+                            tx.last_rq_packet = c.packet;
+                            tx.rq_packets += 1;
+                        }
+                    }
+                }
+            }
+            Direction::ToClient => {
+                if let Some(tx) = self.txs.responding() {
+                    tx.rs_bytes += n;
+                    tx.rs_end = c.stream_offset + upto as u64;
+                    if !c.gap {
+                        tx.t_rs1 = Some(c.ts);
+                        if tx.last_rs_packet != c.packet {
+                            tx.last_rs_packet = c.packet;
+                            tx.rs_packets += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Events<'_> {
+    /// Whatever the plugin did not delimit belongs to the current transaction.
+    fn drop(&mut self) {
+        self.attribute(self.chunk.len);
+    }
+}
+
+/// Why open transactions are being finished without their natural end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlushReason {
+    Reset,
+    /// FIN, idle timeout, eviction or end of capture.
+    Close,
+}
+
+impl Transactions {
+    fn responding(&mut self) -> Option<&mut OpenTx> {
+        self.open.iter_mut().find(|t| t.state == State::Responding)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+
+    /// A client ACK covering server stream offset `ack`.
+    pub fn client_ack(&mut self, ack: u64, ts: u64) {
+        for tx in &mut self.open {
+            if matches!(tx.state, State::Responding | State::AwaitingAck) && ack > tx.acked_to {
+                tx.acked_to = ack;
+                if tx.state == State::AwaitingAck && ack >= tx.rs_end {
+                    tx.t_ack_n = Some(ts);
+                    tx.state = State::Done;
+                    self.done += 1;
+                }
+            }
+        }
+    }
+
+    /// Finishes requests that waited longer than `timeout_ns` for a response,
+    /// and responses whose final ACK never came within it.
+    pub fn expire(&mut self, now: u64, timeout_ns: u64) {
+        for tx in &mut self.open {
+            let since = tx.t_rs1.unwrap_or(tx.t_rq1);
+            if matches!(tx.state, State::Requesting | State::Requested | State::AwaitingAck)
+                && now.saturating_sub(since) > timeout_ns
+            {
+                tx.state = State::Done;
+                self.done += 1;
+            }
+        }
+    }
+
+    /// Finishes every open transaction (connection closed, reset or evicted).
+    pub fn flush(&mut self, reason: FlushReason) {
+        for tx in &mut self.open {
+            match (tx.state, reason) {
+                (State::Done, _) | (State::AwaitingAck, _) => {}
+                (State::Responding, FlushReason::Reset) => tx.outcome = Outcome::Reset,
+                (State::Responding, FlushReason::Close) => tx.outcome = Outcome::Incomplete,
+                (_, FlushReason::Reset) => tx.outcome = Outcome::Reset,
+                (_, FlushReason::Close) => tx.outcome = Outcome::NoResponse,
+            }
+            if tx.state != State::Done {
+                tx.state = State::Done;
+                self.done += 1;
+            }
+        }
+    }
+
+    /// Hands finished transactions to `sink`, oldest first.
+    pub fn emit_done(&mut self, facts: &ConnFacts, sink: &mut dyn TransactionSink) {
+        if self.done == 0 {
+            return;
+        }
+        let mut i = 0;
+        while i < self.open.len() {
+            if self.open[i].state == State::Done {
+                if let Some(tx) = self.open.remove(i) {
+                    sink.transaction(finish(tx, facts));
+                }
+            } else {
+                i += 1;
+            }
+        }
+        self.done = 0;
+    }
+}
+
+/// Computes the metrics of DESIGN.md's table for one finished transaction.
+fn finish(tx: OpenTx, f: &ConnFacts) -> Transaction {
+    let mut m = [None; Metric::COUNT];
+    let mut set = |metric: Metric, v: Option<u64>| m[metric as usize] = v;
+    let since_rq0 = |t: Option<u64>| t.map(|t| t.saturating_sub(tx.t_rq0));
+    let client_rtt = f.client_rtt();
+    let last_response = since_rq0(tx.t_rs1);
+    set(Metric::FirstResponse, since_rq0(tx.t_rs0));
+    set(Metric::LastResponse, last_response);
+    set(Metric::ServerTime, tx.t_rs0.map(|t| t.saturating_sub(tx.t_rq1)));
+    set(Metric::RequestTime, Some(tx.t_rq1.saturating_sub(tx.t_rq0)));
+    set(Metric::ServerRtt, f.server_rtt());
+    set(Metric::ClientRtt, client_rtt);
+    set(Metric::NetworkRtt, f.server_rtt().zip(client_rtt).map(|(s, c)| s + c));
+    set(Metric::LastAck, since_rq0(tx.t_ack_n));
+    let est = match (tx.t_ack_n, client_rtt, last_response) {
+        (Some(t), Some(rtt), _) => Some(t.saturating_sub(rtt / 2).saturating_sub(tx.t_rq0)),
+        (None, Some(rtt), Some(last)) => Some(last + rtt / 2),
+        _ => None,
+    };
+    set(Metric::EstDelivery, est);
+    let responded = tx.t_rs0.is_some();
+    if responded {
+        set(Metric::ServerPackets, Some(tx.rs_packets));
+        set(Metric::ServerBytes, Some(tx.rs_bytes));
+        set(Metric::ServerPacketSize, tx.rs_bytes.checked_div(tx.rs_packets));
+        set(Metric::ServerWindow, tx.server_window.map(u64::from));
+        if f.tcp {
+            let acked_bytes = tx.acked_to.clamp(tx.rs_start, tx.rs_end) - tx.rs_start;
+            let acked_packets = if acked_bytes >= tx.rs_bytes {
+                tx.rs_packets
+            } else {
+                // Partial acknowledgement: packets in proportion to bytes.
+                (tx.rs_packets * acked_bytes).checked_div(tx.rs_bytes).unwrap_or(0)
+            };
+            set(Metric::AckedBytes, Some(acked_bytes));
+            set(Metric::AckedPackets, Some(acked_packets));
+        }
+    }
+    set(Metric::RequestPackets, Some(tx.rq_packets));
+    set(Metric::RequestBytes, Some(tx.rq_bytes));
+    set(Metric::ClientWindow, tx.client_window.map(u64::from));
+    if f.tcp {
+        set(Metric::ClientMss, f.client_mss.map(u64::from));
+        set(Metric::ServerMss, f.server_mss.map(u64::from));
+        let now = f.trouble();
+        let diff = |i: usize| Some(u64::from(now[i].saturating_sub(tx.trouble_at_start[i])));
+        set(Metric::RetransmitsClient, diff(0));
+        set(Metric::RetransmitsServer, diff(1));
+        set(Metric::ZeroWindows, diff(2));
+        set(Metric::Resets, diff(3));
+    }
+    Transaction {
+        plugin: f.plugin,
+        signature: tx.name.unwrap_or_else(|| Arc::from(format!("{}_OTHER", f.plugin.to_ascii_uppercase()))),
+        client: f.client,
+        server: f.server,
+        outcome: tx.outcome,
+        start_ns: tx.t_rq0,
+        metrics: m,
+    }
+}
