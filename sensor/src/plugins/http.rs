@@ -291,10 +291,14 @@ impl Http {
                     if i == data.len() {
                         break;
                     }
-                    if !looks_like_request(&data[i..]) {
-                        side.phase = Phase::Resync;
-                        continue;
+                    // Whatever a client sends at a message boundary is a request
+                    // to the server, even a malformed one (it answers 400).
+                    if self.in_response && self.responses.phase == Phase::Resync {
+                        // Lost track of the response (gap, snapshot length): a
+                        // new request says it is over.
+                        self.end_response(0, ev);
                     }
+                    let side = &mut self.requests;
                     ev.request_start(i, 0);
                     side.head.clear();
                     side.phase = Phase::Head;
@@ -487,8 +491,13 @@ impl Parser for Http {
                         Ok((_, false)) => Phase::Body(body),
                         Err(BadBody) => Phase::Resync,
                     },
+                    Phase::Head => {
+                        // A head cut short (snapshot length) still names its status.
+                        self.status = parse_head(&self.responses.head).status;
+                        Phase::Resync
+                    }
                     Phase::Tunnel => Phase::Tunnel,
-                    _ => Phase::Resync,
+                    Phase::Idle | Phase::Resync => Phase::Resync,
                 };
             }
         }
