@@ -21,7 +21,10 @@ use std::sync::Arc;
 pub enum ClientGranularity {
     Address,
     /// Clients grouped by network prefix (IPv4 length, IPv6 length).
-    Prefix { v4: u8, v6: u8 },
+    Prefix {
+        v4: u8,
+        v6: u8,
+    },
     None,
 }
 
@@ -34,10 +37,17 @@ impl std::str::FromStr for ClientGranularity {
             "address" => Ok(ClientGranularity::Address),
             "none" => Ok(ClientGranularity::None),
             _ => {
-                let bad = || format!("client granularity '{s}': expected address, none or prefix:V4LEN,V6LEN");
+                let bad = || {
+                    format!(
+                        "client granularity '{s}': expected address, none or prefix:V4LEN,V6LEN"
+                    )
+                };
                 let lens = s.strip_prefix("prefix:").ok_or_else(bad)?;
                 let (v4, v6) = lens.split_once(',').ok_or_else(bad)?;
-                let (v4, v6): (u8, u8) = (v4.parse().map_err(|_| bad())?, v6.parse().map_err(|_| bad())?);
+                let (v4, v6): (u8, u8) = (
+                    v4.parse().map_err(|_| bad())?,
+                    v6.parse().map_err(|_| bad())?,
+                );
                 if v4 > 32 || v6 > 128 {
                     return Err(bad());
                 }
@@ -60,7 +70,11 @@ impl ClientGranularity {
             ClientGranularity::Prefix { v4, .. } if is_v4 => (96 + u32::from(v4), v4),
             ClientGranularity::Prefix { v6, .. } => (u32::from(v6), v6),
         };
-        let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+        let mask = if len == 0 {
+            0
+        } else {
+            u128::MAX << (128 - len)
+        };
         Some((addr & mask, full))
     }
 }
@@ -229,7 +243,8 @@ impl TransactionSink for Aggregates {
             server: tx.server,
             client: self.clients.key(tx.client.0),
         };
-        if self.rows.len() >= self.max_keys && key.client.is_some() && !self.rows.contains_key(&key) {
+        if self.rows.len() >= self.max_keys && key.client.is_some() && !self.rows.contains_key(&key)
+        {
             self.folded_clients += 1;
             key.client = None;
         }

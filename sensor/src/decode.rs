@@ -82,6 +82,8 @@ pub struct Packet<'a> {
     pub payload: &'a [u8],
     /// Payload length the IP header announces (≥ `payload.len()`).
     pub payload_len: u32,
+    /// First fragment of a fragmented datagram (later fragments are skipped).
+    pub first_fragment: bool,
 }
 
 impl Packet<'_> {
@@ -149,9 +151,11 @@ fn ipv4(ip: &[u8]) -> Result<Packet<'_>, SkipReason> {
     }
     let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
     let frag = u16::from_be_bytes([h[6], h[7]]);
-    if frag & 0x3fff != 0 {
-        return Err(SkipReason::IpFragment);
-    }
+    let first_fragment = match (frag & 0x1fff, frag & 0x2000 != 0) {
+        (0, more) => more,
+        // Later fragments carry no transport header: not reassembled, counted.
+        _ => return Err(SkipReason::IpFragment),
+    };
     // A zero total length comes from captures of TSO super-frames: trust the capture.
     let l4_len = if total == 0 {
         ip.len() - ihl
@@ -162,7 +166,7 @@ fn ipv4(ip: &[u8]) -> Result<Packet<'_>, SkipReason> {
     };
     let src = addr_from_v4([h[12], h[13], h[14], h[15]]);
     let dst = addr_from_v4([h[16], h[17], h[18], h[19]]);
-    transport(h[9], src, dst, &ip[ihl..], l4_len)
+    transport(h[9], src, dst, &ip[ihl..], l4_len, first_fragment)
 }
 
 fn ipv6(ip: &[u8]) -> Result<Packet<'_>, SkipReason> {
@@ -179,13 +183,21 @@ fn ipv6(ip: &[u8]) -> Result<Packet<'_>, SkipReason> {
     let src = u128::from_be_bytes(h[8..24].try_into().map_err(|_| SkipReason::BadIpHeader)?);
     let dst = u128::from_be_bytes(h[24..40].try_into().map_err(|_| SkipReason::BadIpHeader)?);
     let mut at = 40;
+    let mut first_fragment = false;
     for _ in 0..MAX_IPV6_EXT_HEADERS {
         let len = match next {
             ipproto::HOPOPT | ipproto::IPV6_ROUTE | ipproto::IPV6_OPTS => {
                 (usize::from(*ip.get(at + 1).ok_or(SkipReason::BadIpHeader)?) + 1) * 8
             }
             ipproto::AH => (usize::from(*ip.get(at + 1).ok_or(SkipReason::BadIpHeader)?) + 2) * 4,
-            ipproto::IPV6_FRAG => return Err(SkipReason::IpFragment),
+            ipproto::IPV6_FRAG => {
+                let off = be16(ip, at + 2).ok_or(SkipReason::BadIpHeader)?;
+                if off & 0xfff8 != 0 {
+                    return Err(SkipReason::IpFragment);
+                }
+                first_fragment = off & 1 != 0;
+                8
+            }
             _ => break,
         };
         next = *ip.get(at).ok_or(SkipReason::BadIpHeader)?;
@@ -196,11 +208,21 @@ fn ipv6(ip: &[u8]) -> Result<Packet<'_>, SkipReason> {
         at += len;
     }
     let l4 = ip.get(at..).ok_or(SkipReason::BadIpHeader)?;
-    transport(next, src, dst, l4, remaining)
+    transport(next, src, dst, l4, remaining, first_fragment)
 }
 
-/// `l4` is the captured transport bytes, `l4_len` the length the IP header announces.
-fn transport(proto: u8, src: Addr, dst: Addr, l4: &[u8], l4_len: usize) -> Result<Packet<'_>, SkipReason> {
+/// `l4` is the captured transport bytes, `l4_len` the length the IP header
+/// announces. A first fragment is decoded like a truncated packet: its
+/// headers are all there, the rest of the payload is missing (UDP's own
+/// length says how much).
+fn transport(
+    proto: u8,
+    src: Addr,
+    dst: Addr,
+    l4: &[u8],
+    l4_len: usize,
+    first_fragment: bool,
+) -> Result<Packet<'_>, SkipReason> {
     let bad = SkipReason::BadTransportHeader;
     let (sport, dport) = (be16(l4, 0).ok_or(bad)?, be16(l4, 2).ok_or(bad)?);
     let (transport, header_len) = match proto {
@@ -225,8 +247,21 @@ fn transport(proto: u8, src: Addr, dst: Addr, l4: &[u8], l4_len: usize) -> Resul
     if header_len > l4_len || l4.len() < header_len {
         return Err(bad);
     }
-    let payload_len = l4_len - header_len;
-    let captured = &l4[header_len..];
+    let mut payload_len = l4_len - header_len;
+    let mut captured = &l4[header_len..];
+    if transport == Transport::Udp {
+        let udp_len = usize::from(be16(l4, 4).ok_or(bad)?);
+        match udp_len.checked_sub(8) {
+            Some(n) if first_fragment => {
+                captured = &captured[..captured.len().min(payload_len)];
+                payload_len = n;
+            }
+            Some(n) if n <= payload_len => payload_len = n,
+            _ => return Err(bad),
+        }
+    } else if first_fragment {
+        captured = &captured[..captured.len().min(payload_len)];
+    }
     let payload = &captured[..captured.len().min(payload_len)];
     Ok(Packet {
         src,
@@ -236,6 +271,7 @@ fn transport(proto: u8, src: Addr, dst: Addr, l4: &[u8], l4_len: usize) -> Resul
         transport,
         payload,
         payload_len: u32::try_from(payload_len).map_err(|_| bad)?,
+        first_fragment,
     })
 }
 
@@ -291,20 +327,43 @@ mod tests {
         let total = (20 + tcp_len) as u16;
         f.extend([0x45, 0]);
         f.extend(total.to_be_bytes());
-        f.extend([0, 0, 0x40, 0, 64, ipproto::TCP, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
+        f.extend([
+            0,
+            0,
+            0x40,
+            0,
+            64,
+            ipproto::TCP,
+            0,
+            0,
+            10,
+            0,
+            0,
+            1,
+            10,
+            0,
+            0,
+            2,
+        ]);
         f.extend(40000u16.to_be_bytes());
         f.extend(80u16.to_be_bytes());
         f.extend(1000u32.to_be_bytes());
         f.extend(0u32.to_be_bytes());
         f.extend([0xa0, flags::SYN, 0xff, 0xff, 0, 0, 0, 0]);
-        f.extend([2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7]);
+        f.extend([
+            2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
+        ]);
         f.extend([0; 6]); // Ethernet padding: not payload
         f
     }
 
     #[test]
     fn ipv4_tcp_options_through_vlan_and_qinq() {
-        for tags in [&[][..], &[ethertype::VLAN], &[ethertype::QINQ, ethertype::VLAN]] {
+        for tags in [
+            &[][..],
+            &[ethertype::VLAN],
+            &[ethertype::QINQ, ethertype::VLAN],
+        ] {
             let frame = syn_frame(tags);
             let p = decode(LinkType::Ethernet, &frame).unwrap();
             assert_eq!(addr_to_ip(p.src).to_string(), "10.0.0.1");
@@ -323,16 +382,36 @@ mod tests {
     #[test]
     fn truncations_and_fragments_are_counted_by_reason() {
         let frame = syn_frame(&[]);
-        assert_eq!(decode(LinkType::Ethernet, &frame[..10]).unwrap_err(), SkipReason::TruncatedLink);
-        assert_eq!(decode(LinkType::Ethernet, &frame[..30]).unwrap_err(), SkipReason::BadIpHeader);
-        assert_eq!(decode(LinkType::Ethernet, &frame[..40]).unwrap_err(), SkipReason::BadTransportHeader);
+        assert_eq!(
+            decode(LinkType::Ethernet, &frame[..10]).unwrap_err(),
+            SkipReason::TruncatedLink
+        );
+        assert_eq!(
+            decode(LinkType::Ethernet, &frame[..30]).unwrap_err(),
+            SkipReason::BadIpHeader
+        );
+        assert_eq!(
+            decode(LinkType::Ethernet, &frame[..40]).unwrap_err(),
+            SkipReason::BadTransportHeader
+        );
         let mut frag = frame.clone();
-        frag[20] = 0x20; // more fragments
-        assert_eq!(decode(LinkType::Ethernet, &frag).unwrap_err(), SkipReason::IpFragment);
+        frag[20] = 0x20; // more fragments, offset 0: headers are there
+        assert!(decode(LinkType::Ethernet, &frag).unwrap().first_fragment);
+        frag[21] = 0x10; // a later fragment
+        assert_eq!(
+            decode(LinkType::Ethernet, &frag).unwrap_err(),
+            SkipReason::IpFragment
+        );
         let mut arp = frame;
         arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
-        assert_eq!(decode(LinkType::Ethernet, &arp).unwrap_err(), SkipReason::NotIp);
-        assert_eq!(decode(LinkType::Other(147), &arp).unwrap_err(), SkipReason::UnsupportedLinkType);
+        assert_eq!(
+            decode(LinkType::Ethernet, &arp).unwrap_err(),
+            SkipReason::NotIp
+        );
+        assert_eq!(
+            decode(LinkType::Other(147), &arp).unwrap_err(),
+            SkipReason::UnsupportedLinkType
+        );
     }
 
     #[test]

@@ -62,13 +62,21 @@ impl Histogram {
     }
 
     /// The value at quantile `q` (0..=1): the middle of the bucket holding
-    /// the rank, clamped to the exact `min` and `max` known beside it.
+    /// the rank, clamped to the exact `min` and `max` known beside it (and
+    /// exactly those for the first and last rank).
     pub fn quantile(&self, q: f64, min: u64, max: u64) -> u64 {
         let total: u64 = self.buckets.iter().map(|(_, n)| n).sum();
         if total == 0 {
             return 0;
         }
         let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+        // The extremes are known exactly.
+        if rank == total {
+            return max;
+        }
+        if rank == 1 {
+            return min;
+        }
         let mut seen = 0;
         for &(b, n) in &self.buckets {
             seen += n;
@@ -93,7 +101,10 @@ mod tests {
             assert_eq!(lo, prev_hi, "bucket {b}");
             assert_eq!(bucket(lo), b);
             assert_eq!(bucket(hi - 1), b);
-            assert!((hi - lo) as f64 <= (lo as f64 / 16.0).max(1.0), "bucket {b} too wide");
+            assert!(
+                (hi - lo) as f64 <= (lo as f64 / 16.0).max(1.0),
+                "bucket {b} too wide"
+            );
             prev_hi = hi;
             if hi == u64::MAX {
                 break;
@@ -104,10 +115,18 @@ mod tests {
 
     #[test]
     fn quantiles_within_one_bucket_and_merge_is_exact() {
-        let (mut a, mut b, mut all) = (Histogram::default(), Histogram::default(), Histogram::default());
+        let (mut a, mut b, mut all) = (
+            Histogram::default(),
+            Histogram::default(),
+            Histogram::default(),
+        );
         for v in 1..=1000u64 {
             let v = v * 1000;
-            if v % 3 == 0 { a.record(v) } else { b.record(v) }
+            if v % 3 == 0 {
+                a.record(v)
+            } else {
+                b.record(v)
+            }
             all.record(v);
         }
         a.merge(&b);

@@ -14,7 +14,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 #[derive(Parser)]
-#[command(name = "pastmon", version, about = "Passive application response-time monitor")]
+#[command(
+    name = "pastmon",
+    version,
+    about = "Passive application response-time monitor"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -112,13 +116,17 @@ fn raw(args: RawArgs) -> Result<()> {
         }
         None => None,
     };
-    let jsonl = jsonl_file.clone().map(|f| f as Arc<Mutex<dyn Write + Send>>);
+    let jsonl = jsonl_file
+        .clone()
+        .map(|f| f as Arc<Mutex<dyn Write + Send>>);
 
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar
     });
@@ -140,7 +148,9 @@ fn raw(args: RawArgs) -> Result<()> {
 
     let mut stdout = std::io::stdout().lock();
     match args.format {
-        Format::Text => stdout.write_all(report::text_report(&results, &args.pcap.display().to_string()).as_bytes())?,
+        Format::Text => stdout.write_all(
+            report::text_report(&results, &args.pcap.display().to_string()).as_bytes(),
+        )?,
         Format::Json => {
             serde_json::to_writer_pretty(&mut stdout, &report::json_report(&results))?;
             writeln!(stdout)?;

@@ -62,7 +62,12 @@ fn row_metrics_json(row: &Row) -> Value {
 fn capture_json(r: &Results) -> Value {
     let skipped: Map<String, Value> = SkipReason::ALL
         .iter()
-        .map(|reason| (reason.name().to_owned(), json!(r.capture.skipped[*reason as usize])))
+        .map(|reason| {
+            (
+                reason.name().to_owned(),
+                json!(r.capture.skipped[*reason as usize]),
+            )
+        })
         .collect();
     json!({
         "packets": r.capture.packets,
@@ -70,6 +75,7 @@ fn capture_json(r: &Results) -> Value {
         "first_ns": r.capture.first_ns,
         "last_ns": r.capture.last_ns,
         "skipped": skipped,
+        "first_fragments": r.capture.first_fragments,
         "flows": r.flows,
         "transactions": r.aggregates.transactions,
         "signatures": signature_totals(r).len(),
@@ -110,7 +116,10 @@ pub fn json_report(r: &Results) -> Value {
 fn signature_totals(r: &Results) -> BTreeMap<(&'static str, Arc<str>), Row> {
     let mut totals: BTreeMap<(&'static str, Arc<str>), Row> = BTreeMap::new();
     for (k, row) in &r.aggregates.rows {
-        totals.entry((k.plugin, k.signature.clone())).or_default().merge(row);
+        totals
+            .entry((k.plugin, k.signature.clone()))
+            .or_default()
+            .merge(row);
     }
     totals
 }
@@ -130,13 +139,23 @@ pub fn text_report(r: &Results, source: &str) -> String {
     let mut out = String::new();
     let secs = c.last_ns.saturating_sub(c.first_ns) as f64 / 1e9;
     let _ = writeln!(out, "capture {source}");
-    let _ = writeln!(out, "  packets          {} ({} bytes, {secs:.3} s)", c.packets, c.bytes);
+    let _ = writeln!(
+        out,
+        "  packets          {} ({} bytes, {secs:.3} s)",
+        c.packets, c.bytes
+    );
     let skipped: Vec<String> = SkipReason::ALL
         .iter()
         .filter(|r| c.skipped[**r as usize] > 0)
         .map(|r| format!("{} {}", r.name(), c.skipped[*r as usize]))
         .collect();
-    let _ = writeln!(out, "  skipped          {} ({})", c.skipped_total(), skipped.join(", "));
+    let _ = writeln!(
+        out,
+        "  skipped          {} ({}); first fragments analysed {}",
+        c.skipped_total(),
+        skipped.join(", "),
+        c.first_fragments
+    );
     let _ = writeln!(
         out,
         "  flows            {} (tcp {}, udp {}, midstream {}, evicted {})",
@@ -165,8 +184,17 @@ pub fn text_report(r: &Results, source: &str) -> String {
         let _ = writeln!(out, "  error            {e}");
     }
     for ((plugin, sig), row) in &totals {
-        let outcomes: Vec<String> = row.outcomes.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        let _ = writeln!(out, "\n{plugin} {sig}: {} transactions ({})", row.count, outcomes.join(", "));
+        let outcomes: Vec<String> = row
+            .outcomes
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "\n{plugin} {sig}: {} transactions ({})",
+            row.count,
+            outcomes.join(", ")
+        );
         let _ = writeln!(
             out,
             "  {:<20} {:>7} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12}",

@@ -45,6 +45,8 @@ pub struct CaptureStats {
     pub bytes: u64,
     /// Frames not analysed, by reason.
     pub skipped: [u64; SkipReason::COUNT],
+    /// First fragments of fragmented datagrams: analysed as truncated packets.
+    pub first_fragments: u64,
     /// First and last frame timestamps, Unix nanoseconds.
     pub first_ns: u64,
     pub last_ns: u64,
@@ -259,6 +261,7 @@ pub fn run(
                 continue;
             }
         };
+        capture.first_fragments += u64::from(packet.first_fragment);
         let worker = (FlowKey::of(&packet).0.hash() % n as u64) as usize;
         let link = &mut links[worker];
         let start = link.current.bytes.len() as u32;

@@ -47,8 +47,15 @@ impl Interface {
 }
 
 enum Format {
-    Pcap { swapped: bool, nanos: bool, link: LinkType },
-    PcapNg { swapped: bool, interfaces: Vec<Interface> },
+    Pcap {
+        swapped: bool,
+        nanos: bool,
+        link: LinkType,
+    },
+    PcapNg {
+        swapped: bool,
+        interfaces: Vec<Interface>,
+    },
 }
 
 /// A pcap or pcapng file read frame by frame.
@@ -128,9 +135,9 @@ impl CaptureFile {
             match self.reader.read(&mut self.buf[got..]) {
                 Ok(0) if got == 0 && eof_ok => return Ok(false),
                 Ok(0) => {
-                    return Err(self.malformed(format!(
-                        "file ends inside a record ({got} of {n} bytes)"
-                    )))
+                    return Err(
+                        self.malformed(format!("file ends inside a record ({got} of {n} bytes)"))
+                    )
                 }
                 Ok(k) => got += k,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -178,7 +185,11 @@ impl CaptureFile {
         Ok(())
     }
 
-    fn next_pcap(&mut self, swapped: bool, nanos: bool) -> Result<Option<(u64, u32, u32)>, CaptureError> {
+    fn next_pcap(
+        &mut self,
+        swapped: bool,
+        nanos: bool,
+    ) -> Result<Option<(u64, u32, u32)>, CaptureError> {
         if !self.fill(16, true)? {
             return Ok(None);
         }
@@ -225,7 +236,14 @@ impl CaptureFile {
                         | u64::from(u32_at(&self.buf, 8, swapped));
                     let caplen = u32_at(&self.buf, 12, swapped);
                     let wire = u32_at(&self.buf, 16, swapped);
-                    return self.packet_at(20, caplen, body_len, iface.ts_to_ns(ts), iface.link, wire);
+                    return self.packet_at(
+                        20,
+                        caplen,
+                        body_len,
+                        iface.ts_to_ns(ts),
+                        iface.link,
+                        wire,
+                    );
                 }
                 // Obsolete packet block.
                 2 if body_len >= 20 => {
@@ -235,7 +253,14 @@ impl CaptureFile {
                         | u64::from(u32_at(&self.buf, 8, swapped));
                     let caplen = u32_at(&self.buf, 12, swapped);
                     let wire = u32_at(&self.buf, 16, swapped);
-                    return self.packet_at(20, caplen, body_len, iface.ts_to_ns(ts), iface.link, wire);
+                    return self.packet_at(
+                        20,
+                        caplen,
+                        body_len,
+                        iface.ts_to_ns(ts),
+                        iface.link,
+                        wire,
+                    );
                 }
                 // Simple packet block: no timestamp, interface 0.
                 3 if body_len >= 4 => {
@@ -319,12 +344,14 @@ impl CaptureFile {
 impl CaptureSource for CaptureFile {
     fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
         let next = match self.format {
-            Format::Pcap { swapped, nanos, link } => self
-                .next_pcap(swapped, nanos)?
-                .map(|(ts, caplen, wire)| {
-                    self.buf.truncate(caplen as usize);
-                    (ts, link, wire)
-                }),
+            Format::Pcap {
+                swapped,
+                nanos,
+                link,
+            } => self.next_pcap(swapped, nanos)?.map(|(ts, caplen, wire)| {
+                self.buf.truncate(caplen as usize);
+                (ts, link, wire)
+            }),
             Format::PcapNg { .. } => self.next_pcapng()?,
         };
         Ok(next.map(|(ts_ns, link, wire_len)| Frame {
@@ -376,10 +403,20 @@ mod tests {
     }
 
     fn pcap_file(magic: u32, big_endian: bool, frac: u32) -> Vec<u8> {
-        let w = |v: u32| if big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
+        let w = |v: u32| {
+            if big_endian {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
         let mut f = Vec::new();
         f.extend(w(magic));
-        f.extend(if big_endian { [0, 2, 0, 4] } else { [2, 0, 4, 0] });
+        f.extend(if big_endian {
+            [0, 2, 0, 4]
+        } else {
+            [2, 0, 4, 0]
+        });
         f.extend(w(0));
         f.extend(w(0));
         f.extend(w(65535));

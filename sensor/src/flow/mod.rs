@@ -210,7 +210,9 @@ impl FlowTable {
             None => self.create(key, from_lo, p, ts, sink),
         };
         self.touch(s);
-        let Some(flow) = self.slots[s as usize].as_mut() else { return };
+        let Some(flow) = self.slots[s as usize].as_mut() else {
+            return;
+        };
         flow.last_seen = ts;
         flow.packets += 1;
         let dir = if from_lo == flow.client_is_lo {
@@ -255,7 +257,14 @@ impl FlowTable {
         }
     }
 
-    fn create(&mut self, key: FlowKey, from_lo: bool, p: &Packet, ts: u64, sink: &mut dyn TransactionSink) -> u32 {
+    fn create(
+        &mut self,
+        key: FlowKey,
+        from_lo: bool,
+        p: &Packet,
+        ts: u64,
+        sink: &mut dyn TransactionSink,
+    ) -> u32 {
         if self.map.len() >= self.cfg.max_flows.max(1) && self.oldest != NIL {
             self.stats.evicted += 1;
             self.remove(self.oldest, sink);
@@ -266,7 +275,9 @@ impl FlowTable {
         let src_is_client = match tcp {
             Some(h) if h.has(flags::SYN) => !h.has(flags::ACK),
             _ => {
-                let watched = |port: u16| plugins::is_known_server_port(port) || self.cfg.server_ports.contains(&port);
+                let watched = |port: u16| {
+                    plugins::is_known_server_port(port) || self.cfg.server_ports.contains(&port)
+                };
                 match (watched(p.sport), watched(p.dport)) {
                     (false, true) => true,
                     (true, false) => false,
@@ -323,7 +334,9 @@ impl FlowTable {
     /// transactions finish, and the slot is freed.
     fn remove(&mut self, s: u32, sink: &mut dyn TransactionSink) {
         self.unlink(s);
-        let Some(mut flow) = self.slots[s as usize].take() else { return };
+        let Some(mut flow) = self.slots[s as usize].take() else {
+            return;
+        };
         self.free.push(s);
         self.map.remove(&flow.key);
         let ts = flow.last_seen;
@@ -332,10 +345,30 @@ impl FlowTable {
                 let stream = &mut tcp.streams[dir as usize];
                 let finished = stream.finished();
                 stream.flush(&mut |piece| {
-                    app_piece(&mut flow.parser, &mut flow.txs, &mut flow.facts, &mut self.namer, &mut self.stats, dir, piece, ts, None)
+                    app_piece(
+                        &mut flow.parser,
+                        &mut flow.txs,
+                        &mut flow.facts,
+                        &mut self.namer,
+                        &mut self.stats,
+                        dir,
+                        piece,
+                        ts,
+                        None,
+                    )
                 });
                 if !finished {
-                    app_piece(&mut flow.parser, &mut flow.txs, &mut flow.facts, &mut self.namer, &mut self.stats, dir, Piece::End, ts, None);
+                    app_piece(
+                        &mut flow.parser,
+                        &mut flow.txs,
+                        &mut flow.facts,
+                        &mut self.namer,
+                        &mut self.stats,
+                        dir,
+                        Piece::End,
+                        ts,
+                        None,
+                    );
                 }
             }
         } else if let Some(parser) = flow.parser.as_mut() {
@@ -349,7 +382,10 @@ impl FlowTable {
                     gap: false,
                     window: None,
                 };
-                parser.end(dir, &mut Events::new(&mut flow.txs, &flow.facts, &mut self.namer, chunk));
+                parser.end(
+                    dir,
+                    &mut Events::new(&mut flow.txs, &flow.facts, &mut self.namer, chunk),
+                );
             }
         }
         flow.txs.flush(FlushReason::Close);
@@ -378,7 +414,9 @@ impl FlowTable {
     }
 
     fn unlink(&mut self, s: u32) {
-        let Some(f) = self.slots[s as usize].as_mut() else { return };
+        let Some(f) = self.slots[s as usize].as_mut() else {
+            return;
+        };
         let (newer, older) = (f.newer, f.older);
         f.newer = NIL;
         f.older = NIL;
@@ -405,7 +443,12 @@ impl FlowTable {
     }
 }
 
-fn choose_parser(flow_parser: &mut Option<Box<dyn Parser>>, facts: &mut ConnFacts, transport: Transport, client_first: Option<&[u8]>) {
+fn choose_parser(
+    flow_parser: &mut Option<Box<dyn Parser>>,
+    facts: &mut ConnFacts,
+    transport: Transport,
+    client_first: Option<&[u8]>,
+) {
     if let Some((idx, plugin)) = plugins::select(transport, facts.server.1, client_first) {
         facts.plugin = plugin.name;
         facts.plugin_idx = idx;
@@ -413,7 +456,14 @@ fn choose_parser(flow_parser: &mut Option<Box<dyn Parser>>, facts: &mut ConnFact
     }
 }
 
-fn udp_packet(flow: &mut Flow, namer: &mut Namer, stats: &mut FlowStats, dir: Direction, ts: u64, p: &Packet) {
+fn udp_packet(
+    flow: &mut Flow,
+    namer: &mut Namer,
+    stats: &mut FlowStats,
+    dir: Direction,
+    ts: u64,
+    p: &Packet,
+) {
     if !flow.parser_chosen {
         flow.parser_chosen = true;
         let first = (dir == Direction::ToServer).then_some(p.payload);
@@ -432,7 +482,11 @@ fn udp_packet(flow: &mut Flow, namer: &mut Namer, stats: &mut FlowStats, dir: Di
         gap: false,
         window: None,
     };
-    parser.parse(dir, p.payload, &mut Events::new(&mut flow.txs, &flow.facts, namer, chunk));
+    parser.parse(
+        dir,
+        p.payload,
+        &mut Events::new(&mut flow.txs, &flow.facts, namer, chunk),
+    );
 }
 
 fn tcp_packet(
@@ -501,7 +555,17 @@ fn tcp_packet(
     };
     if h.has(flags::ACK) && !syn {
         let acked = other.acknowledged(h.ack, &mut |piece| {
-            app_piece(&mut flow.parser, &mut flow.txs, facts, namer, stats, dir.reverse(), piece, ts, None)
+            app_piece(
+                &mut flow.parser,
+                &mut flow.txs,
+                facts,
+                namer,
+                stats,
+                dir.reverse(),
+                piece,
+                ts,
+                None,
+            )
         });
         if let (Direction::ToServer, Some(offset)) = (dir, acked) {
             flow.txs.client_ack(offset, ts);
@@ -509,9 +573,27 @@ fn tcp_packet(
     }
 
     if !syn {
-        let arrival = this.segment(h.seq, h.has(flags::FIN), p.payload, p.payload_len, ts, flow.packets, &mut |piece| {
-            app_piece(&mut flow.parser, &mut flow.txs, facts, namer, stats, dir, piece, ts, Some(window))
-        });
+        let arrival = this.segment(
+            h.seq,
+            h.has(flags::FIN),
+            p.payload,
+            p.payload_len,
+            ts,
+            flow.packets,
+            &mut |piece| {
+                app_piece(
+                    &mut flow.parser,
+                    &mut flow.txs,
+                    facts,
+                    namer,
+                    stats,
+                    dir,
+                    piece,
+                    ts,
+                    Some(window),
+                )
+            },
+        );
         match arrival {
             Arrival::Retransmission => {
                 facts.retransmits[d] += 1;
@@ -557,13 +639,15 @@ fn app_piece(
     if parser.is_none() {
         let client_first = match (&piece, dir) {
             (Piece::Data { data, .. }, Direction::ToServer) => Some(*data),
-            (Piece::Data { .. }, Direction::ToClient) => None,
-            // Nothing to recognise yet.
-            _ => return,
+            // Server speaks first, or the payload was cut: ports decide.
+            (Piece::Data { .. } | Piece::Gap { .. }, _) => None,
+            (Piece::End, _) => return,
         };
         choose_parser(parser, facts, Transport::Tcp, client_first);
     }
-    let Some(parser) = parser.as_mut() else { return };
+    let Some(parser) = parser.as_mut() else {
+        return;
+    };
     let mut chunk = Chunk {
         dir,
         ts,
@@ -574,7 +658,12 @@ fn app_piece(
         window,
     };
     match piece {
-        Piece::Data { data, offset, ts, packet } => {
+        Piece::Data {
+            data,
+            offset,
+            ts,
+            packet,
+        } => {
             chunk.ts = ts;
             chunk.packet = packet;
             chunk.stream_offset = offset;
@@ -585,7 +674,11 @@ fn app_piece(
             chunk.stream_offset = offset;
             chunk.len = len as usize;
             chunk.gap = true;
-            parser.gap(dir, len as usize, &mut Events::new(txs, &*facts, namer, chunk));
+            parser.gap(
+                dir,
+                len as usize,
+                &mut Events::new(txs, &*facts, namer, chunk),
+            );
         }
         Piece::End => parser.end(dir, &mut Events::new(txs, &*facts, namer, chunk)),
     }

@@ -18,10 +18,19 @@ const MAX_ACK_JUMP: u64 = 1 << 30;
 /// What the stream hands on, in stream order.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Piece<'a> {
-    Data { data: &'a [u8], offset: u64, ts: u64, packet: u64 },
+    Data {
+        data: &'a [u8],
+        offset: u64,
+        ts: u64,
+        packet: u64,
+    },
     /// `len` bytes at `offset` are missing; `truncated` when the snapshot
     /// length cut them (otherwise the capture dropped the segment).
-    Gap { offset: u64, len: u64, truncated: bool },
+    Gap {
+        offset: u64,
+        len: u64,
+        truncated: bool,
+    },
     /// The sender's FIN: no more data in this direction.
     End,
 }
@@ -157,10 +166,23 @@ impl Stream {
         self.check_fin(out);
     }
 
-    fn deliver(&mut self, offset: u64, ts: u64, packet: u64, wire_len: u64, data: &[u8], out: &mut impl FnMut(Piece)) {
+    fn deliver(
+        &mut self,
+        offset: u64,
+        ts: u64,
+        packet: u64,
+        wire_len: u64,
+        data: &[u8],
+        out: &mut impl FnMut(Piece),
+    ) {
         let data = &data[..data.len().min(wire_len as usize)];
         if !data.is_empty() {
-            out(Piece::Data { data, offset, ts, packet });
+            out(Piece::Data {
+                data,
+                offset,
+                ts,
+                packet,
+            });
         }
         let captured = data.len() as u64;
         if captured < wire_len {
@@ -187,9 +209,21 @@ impl Stream {
         }
     }
 
-    fn hold(&mut self, offset: u64, ts: u64, packet: u64, wire_len: u64, data: &[u8], out: &mut impl FnMut(Piece)) {
+    fn hold(
+        &mut self,
+        offset: u64,
+        ts: u64,
+        packet: u64,
+        wire_len: u64,
+        data: &[u8],
+        out: &mut impl FnMut(Piece),
+    ) {
         let at = self.pending.partition_point(|p| p.offset < offset);
-        if self.pending.get(at).is_some_and(|p| p.offset == offset && p.wire_len >= wire_len) {
+        if self
+            .pending
+            .get(at)
+            .is_some_and(|p| p.offset == offset && p.wire_len >= wire_len)
+        {
             return; // a retransmission of a held segment
         }
         self.pending.insert(
@@ -233,12 +267,22 @@ mod tests {
         E,
     }
 
-    fn run(stream: &mut Stream, seq: u32, data: &[u8], wire: u32, fin: bool) -> (Arrival, Vec<Got>) {
+    fn run(
+        stream: &mut Stream,
+        seq: u32,
+        data: &[u8],
+        wire: u32,
+        fin: bool,
+    ) -> (Arrival, Vec<Got>) {
         let mut got = Vec::new();
         let a = stream.segment(seq, fin, data, wire, 0, 0, &mut |p| {
             got.push(match p {
                 Piece::Data { data, offset, .. } => Got::D(offset, data.to_vec()),
-                Piece::Gap { offset, len, truncated } => Got::G(offset, len, truncated),
+                Piece::Gap {
+                    offset,
+                    len,
+                    truncated,
+                } => Got::G(offset, len, truncated),
                 Piece::End => Got::E,
             })
         });
@@ -250,26 +294,50 @@ mod tests {
         let mut s = Stream::default();
         s.set_isn(u32::MAX - 2); // offset 0 at seq u32::MAX - 1: wraps
         let base = u32::MAX - 1;
-        assert_eq!(run(&mut s, base, b"abc", 3, false), (Arrival::InOrder, vec![Got::D(0, b"abc".to_vec())]));
-        assert_eq!(run(&mut s, base, b"abc", 3, false).0, Arrival::Retransmission);
-        assert_eq!(run(&mut s, base.wrapping_add(6), b"ghi", 3, false), (Arrival::OutOfOrder, vec![]));
+        assert_eq!(
+            run(&mut s, base, b"abc", 3, false),
+            (Arrival::InOrder, vec![Got::D(0, b"abc".to_vec())])
+        );
+        assert_eq!(
+            run(&mut s, base, b"abc", 3, false).0,
+            Arrival::Retransmission
+        );
+        assert_eq!(
+            run(&mut s, base.wrapping_add(6), b"ghi", 3, false),
+            (Arrival::OutOfOrder, vec![])
+        );
         let (a, got) = run(&mut s, base.wrapping_add(2), b"cdef", 4, false);
         assert_eq!(a, Arrival::Retransmission);
-        assert_eq!(got, vec![Got::D(3, b"def".to_vec()), Got::D(6, b"ghi".to_vec())]);
-        assert_eq!(run(&mut s, base.wrapping_add(9), b"", 0, true).1, vec![Got::E]);
+        assert_eq!(
+            got,
+            vec![Got::D(3, b"def".to_vec()), Got::D(6, b"ghi".to_vec())]
+        );
+        assert_eq!(
+            run(&mut s, base.wrapping_add(9), b"", 0, true).1,
+            vec![Got::E]
+        );
     }
 
     #[test]
     fn ack_past_a_hole_is_a_gap_and_truncation_is_a_gap() {
         let mut s = Stream::default();
         s.set_isn(99);
-        assert_eq!(run(&mut s, 100, b"ab", 10, false).1, vec![Got::D(0, b"ab".to_vec()), Got::G(2, 8, true)]);
+        assert_eq!(
+            run(&mut s, 100, b"ab", 10, false).1,
+            vec![Got::D(0, b"ab".to_vec()), Got::G(2, 8, true)]
+        );
         let (_, got) = run(&mut s, 120, b"xy", 2, false);
         assert!(got.is_empty());
         let mut got = Vec::new();
-        assert_eq!(s.acknowledged(122, &mut |p| got.push(format!("{p:?}"))), Some(22));
+        assert_eq!(
+            s.acknowledged(122, &mut |p| got.push(format!("{p:?}"))),
+            Some(22)
+        );
         assert_eq!(got.len(), 2, "{got:?}");
-        assert!(got[0].contains("Gap { offset: 10, len: 10, truncated: false }"), "{got:?}");
+        assert!(
+            got[0].contains("Gap { offset: 10, len: 10, truncated: false }"),
+            "{got:?}"
+        );
         assert_eq!(s.next, 22);
     }
 

@@ -54,10 +54,16 @@ fn parse(msg: &[u8], text: &mut Vec<u8>) -> Option<Message> {
             if !name.is_empty() {
                 name.push(b'.');
             }
-            name.extend(label.iter().map(|&b| if b.is_ascii_graphic() { b } else { b'_' }));
+            name.extend(
+                label
+                    .iter()
+                    .map(|&b| if b.is_ascii_graphic() { b } else { b'_' }),
+            );
             at += 1 + len;
         }
-        let qtype = msg.get(at..at + 2).map(|t| u16::from_be_bytes([t[0], t[1]]));
+        let qtype = msg
+            .get(at..at + 2)
+            .map(|t| u16::from_be_bytes([t[0], t[1]]));
         match qtype.map(qtype_name) {
             Some(Ok(n)) => text.extend_from_slice(n.as_bytes()),
             Some(Err(n)) => text.extend_from_slice(format!("TYPE{n}").as_bytes()),
@@ -130,7 +136,9 @@ impl Dns {
 
     /// A whole message head (or datagram) starting at `at`, ending at `end`.
     fn message(&mut self, dir: Direction, msg: &[u8], at: usize, end: usize, ev: &mut Events) {
-        let Some(m) = parse(msg, &mut self.text) else { return };
+        let Some(m) = parse(msg, &mut self.text) else {
+            return;
+        };
         match (dir, m.response) {
             (Direction::ToServer, false) => {
                 ev.request_start(at, u32::from(m.id));
@@ -212,7 +220,14 @@ mod tests {
         let q = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x07example\x03com\x00\x00\x1c\x00\x01";
         let mut text = Vec::new();
         let m = parse(q, &mut text).unwrap();
-        assert_eq!(m, Message { id: 0x1234, response: false, rcode: 0 });
+        assert_eq!(
+            m,
+            Message {
+                id: 0x1234,
+                response: false,
+                rcode: 0
+            }
+        );
         assert_eq!(text, b"AAAA www.example.com");
         let mut r = q.to_vec();
         r[2] = 0x81;

@@ -31,8 +31,13 @@ const MAX_CHUNK_LINE: usize = 1024;
 /// A method token (upper-case letters, '-' or '_') and a space: how every
 /// HTTP/1.x request starts.
 fn looks_like_request(data: &[u8]) -> bool {
-    let token = data.iter().take_while(|b| b.is_ascii_uppercase() || **b == b'-' || **b == b'_').count();
-    (1..=16).contains(&token) && data.get(token) == Some(&b' ') && data.get(token + 1).is_some_and(|b| *b > b' ')
+    let token = data
+        .iter()
+        .take_while(|b| b.is_ascii_uppercase() || **b == b'-' || **b == b'_')
+        .count();
+    (1..=16).contains(&token)
+        && data.get(token) == Some(&b' ')
+        && data.get(token + 1).is_some_and(|b| *b > b' ')
 }
 
 /// True when `data` starts like a status line (or is a prefix of "HTTP/").
@@ -51,12 +56,18 @@ enum Body {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Chunk {
     /// Reading a chunk-size line; `line` bytes of it seen, `size` so far.
-    Size { size: u64, digits_done: bool, line: usize },
+    Size {
+        size: u64,
+        digits_done: bool,
+        line: usize,
+    },
     Data(u64),
     /// The CRLF after chunk data.
     DataEnd,
     /// Trailer lines after the last chunk; `line` bytes of the current one.
-    Trailer { line: usize },
+    Trailer {
+        line: usize,
+    },
 }
 
 #[derive(Debug)]
@@ -85,7 +96,11 @@ impl Body {
                 while i < data.len() {
                     let b = data[i];
                     match state {
-                        Chunk::Size { size, digits_done, line } => {
+                        Chunk::Size {
+                            size,
+                            digits_done,
+                            line,
+                        } => {
                             *line += 1;
                             if *line > MAX_CHUNK_LINE {
                                 return Err(BadBody);
@@ -99,7 +114,10 @@ impl Body {
                                     };
                                 }
                                 (_, Some(d)) if !*digits_done => {
-                                    *size = size.checked_mul(16).and_then(|s| s.checked_add(u64::from(d))).ok_or(BadBody)?
+                                    *size = size
+                                        .checked_mul(16)
+                                        .and_then(|s| s.checked_add(u64::from(d)))
+                                        .ok_or(BadBody)?
                                 }
                                 (_, _) if *line == 1 => return Err(BadBody),
                                 _ => *digits_done = true,
@@ -236,7 +254,9 @@ struct Head {
 }
 
 fn parse_head(head: &[u8]) -> Head {
-    let mut lines = head.split(|b| *b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let mut lines = head
+        .split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     let first = lines.next().unwrap_or_default();
     let mut h = Head::default();
     if first.starts_with(b"HTTP/") {
@@ -250,7 +270,9 @@ fn parse_head(head: &[u8]) -> Head {
         h.method_connect = first.starts_with(b"CONNECT ");
     }
     for line in lines {
-        let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
+        let Some(colon) = line.iter().position(|b| *b == b':') else {
+            continue;
+        };
         let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
         if name.eq_ignore_ascii_case(b"content-length") {
             h.content_length = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
@@ -504,7 +526,10 @@ impl Parser for Http {
     }
 
     fn end(&mut self, dir: Direction, ev: &mut Events) {
-        let closes_response = matches!(self.responses.phase, Phase::Body(Body::UntilClose) | Phase::Resync);
+        let closes_response = matches!(
+            self.responses.phase,
+            Phase::Body(Body::UntilClose) | Phase::Resync
+        );
         if dir == Direction::ToClient && closes_response {
             self.end_response(0, ev);
         }
@@ -530,9 +555,15 @@ mod tests {
     #[test]
     fn chunked_bodies_end_after_trailers_across_segments() {
         let body = b"4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nX-T: 1\r\n\r\nNEXT";
-        assert_eq!(consume_all(Body::chunked(), &[body]), (body.len() - 4, true));
+        assert_eq!(
+            consume_all(Body::chunked(), &[body]),
+            (body.len() - 4, true)
+        );
         let (a, b) = body.split_at(9);
-        assert_eq!(consume_all(Body::chunked(), &[a, b]), (body.len() - 4, true));
+        assert_eq!(
+            consume_all(Body::chunked(), &[a, b]),
+            (body.len() - 4, true)
+        );
         assert!(Body::chunked().consume(b"zz\r\n").is_err());
     }
 
