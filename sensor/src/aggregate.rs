@@ -37,17 +37,10 @@ impl std::str::FromStr for ClientGranularity {
             "address" => Ok(ClientGranularity::Address),
             "none" => Ok(ClientGranularity::None),
             _ => {
-                let bad = || {
-                    format!(
-                        "client granularity '{s}': expected address, none or prefix:V4LEN,V6LEN"
-                    )
-                };
+                let bad = || format!("client granularity '{s}': expected address, none or prefix:V4LEN,V6LEN");
                 let lens = s.strip_prefix("prefix:").ok_or_else(bad)?;
                 let (v4, v6) = lens.split_once(',').ok_or_else(bad)?;
-                let (v4, v6): (u8, u8) = (
-                    v4.parse().map_err(|_| bad())?,
-                    v6.parse().map_err(|_| bad())?,
-                );
+                let (v4, v6): (u8, u8) = (v4.parse().map_err(|_| bad())?, v6.parse().map_err(|_| bad())?);
                 if v4 > 32 || v6 > 128 {
                     return Err(bad());
                 }
@@ -70,11 +63,7 @@ impl ClientGranularity {
             ClientGranularity::Prefix { v4, .. } if is_v4 => (96 + u32::from(v4), v4),
             ClientGranularity::Prefix { v6, .. } => (u32::from(v6), v6),
         };
-        let mask = if len == 0 {
-            0
-        } else {
-            u128::MAX << (128 - len)
-        };
+        let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
         Some((addr & mask, full))
     }
 }
@@ -175,11 +164,7 @@ pub struct AggregateConfig {
 
 impl Default for AggregateConfig {
     fn default() -> Self {
-        AggregateConfig {
-            interval_s: 300,
-            clients: ClientGranularity::Address,
-            max_keys: 200_000,
-        }
+        AggregateConfig { interval_s: 300, clients: ClientGranularity::Address, max_keys: 200_000 }
     }
 }
 
@@ -243,8 +228,7 @@ impl TransactionSink for Aggregates {
             server: tx.server,
             client: self.clients.key(tx.client.0),
         };
-        if self.rows.len() >= self.max_keys && key.client.is_some() && !self.rows.contains_key(&key)
-        {
+        if self.rows.len() >= self.max_keys && key.client.is_some() && !self.rows.contains_key(&key) {
             self.folded_clients += 1;
             key.client = None;
         }
@@ -274,11 +258,7 @@ mod tests {
 
     #[test]
     fn intervals_align_and_prefixes_group_clients() {
-        let cfg = AggregateConfig {
-            interval_s: 300,
-            clients: "prefix:24,64".parse().unwrap(),
-            max_keys: 100,
-        };
+        let cfg = AggregateConfig { interval_s: 300, clients: "prefix:24,64".parse().unwrap(), max_keys: 100 };
         let mut a = Aggregates::new(&cfg);
         a.transaction(tx(599, [192, 168, 1, 7], 10));
         a.transaction(tx(600, [192, 168, 1, 9], 30));
@@ -294,11 +274,7 @@ mod tests {
 
     #[test]
     fn key_cap_folds_clients() {
-        let cfg = AggregateConfig {
-            interval_s: 60,
-            clients: ClientGranularity::Address,
-            max_keys: 1,
-        };
+        let cfg = AggregateConfig { interval_s: 60, clients: ClientGranularity::Address, max_keys: 1 };
         let mut a = Aggregates::new(&cfg);
         a.transaction(tx(0, [1, 1, 1, 1], 1));
         a.transaction(tx(0, [2, 2, 2, 2], 1));

@@ -131,10 +131,7 @@ fn ethernet(frame: &[u8]) -> Result<(u16, usize), SkipReason> {
     let mut ether_type = be16(frame, 12).ok_or(SkipReason::TruncatedLink)?;
     let mut at = 14;
     for _ in 0..MAX_VLAN_TAGS {
-        if !matches!(
-            ether_type,
-            ethertype::VLAN | ethertype::QINQ | ethertype::QINQ_OLD
-        ) {
+        if !matches!(ether_type, ethertype::VLAN | ethertype::QINQ | ethertype::QINQ_OLD) {
             break;
         }
         ether_type = be16(frame, at + 2).ok_or(SkipReason::TruncatedLink)?;
@@ -296,10 +293,7 @@ fn tcp_options(mut opts: &[u8], tcp: &mut TcpHeader) {
             (3, [s]) => tcp.wscale = Some((*s).min(14)),
             (4, []) => tcp.sack_permitted = true,
             (8, [a, b, c, d, e, f, g, h]) => {
-                tcp.timestamps = Some((
-                    u32::from_be_bytes([*a, *b, *c, *d]),
-                    u32::from_be_bytes([*e, *f, *g, *h]),
-                ))
+                tcp.timestamps = Some((u32::from_be_bytes([*a, *b, *c, *d]), u32::from_be_bytes([*e, *f, *g, *h])))
             }
             _ => {}
         }
@@ -327,43 +321,20 @@ mod tests {
         let total = (20 + tcp_len) as u16;
         f.extend([0x45, 0]);
         f.extend(total.to_be_bytes());
-        f.extend([
-            0,
-            0,
-            0x40,
-            0,
-            64,
-            ipproto::TCP,
-            0,
-            0,
-            10,
-            0,
-            0,
-            1,
-            10,
-            0,
-            0,
-            2,
-        ]);
+        f.extend([0, 0, 0x40, 0, 64, ipproto::TCP, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]);
         f.extend(40000u16.to_be_bytes());
         f.extend(80u16.to_be_bytes());
         f.extend(1000u32.to_be_bytes());
         f.extend(0u32.to_be_bytes());
         f.extend([0xa0, flags::SYN, 0xff, 0xff, 0, 0, 0, 0]);
-        f.extend([
-            2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
-        ]);
+        f.extend([2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7]);
         f.extend([0; 6]); // Ethernet padding: not payload
         f
     }
 
     #[test]
     fn ipv4_tcp_options_through_vlan_and_qinq() {
-        for tags in [
-            &[][..],
-            &[ethertype::VLAN],
-            &[ethertype::QINQ, ethertype::VLAN],
-        ] {
+        for tags in [&[][..], &[ethertype::VLAN], &[ethertype::QINQ, ethertype::VLAN]] {
             let frame = syn_frame(tags);
             let p = decode(LinkType::Ethernet, &frame).unwrap();
             assert_eq!(addr_to_ip(p.src).to_string(), "10.0.0.1");
@@ -382,36 +353,18 @@ mod tests {
     #[test]
     fn truncations_and_fragments_are_counted_by_reason() {
         let frame = syn_frame(&[]);
-        assert_eq!(
-            decode(LinkType::Ethernet, &frame[..10]).unwrap_err(),
-            SkipReason::TruncatedLink
-        );
-        assert_eq!(
-            decode(LinkType::Ethernet, &frame[..30]).unwrap_err(),
-            SkipReason::BadIpHeader
-        );
-        assert_eq!(
-            decode(LinkType::Ethernet, &frame[..40]).unwrap_err(),
-            SkipReason::BadTransportHeader
-        );
+        assert_eq!(decode(LinkType::Ethernet, &frame[..10]).unwrap_err(), SkipReason::TruncatedLink);
+        assert_eq!(decode(LinkType::Ethernet, &frame[..30]).unwrap_err(), SkipReason::BadIpHeader);
+        assert_eq!(decode(LinkType::Ethernet, &frame[..40]).unwrap_err(), SkipReason::BadTransportHeader);
         let mut frag = frame.clone();
         frag[20] = 0x20; // more fragments, offset 0: headers are there
         assert!(decode(LinkType::Ethernet, &frag).unwrap().first_fragment);
         frag[21] = 0x10; // a later fragment
-        assert_eq!(
-            decode(LinkType::Ethernet, &frag).unwrap_err(),
-            SkipReason::IpFragment
-        );
+        assert_eq!(decode(LinkType::Ethernet, &frag).unwrap_err(), SkipReason::IpFragment);
         let mut arp = frame;
         arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
-        assert_eq!(
-            decode(LinkType::Ethernet, &arp).unwrap_err(),
-            SkipReason::NotIp
-        );
-        assert_eq!(
-            decode(LinkType::Other(147), &arp).unwrap_err(),
-            SkipReason::UnsupportedLinkType
-        );
+        assert_eq!(decode(LinkType::Ethernet, &arp).unwrap_err(), SkipReason::NotIp);
+        assert_eq!(decode(LinkType::Other(147), &arp).unwrap_err(), SkipReason::UnsupportedLinkType);
     }
 
     #[test]

@@ -101,10 +101,7 @@ mod tests {
             assert_eq!(lo, prev_hi, "bucket {b}");
             assert_eq!(bucket(lo), b);
             assert_eq!(bucket(hi - 1), b);
-            assert!(
-                (hi - lo) as f64 <= (lo as f64 / 16.0).max(1.0),
-                "bucket {b} too wide"
-            );
+            assert!((hi - lo) as f64 <= (lo as f64 / 16.0).max(1.0), "bucket {b} too wide");
             prev_hi = hi;
             if hi == u64::MAX {
                 break;
@@ -115,11 +112,7 @@ mod tests {
 
     #[test]
     fn quantiles_within_one_bucket_and_merge_is_exact() {
-        let (mut a, mut b, mut all) = (
-            Histogram::default(),
-            Histogram::default(),
-            Histogram::default(),
-        );
+        let (mut a, mut b, mut all) = (Histogram::default(), Histogram::default(), Histogram::default());
         for v in 1..=1000u64 {
             let v = v * 1000;
             if v % 3 == 0 {

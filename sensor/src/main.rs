@@ -14,11 +14,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 #[derive(Parser)]
-#[command(
-    name = "pastmon",
-    version,
-    about = "Passive application response-time monitor"
-)]
+#[command(name = "pastmon", version, about = "Passive application response-time monitor")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -92,20 +88,14 @@ fn raw(args: RawArgs) -> Result<()> {
         bail!("--interval must be at least 1 second");
     }
     let cfg = EngineConfig {
-        workers: args
-            .workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        workers: args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         flows: FlowConfig {
             max_flows: args.max_flows,
             idle_timeout_ns: args.idle_timeout * 1_000_000_000,
             response_timeout_ns: args.response_timeout * 1_000_000_000,
             server_ports: args.server_ports.clone(),
         },
-        aggregate: AggregateConfig {
-            interval_s: args.interval,
-            clients: args.clients,
-            ..AggregateConfig::default()
-        },
+        aggregate: AggregateConfig { interval_s: args.interval, clients: args.clients, ..AggregateConfig::default() },
         rules: Arc::new(rules),
     };
     let mut source = CaptureFile::open(&args.pcap)?;
@@ -116,17 +106,13 @@ fn raw(args: RawArgs) -> Result<()> {
         }
         None => None,
     };
-    let jsonl = jsonl_file
-        .clone()
-        .map(|f| f as Arc<Mutex<dyn Write + Send>>);
+    let jsonl = jsonl_file.clone().map(|f| f as worker::JsonlOut);
 
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar
     });
@@ -148,9 +134,7 @@ fn raw(args: RawArgs) -> Result<()> {
 
     let mut stdout = std::io::stdout().lock();
     match args.format {
-        Format::Text => stdout.write_all(
-            report::text_report(&results, &args.pcap.display().to_string()).as_bytes(),
-        )?,
+        Format::Text => stdout.write_all(report::text_report(&results, &args.pcap.display().to_string()).as_bytes())?,
         Format::Json => {
             serde_json::to_writer_pretty(&mut stdout, &report::json_report(&results))?;
             writeln!(stdout)?;

@@ -62,12 +62,7 @@ fn row_metrics_json(row: &Row) -> Value {
 fn capture_json(r: &Results) -> Value {
     let skipped: Map<String, Value> = SkipReason::ALL
         .iter()
-        .map(|reason| {
-            (
-                reason.name().to_owned(),
-                json!(r.capture.skipped[*reason as usize]),
-            )
-        })
+        .map(|reason| (reason.name().to_owned(), json!(r.capture.skipped[*reason as usize])))
         .collect();
     json!({
         "packets": r.capture.packets,
@@ -116,10 +111,7 @@ pub fn json_report(r: &Results) -> Value {
 fn signature_totals(r: &Results) -> BTreeMap<(&'static str, Arc<str>), Row> {
     let mut totals: BTreeMap<(&'static str, Arc<str>), Row> = BTreeMap::new();
     for (k, row) in &r.aggregates.rows {
-        totals
-            .entry((k.plugin, k.signature.clone()))
-            .or_default()
-            .merge(row);
+        totals.entry((k.plugin, k.signature.clone())).or_default().merge(row);
     }
     totals
 }
@@ -139,11 +131,7 @@ pub fn text_report(r: &Results, source: &str) -> String {
     let mut out = String::new();
     let secs = c.last_ns.saturating_sub(c.first_ns) as f64 / 1e9;
     let _ = writeln!(out, "capture {source}");
-    let _ = writeln!(
-        out,
-        "  packets          {} ({} bytes, {secs:.3} s)",
-        c.packets, c.bytes
-    );
+    let _ = writeln!(out, "  packets          {} ({} bytes, {secs:.3} s)", c.packets, c.bytes);
     let skipped: Vec<String> = SkipReason::ALL
         .iter()
         .filter(|r| c.skipped[**r as usize] > 0)
@@ -166,11 +154,7 @@ pub fn text_report(r: &Results, source: &str) -> String {
         "  tcp              retransmissions {}, out of order {}, zero windows {}, resets {}",
         f.retransmissions, f.out_of_order, f.zero_windows, f.resets
     );
-    let _ = writeln!(
-        out,
-        "  payload missing  lost {} bytes, truncated {} bytes",
-        f.lost_bytes, f.truncated_bytes
-    );
+    let _ = writeln!(out, "  payload missing  lost {} bytes, truncated {} bytes", f.lost_bytes, f.truncated_bytes);
     let totals = signature_totals(r);
     let _ = writeln!(
         out,
@@ -184,17 +168,8 @@ pub fn text_report(r: &Results, source: &str) -> String {
         let _ = writeln!(out, "  error            {e}");
     }
     for ((plugin, sig), row) in &totals {
-        let outcomes: Vec<String> = row
-            .outcomes
-            .iter()
-            .map(|(k, n)| format!("{k} {n}"))
-            .collect();
-        let _ = writeln!(
-            out,
-            "\n{plugin} {sig}: {} transactions ({})",
-            row.count,
-            outcomes.join(", ")
-        );
+        let outcomes: Vec<String> = row.outcomes.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(out, "\n{plugin} {sig}: {} transactions ({})", row.count, outcomes.join(", "));
         let _ = writeln!(
             out,
             "  {:<20} {:>7} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12}",

@@ -109,11 +109,10 @@ impl Rules {
             line: text[..offset.min(text.len())].matches('\n').count() + 1,
             reason,
         };
-        let sections: BTreeMap<String, toml::Spanned<PluginSection>> = toml::from_str(text)
-            .map_err(|e| {
-                let at = e.span().map_or(0, |s| s.start);
-                err(at, e.message().to_owned())
-            })?;
+        let sections: BTreeMap<String, toml::Spanned<PluginSection>> = toml::from_str(text).map_err(|e| {
+            let at = e.span().map_or(0, |s| s.start);
+            err(at, e.message().to_owned())
+        })?;
         let mut plugins = BTreeMap::new();
         let mut next_id = 0;
         for (plugin, section) in sections {
@@ -122,10 +121,7 @@ impl Rules {
             if !crate::plugins::is_known(&plugin) {
                 return Err(err(
                     span.start,
-                    format!(
-                        "unknown plugin [{plugin}] (known: {})",
-                        crate::plugins::names().join(", ")
-                    ),
+                    format!("unknown plugin [{plugin}] (known: {})", crate::plugins::names().join(", ")),
                 ));
             }
             let mut rules = Vec::new();
@@ -135,11 +131,7 @@ impl Rules {
                     .map_err(|e| err(spec.pattern.span().start, format!("bad regex: {e}")))?;
                 let template = parse_template(spec.name.get_ref(), regex.captures_len() - 1)
                     .map_err(|reason| err(spec.name.span().start, reason))?;
-                rules.push(Rule {
-                    id: next_id,
-                    regex,
-                    template,
-                });
+                rules.push(Rule { id: next_id, regex, template });
                 next_id += 1;
             }
             let mut p = PluginRules::empty(&plugin);
@@ -189,17 +181,10 @@ fn parse_template(t: &str, captures: usize) -> Result<Vec<Piece>, String> {
         let piece = if let Some(r) = rest.strip_prefix("port") {
             rest = r;
             Piece::Port
-        } else if let Some(d) = rest
-            .chars()
-            .next()
-            .and_then(|c| c.to_digit(10))
-            .filter(|d| *d >= 1)
-        {
+        } else if let Some(d) = rest.chars().next().and_then(|c| c.to_digit(10)).filter(|d| *d >= 1) {
             let d = d as usize;
             if d > captures {
-                return Err(format!(
-                    "name uses ${d} but the regex has {captures} capture group(s)"
-                ));
+                return Err(format!("name uses ${d} but the regex has {captures} capture group(s)"));
             }
             rest = &rest[1..];
             Piece::Capture(d)
@@ -236,12 +221,7 @@ impl Namer {
         let mut all: Vec<&Rule> = rules.plugins.values().flat_map(|p| &p.rules).collect();
         all.sort_by_key(|r| r.id);
         let locs = all.iter().map(|r| r.regex.capture_locations()).collect();
-        Namer {
-            rules,
-            cache: Vec::new(),
-            locs,
-            scratch: String::new(),
-        }
+        Namer { rules, cache: Vec::new(), locs, scratch: String::new() }
     }
 
     /// Names a request of `plugin` (its index in the registry) from its text.
@@ -249,11 +229,7 @@ impl Namer {
         let p = self.rules.plugin(plugin);
         let text = &text[..text.len().min(p.depth)];
         self.scratch.clear();
-        let Some(rule) = p
-            .rules
-            .iter()
-            .find(|r| r.regex.captures_read(&mut self.locs[r.id], text).is_some())
-        else {
+        let Some(rule) = p.rules.iter().find(|r| r.regex.captures_read(&mut self.locs[r.id], text).is_some()) else {
             return p.other.clone();
         };
         let locs = &self.locs[rule.id];
@@ -301,11 +277,7 @@ fn register(rules: &Rules, plugin: &str, p: &PluginRules, name: &str) -> Arc<str
 
 /// Signature names are printable ASCII: anything else becomes '_'.
 fn push_sanitized(out: &mut String, bytes: &[u8]) {
-    out.extend(
-        bytes
-            .iter()
-            .map(|&b| if b.is_ascii_graphic() { b as char } else { '_' }),
-    );
+    out.extend(bytes.iter().map(|&b| if b.is_ascii_graphic() { b as char } else { '_' }));
 }
 
 #[cfg(test)]
@@ -319,15 +291,9 @@ mod tests {
     #[test]
     fn default_rules_name_like_pastmon() {
         let mut n = Namer::new(Arc::new(Rules::default_rules()));
-        assert_eq!(
-            &*n.name(0, "http", b"GET /index.html HTTP/1.1\r\n", 80),
-            "GET"
-        );
+        assert_eq!(&*n.name(0, "http", b"GET /index.html HTTP/1.1\r\n", 80), "GET");
         assert_eq!(&*n.name(0, "http", b"POST /x HTTP/1.1\r\n", 80), "POST");
-        assert_eq!(
-            &*n.name(0, "http", b"\x16\x03\x01garbage", 80),
-            "HTTP_OTHER"
-        );
+        assert_eq!(&*n.name(0, "http", b"\x16\x03\x01garbage", 80), "HTTP_OTHER");
         assert_eq!(&*n.name(1, "dns", b"AAAA www.example.com", 53), "DNS_AAAA");
         assert_eq!(&*n.name(2, "tcp", b"\x00\x01binary", 5432), "TCP_5432");
     }
@@ -346,21 +312,14 @@ match = '^(\w+) '
 name = "$1"
 "#,
         );
-        assert_eq!(
-            &*n.name(0, "http", b"GET /a/webmail/read_body.php?x HTTP/1.1", 80),
-            "GET_webmail_read_bod"
-        );
-        assert_eq!(
-            &*n.name(0, "http", b"GET /a/webmail/read_body.php?x HTTP/1.1", 80),
-            "GET_webmail_read_bod"
-        );
+        assert_eq!(&*n.name(0, "http", b"GET /a/webmail/read_body.php?x HTTP/1.1", 80), "GET_webmail_read_bod");
+        assert_eq!(&*n.name(0, "http", b"GET /a/webmail/read_body.php?x HTTP/1.1", 80), "GET_webmail_read_bod");
         assert_eq!(&*n.name(0, "http", b"PUT /x HTTP/1.1", 80), "PUT");
     }
 
     #[test]
     fn cap_sends_overflow_to_other() {
-        let mut n =
-            namer("[http]\nmax_signatures = 2\n[[http.rule]]\nmatch = '^(\\w+) '\nname = '$1'\n");
+        let mut n = namer("[http]\nmax_signatures = 2\n[[http.rule]]\nmatch = '^(\\w+) '\nname = '$1'\n");
         assert_eq!(&*n.name(0, "http", b"A x", 80), "A");
         assert_eq!(&*n.name(0, "http", b"B x", 80), "B");
         assert_eq!(&*n.name(0, "http", b"C x", 80), "HTTP_OTHER");
@@ -370,18 +329,10 @@ name = "$1"
 
     #[test]
     fn bad_rule_files_name_the_line() {
-        let e = Rules::parse(
-            "r.toml",
-            "[http]\n[[http.rule]]\nmatch = '(unclosed'\nname = 'X'\n",
-        )
-        .unwrap_err();
+        let e = Rules::parse("r.toml", "[http]\n[[http.rule]]\nmatch = '(unclosed'\nname = 'X'\n").unwrap_err();
         assert_eq!((e.file.as_str(), e.line), ("r.toml", 3), "{e}");
         assert!(e.reason.contains("bad regex"), "{e}");
-        let e = Rules::parse(
-            "r.toml",
-            "[http]\n\n[[http.rule]]\nmatch = 'a'\nname = 'X_$2'\n",
-        )
-        .unwrap_err();
+        let e = Rules::parse("r.toml", "[http]\n\n[[http.rule]]\nmatch = 'a'\nname = 'X_$2'\n").unwrap_err();
         assert_eq!(e.line, 5, "{e}");
         let e = Rules::parse("r.toml", "[htp]\n").unwrap_err();
         assert!(e.reason.contains("unknown plugin"), "{e}");

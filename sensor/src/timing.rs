@@ -55,12 +55,7 @@ impl ConnFacts {
     }
 
     fn trouble(&self) -> [u32; 4] {
-        [
-            self.retransmits[0],
-            self.retransmits[1],
-            self.zero_windows,
-            self.resets,
-        ]
+        [self.retransmits[0], self.retransmits[1], self.zero_windows, self.resets]
     }
 }
 
@@ -144,31 +139,15 @@ pub struct Events<'a> {
 }
 
 impl<'a> Events<'a> {
-    pub fn new(
-        txs: &'a mut Transactions,
-        facts: &'a ConnFacts,
-        namer: &'a mut Namer,
-        chunk: Chunk,
-    ) -> Self {
-        Events {
-            txs,
-            facts,
-            namer,
-            chunk,
-            cursor: 0,
-        }
+    pub fn new(txs: &'a mut Transactions, facts: &'a ConnFacts, namer: &'a mut Namer, chunk: Chunk) -> Self {
+        Events { txs, facts, namer, chunk, cursor: 0 }
     }
 
     /// A new request starts at byte `at` of the chunk; `id` is the plugin's
     /// matching key (0 for first-in first-out protocols).
     pub fn request_start(&mut self, at: usize, id: u32) {
         self.attribute(at);
-        if let Some(tx) = self
-            .txs
-            .open
-            .back_mut()
-            .filter(|t| t.state == State::Requesting)
-        {
+        if let Some(tx) = self.txs.open.back_mut().filter(|t| t.state == State::Requesting) {
             tx.state = State::Requested;
         }
         if self.txs.open.len() >= MAX_OPEN {
@@ -206,11 +185,7 @@ impl<'a> Events<'a> {
 
     /// Names the newest request from the text the rules match against.
     pub fn request_text(&mut self, text: &[u8]) {
-        let (idx, plugin, port) = (
-            self.facts.plugin_idx,
-            self.facts.plugin,
-            self.facts.server.1,
-        );
+        let (idx, plugin, port) = (self.facts.plugin_idx, self.facts.plugin, self.facts.server.1);
         if let Some(tx) = self.txs.open.back_mut() {
             if tx.name.is_none() {
                 tx.name = Some(self.namer.name(idx, plugin, text, port));
@@ -221,12 +196,7 @@ impl<'a> Events<'a> {
     /// The request being received ends just before byte `at`.
     pub fn request_end(&mut self, at: usize) {
         self.attribute(at);
-        if let Some(tx) = self
-            .txs
-            .open
-            .back_mut()
-            .filter(|t| t.state == State::Requesting)
-        {
+        if let Some(tx) = self.txs.open.back_mut().filter(|t| t.state == State::Requesting) {
             tx.state = State::Requested;
         }
     }
@@ -235,10 +205,8 @@ impl<'a> Events<'a> {
     /// to the request with `id`. Returns false when no request matches.
     pub fn response_start(&mut self, at: usize, id: Option<u32>) -> bool {
         self.attribute(at);
-        let matches = |t: &OpenTx| {
-            matches!(t.state, State::Requesting | State::Requested)
-                && id.is_none_or(|id| t.id == id)
-        };
+        let matches =
+            |t: &OpenTx| matches!(t.state, State::Requesting | State::Requested) && id.is_none_or(|id| t.id == id);
         let Some(tx) = self.txs.open.iter_mut().find(|t| matches(t)) else {
             self.txs.unmatched_responses += 1;
             return false;
@@ -257,11 +225,7 @@ impl<'a> Events<'a> {
         let tcp = self.facts.tcp;
         if let Some(tx) = self.txs.responding() {
             tx.outcome = outcome;
-            tx.state = if tcp && tx.acked_to < tx.rs_end {
-                State::AwaitingAck
-            } else {
-                State::Done
-            };
+            tx.state = if tcp && tx.acked_to < tx.rs_end { State::AwaitingAck } else { State::Done };
             if tx.state == State::Done {
                 self.txs.done += 1;
             }
@@ -271,12 +235,12 @@ impl<'a> Events<'a> {
     /// The response of the oldest open request was lost from the capture
     /// (a gap consumed it whole).
     pub fn response_lost(&mut self) {
-        if let Some(tx) = self.txs.open.iter_mut().find(|t| {
-            matches!(
-                t.state,
-                State::Requested | State::Requesting | State::Responding
-            )
-        }) {
+        if let Some(tx) = self
+            .txs
+            .open
+            .iter_mut()
+            .find(|t| matches!(t.state, State::Requested | State::Requesting | State::Responding))
+        {
             tx.outcome = Outcome::Lost;
             tx.state = State::Done;
             self.txs.done += 1;
@@ -295,12 +259,7 @@ impl<'a> Events<'a> {
         self.cursor = upto;
         match c.dir {
             Direction::ToServer => {
-                if let Some(tx) = self
-                    .txs
-                    .open
-                    .back_mut()
-                    .filter(|t| t.state == State::Requesting)
-                {
+                if let Some(tx) = self.txs.open.back_mut().filter(|t| t.state == State::Requesting) {
                     tx.rq_bytes += n;
                     if !c.gap {
                         tx.t_rq1 = c.ts;
@@ -371,10 +330,8 @@ impl Transactions {
     pub fn expire(&mut self, now: u64, timeout_ns: u64) {
         for tx in &mut self.open {
             let since = tx.t_rs1.unwrap_or(tx.t_rq1);
-            if matches!(
-                tx.state,
-                State::Requesting | State::Requested | State::AwaitingAck
-            ) && now.saturating_sub(since) > timeout_ns
+            if matches!(tx.state, State::Requesting | State::Requested | State::AwaitingAck)
+                && now.saturating_sub(since) > timeout_ns
             {
                 tx.state = State::Done;
                 self.done += 1;
@@ -427,17 +384,11 @@ fn finish(tx: OpenTx, f: &ConnFacts) -> Transaction {
     let last_response = since_rq0(tx.t_rs1);
     set(Metric::FirstResponse, since_rq0(tx.t_rs0));
     set(Metric::LastResponse, last_response);
-    set(
-        Metric::ServerTime,
-        tx.t_rs0.map(|t| t.saturating_sub(tx.t_rq1)),
-    );
+    set(Metric::ServerTime, tx.t_rs0.map(|t| t.saturating_sub(tx.t_rq1)));
     set(Metric::RequestTime, Some(tx.t_rq1.saturating_sub(tx.t_rq0)));
     set(Metric::ServerRtt, f.server_rtt());
     set(Metric::ClientRtt, client_rtt);
-    set(
-        Metric::NetworkRtt,
-        f.server_rtt().zip(client_rtt).map(|(s, c)| s + c),
-    );
+    set(Metric::NetworkRtt, f.server_rtt().zip(client_rtt).map(|(s, c)| s + c));
     set(Metric::LastAck, since_rq0(tx.t_ack_n));
     let est = match (tx.t_ack_n, client_rtt, last_response) {
         (Some(t), Some(rtt), _) => Some(t.saturating_sub(rtt / 2).saturating_sub(tx.t_rq0)),
@@ -449,10 +400,7 @@ fn finish(tx: OpenTx, f: &ConnFacts) -> Transaction {
     if responded {
         set(Metric::ServerPackets, Some(tx.rs_packets));
         set(Metric::ServerBytes, Some(tx.rs_bytes));
-        set(
-            Metric::ServerPacketSize,
-            tx.rs_bytes.checked_div(tx.rs_packets),
-        );
+        set(Metric::ServerPacketSize, tx.rs_bytes.checked_div(tx.rs_packets));
         set(Metric::ServerWindow, tx.server_window.map(u64::from));
         if f.tcp {
             let acked_bytes = tx.acked_to.clamp(tx.rs_start, tx.rs_end) - tx.rs_start;
@@ -460,9 +408,7 @@ fn finish(tx: OpenTx, f: &ConnFacts) -> Transaction {
                 tx.rs_packets
             } else {
                 // Partial acknowledgement: packets in proportion to bytes.
-                (tx.rs_packets * acked_bytes)
-                    .checked_div(tx.rs_bytes)
-                    .unwrap_or(0)
+                (tx.rs_packets * acked_bytes).checked_div(tx.rs_bytes).unwrap_or(0)
             };
             set(Metric::AckedBytes, Some(acked_bytes));
             set(Metric::AckedPackets, Some(acked_packets));
@@ -483,9 +429,7 @@ fn finish(tx: OpenTx, f: &ConnFacts) -> Transaction {
     }
     Transaction {
         plugin: f.plugin,
-        signature: tx
-            .name
-            .unwrap_or_else(|| Arc::from(format!("{}_OTHER", f.plugin.to_ascii_uppercase()))),
+        signature: tx.name.unwrap_or_else(|| Arc::from(format!("{}_OTHER", f.plugin.to_ascii_uppercase()))),
         client: f.client,
         server: f.server,
         outcome: tx.outcome,

@@ -29,6 +29,9 @@ const RING_BATCHES: usize = 16;
 /// Flows are swept for idleness once per this much capture time.
 const SWEEP_EVERY_NS: u64 = 1_000_000_000;
 
+/// Where `--transactions` lines go, shared by the workers.
+pub type JsonlOut = Arc<Mutex<dyn Write + Send>>;
+
 #[derive(Clone)]
 pub struct EngineConfig {
     pub workers: usize,
@@ -124,7 +127,7 @@ impl WorkerLink {
 /// `--transactions` file through a local buffer.
 struct WorkerSink {
     aggregates: Aggregates,
-    jsonl: Option<(Vec<u8>, Arc<Mutex<dyn Write + Send>>)>,
+    jsonl: Option<(Vec<u8>, JsonlOut)>,
 }
 
 impl WorkerSink {
@@ -162,13 +165,11 @@ fn worker_loop(
     cfg: EngineConfig,
     mut from_reader: rtrb::Consumer<Batch>,
     mut recycle: rtrb::Producer<Batch>,
-    jsonl: Option<Arc<Mutex<dyn Write + Send>>>,
+    jsonl: Option<JsonlOut>,
 ) -> WorkerOutput {
     let mut flows = FlowTable::new(cfg.flows.clone(), Namer::new(cfg.rules.clone()));
-    let mut sink = WorkerSink {
-        aggregates: Aggregates::new(&cfg.aggregate),
-        jsonl: jsonl.map(|out| (Vec::new(), out)),
-    };
+    let mut sink =
+        WorkerSink { aggregates: Aggregates::new(&cfg.aggregate), jsonl: jsonl.map(|out| (Vec::new(), out)) };
     let mut next_sweep = 0;
     let mut idle_spins = 0u32;
     loop {
@@ -203,10 +204,7 @@ fn worker_loop(
     }
     flows.close_all(&mut sink);
     sink.flush_jsonl();
-    WorkerOutput {
-        flows: flows.stats.clone(),
-        aggregates: sink.aggregates,
-    }
+    WorkerOutput { flows: flows.stats.clone(), aggregates: sink.aggregates }
 }
 
 /// Runs a capture source through `cfg.workers` workers to its end.
@@ -215,7 +213,7 @@ fn worker_loop(
 pub fn run(
     source: &mut dyn CaptureSource,
     cfg: &EngineConfig,
-    jsonl: Option<Arc<Mutex<dyn Write + Send>>>,
+    jsonl: Option<JsonlOut>,
     progress: &mut dyn FnMut(u64, Option<u64>),
 ) -> Results {
     let n = cfg.workers.max(1);
@@ -230,11 +228,7 @@ pub fn run(
             .spawn(move || worker_loop(cfg, from_reader, recycle, jsonl))
             .unwrap_or_else(|e| panic!("cannot start a worker thread: {e}"));
         handles.push(handle);
-        links.push(WorkerLink {
-            to_worker,
-            recycled,
-            current: Batch::default(),
-        });
+        links.push(WorkerLink { to_worker, recycled, current: Batch::default() });
     }
 
     let mut capture = CaptureStats::default();
@@ -266,12 +260,7 @@ pub fn run(
         let link = &mut links[worker];
         let start = link.current.bytes.len() as u32;
         link.current.bytes.extend_from_slice(frame.data);
-        link.current.frames.push(FrameRef {
-            ts: frame.ts_ns,
-            start,
-            len: frame.data.len() as u32,
-            link: frame.link,
-        });
+        link.current.frames.push(FrameRef { ts: frame.ts_ns, start, len: frame.data.len() as u32, link: frame.link });
         if link.current.is_full() {
             link.send_current();
         }
@@ -299,11 +288,5 @@ pub fn run(
     }
     let (done, total) = source.progress();
     progress(done, total);
-    Results {
-        capture,
-        flows,
-        aggregates,
-        signatures_overflowed: cfg.rules.overflowed(),
-        error,
-    }
+    Results { capture, flows, aggregates, signatures_overflowed: cfg.rules.overflowed(), error }
 }

@@ -21,25 +21,11 @@ fn summary_line(name: &str, run: &Run) -> String {
     let mut by_plugin: BTreeMap<String, u64> = BTreeMap::new();
     let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
     for t in &run.txs {
-        *by_plugin
-            .entry(t["plugin"].as_str().unwrap().to_owned())
-            .or_default() += 1;
-        *outcomes
-            .entry(t["outcome"].as_str().unwrap().to_owned())
-            .or_default() += 1;
+        *by_plugin.entry(t["plugin"].as_str().unwrap().to_owned()).or_default() += 1;
+        *outcomes.entry(t["outcome"].as_str().unwrap().to_owned()).or_default() += 1;
     }
-    let join = |m: &BTreeMap<String, u64>| {
-        m.iter()
-            .map(|(k, v)| format!("{k}:{v}"))
-            .collect::<Vec<_>>()
-            .join(",")
-    };
-    let skipped: u64 = c["skipped"]
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|v| v.as_u64().unwrap())
-        .sum();
+    let join = |m: &BTreeMap<String, u64>| m.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(",");
+    let skipped: u64 = c["skipped"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
     format!(
         "{name}\t{}\t{skipped}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
         c["packets"],
@@ -64,11 +50,7 @@ fn every_capture_is_analysed_as_summarised() {
     for path in all_captures() {
         let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
         let run = analyse(&path, 2);
-        assert!(
-            run.results.error.is_none(),
-            "{name}: {:?}",
-            run.results.error
-        );
+        assert!(run.results.error.is_none(), "{name}: {:?}", run.results.error);
         lines.push(summary_line(&name, &run));
     }
     let got = lines.join("\n") + "\n";
@@ -78,28 +60,20 @@ fn every_capture_is_analysed_as_summarised() {
     }
     let want = std::fs::read_to_string(&file).unwrap_or_default();
     for (g, w) in got.lines().zip(want.lines()) {
-        assert_eq!(
-            g, w,
-            "summary differs (PASTMON_BLESS=1 rewrites tests/golden/summary.tsv after review)"
-        );
+        assert_eq!(g, w, "summary differs (PASTMON_BLESS=1 rewrites tests/golden/summary.tsv after review)");
     }
     assert_eq!(got.lines().count(), want.lines().count());
 }
 
 /// Our HTTP transactions starting at `start_us` (request's first packet).
 fn starting_at<'a>(txs: &[&'a Value], start_us: f64) -> Vec<&'a Value> {
-    txs.iter()
-        .filter(|t| (f(&t["start_ns"]) / 1000.0 - start_us).abs() < TOLERANCE_US)
-        .copied()
-        .collect()
+    txs.iter().filter(|t| (f(&t["start_ns"]) / 1000.0 - start_us).abs() < TOLERANCE_US).copied().collect()
 }
 
 #[test]
 fn http_transactions_match_the_oracle() {
     let dirs = std::fs::read_dir(pcaps_dir().join("oracle")).unwrap();
-    let mut names: Vec<String> = dirs
-        .map(|d| d.unwrap().file_name().into_string().unwrap())
-        .collect();
+    let mut names: Vec<String> = dirs.map(|d| d.unwrap().file_name().into_string().unwrap()).collect();
     names.sort();
     let mut checked = 0;
     for name in names {
@@ -122,20 +96,13 @@ fn http_transactions_match_the_oracle() {
         };
         let run = analyse(&capture(&name), 2);
         let mut ours = run.plugin("http");
-        assert!(
-            ours.len() >= rows.len(),
-            "{name}: {} transactions, oracle {}",
-            ours.len(),
-            rows.len()
-        );
+        assert!(ours.len() >= rows.len(), "{name}: {} transactions, oracle {}", ours.len(), rows.len());
         for r in &rows {
             let start = us(&r["t_req_first"]);
             let first = us(&r["t_resp_first"]) - start;
             let want_last = last_from
                 .iter()
-                .find(|o| {
-                    o["t_req_first"] == r["t_req_first"] && o["t_resp_first"] == r["t_resp_first"]
-                })
+                .find(|o| o["t_req_first"] == r["t_req_first"] && o["t_resp_first"] == r["t_resp_first"])
                 .map(|o| us(&o["t_resp_last"]) - start);
             let cands = starting_at(&ours, start);
             let found = cands
@@ -162,13 +129,7 @@ fn http_transactions_match_the_oracle() {
             }
             let status: Option<u64> = r["status"].parse().ok();
             if t["outcome"] != "incomplete" {
-                assert_eq!(
-                    t["code"].as_u64(),
-                    status,
-                    "{name}: {} {}",
-                    r["method"],
-                    r["uri"]
-                );
+                assert_eq!(t["code"].as_u64(), status, "{name}: {} {}", r["method"], r["uri"]);
             }
             ours.retain(|o| !std::ptr::eq(*o, t));
             checked += 1;
@@ -182,10 +143,7 @@ fn dns_transactions_match_the_oracle() {
     let mut checked = 0;
     for path in all_captures() {
         let name = path.file_stem().unwrap().to_str().unwrap();
-        let rows: Vec<_> = oracle(name, "dns.tsv")
-            .into_iter()
-            .filter(|r| !r["dns.response_to"].is_empty())
-            .collect();
+        let rows: Vec<_> = oracle(name, "dns.tsv").into_iter().filter(|r| !r["dns.response_to"].is_empty()).collect();
         if rows.is_empty() {
             continue;
         }
@@ -201,27 +159,15 @@ fn dns_transactions_match_the_oracle() {
                 .unwrap_or_else(|| panic!("{name}: no answered query {id:#x} at {query}"));
             let got = f(&t["first_response"]);
             assert_eq!(t["first_response"], t["last_response"]);
-            if name == "dns_udp_v4v6_edns"
-                && (r["frame.number"] == "59" || r["frame.number"] == "85")
-            {
+            if name == "dns_udp_v4v6_edns" && (r["frame.number"] == "59" || r["frame.number"] == "85") {
                 // The response was IP-fragmented. tshark times it at the last
                 // fragment (where it reassembles); pastmon at the first, when
                 // the response's first byte arrived: 17 µs and 38 µs earlier.
-                assert!(
-                    got < rtt && got > rtt - 50.0,
-                    "{name} {id:#x}: {got} vs {rtt}"
-                );
+                assert!(got < rtt && got > rtt - 50.0, "{name} {id:#x}: {got} vs {rtt}");
             } else {
-                assert!(
-                    (got - rtt).abs() < TOLERANCE_US,
-                    "{name} {id:#x}: first_response {got} µs, oracle {rtt}"
-                );
+                assert!((got - rtt).abs() < TOLERANCE_US, "{name} {id:#x}: first_response {got} µs, oracle {rtt}");
             }
-            assert_eq!(
-                t["code"].as_u64().unwrap().to_string(),
-                r["dns.flags.rcode"],
-                "{name} {id:#x}"
-            );
+            assert_eq!(t["code"].as_u64().unwrap().to_string(), r["dns.flags.rcode"], "{name} {id:#x}");
             checked += 1;
         }
     }
@@ -243,25 +189,13 @@ fn latency_captures_give_the_documented_handshake_and_first_byte() {
         let t = &run.txs[0];
         let srtt = f(&t["server_rtt"]);
         let first = f(&t["first_response"]);
-        assert!(
-            (srtt / 1000.0 - handshake_ms).abs() < 0.05,
-            "{name}: server_rtt {srtt} µs"
-        );
-        assert!(
-            (first / 1000.0 - first_byte_ms).abs() < 0.05,
-            "{name}: first_response {first} µs"
-        );
+        assert!((srtt / 1000.0 - handshake_ms).abs() < 0.05, "{name}: server_rtt {srtt} µs");
+        assert!((first / 1000.0 - first_byte_ms).abs() < 0.05, "{name}: first_response {first} µs");
         // And exactly the oracle's microseconds.
         let synack = &oracle(name, "tcp_handshake.tsv")[1];
-        assert!(
-            (srtt - us(&synack["tcp.analysis.ack_rtt"])).abs() < TOLERANCE_US,
-            "{name}"
-        );
+        assert!((srtt - us(&synack["tcp.analysis.ack_rtt"])).abs() < TOLERANCE_US, "{name}");
         let ttfb = &oracle(name, "http_ttfb.tsv")[0];
-        assert!(
-            (first - us(&ttfb["http.time"])).abs() < TOLERANCE_US,
-            "{name}"
-        );
+        assert!((first - us(&ttfb["http.time"])).abs() < TOLERANCE_US, "{name}");
         // Only the first response segment is in these captures.
         assert_eq!(t["outcome"], "incomplete", "{name}");
         assert_eq!(t["server_packets"], 1, "{name}");
@@ -278,9 +212,7 @@ fn pipelined_requests_in_one_segment_are_two_transactions() {
     firsts.sort_by(f64::total_cmp);
     assert_eq!(firsts, vec![57357.0, 58999.0]);
     // The two requests share one 2-request segment: each counts it once.
-    assert!(http
-        .iter()
-        .all(|t| t["request_packets"] == 1 && t["outcome"] == "2xx"));
+    assert!(http.iter().all(|t| t["request_packets"] == 1 && t["outcome"] == "2xx"));
 }
 
 #[test]
@@ -289,19 +221,13 @@ fn retransmissions_are_counted_not_repeated() {
     // 11 are repeated SYN, SYN/ACK and FIN segments without payload, which
     // pastmon does not count as retransmitted data. In http_range_retrans_ooo
     // it flags 14 full-size data retransmissions (and 2 empty ones).
-    for (name, transactions, retransmissions) in [
-        ("http_retransmissions", 4, 36..=36),
-        ("http_range_retrans_ooo", 2, 14..=17),
-    ] {
+    for (name, transactions, retransmissions) in
+        [("http_retransmissions", 4, 36..=36), ("http_range_retrans_ooo", 2, 14..=17)]
+    {
         let run = analyse(&capture(name), 1);
         assert_eq!(run.plugin("http").len(), transactions, "{name}");
-        let flow_total = run.report["capture"]["flows"]["retransmissions"]
-            .as_u64()
-            .unwrap();
-        assert!(
-            retransmissions.contains(&flow_total),
-            "{name}: {flow_total} retransmissions"
-        );
+        let flow_total = run.report["capture"]["flows"]["retransmissions"].as_u64().unwrap();
+        assert!(retransmissions.contains(&flow_total), "{name}: {flow_total} retransmissions");
     }
     // Every transaction of the first capture suffered some, in both directions.
     let run = analyse(&capture("http_retransmissions"), 1);
@@ -324,48 +250,26 @@ fn tagged_and_plain_twins_give_the_same_transactions() {
     assert_eq!(asym.txs[0]["outcome"], "2xx");
     // The same site over IPv4 and IPv6, from a pcapng file.
     let both = analyse(&capture("http_ipv4_and_ipv6"), 1);
-    let servers: Vec<&str> = both
-        .txs
-        .iter()
-        .map(|t| t["server"].as_str().unwrap())
-        .collect();
+    let servers: Vec<&str> = both.txs.iter().map(|t| t["server"].as_str().unwrap()).collect();
     assert_eq!(servers.len(), 2);
     assert!(servers.iter().any(|s| s.contains(':')) && servers.iter().any(|s| s.contains('.')));
-    assert!(both
-        .txs
-        .iter()
-        .all(|t| t["outcome"] == "2xx" && t["signature"] == "GET"));
+    assert!(both.txs.iter().all(|t| t["outcome"] == "2xx" && t["signature"] == "GET"));
 }
 
 #[test]
 fn snaplen_cut_payload_is_counted_never_invented() {
     let full = analyse(&capture("http_browser_bro.org"), 1);
     let cut = analyse(&capture("http_browser_bro.org_snap128_DERIVED"), 1);
-    assert!(
-        cut.report["capture"]["flows"]["truncated_bytes"]
-            .as_u64()
-            .unwrap()
-            > 400_000
-    );
+    assert!(cut.report["capture"]["flows"]["truncated_bytes"].as_u64().unwrap() > 400_000);
     assert_eq!(full.report["capture"]["flows"]["truncated_bytes"], 0);
-    let key = |t: &Value| {
-        (
-            t["start_ns"].as_u64().unwrap(),
-            t["first_response"].to_string(),
-        )
-    };
+    let key = |t: &Value| (t["start_ns"].as_u64().unwrap(), t["first_response"].to_string());
     let mut a: Vec<_> = full.txs.iter().map(key).collect();
     let mut b: Vec<_> = cut.txs.iter().map(key).collect();
     a.sort();
     b.sort();
     assert_eq!(a, b);
     // Byte counts come from sequence numbers, so they survive the cut.
-    let bytes = |r: &Run| {
-        r.txs
-            .iter()
-            .map(|t| t["server_bytes"].as_u64().unwrap_or(0))
-            .sum::<u64>()
-    };
+    let bytes = |r: &Run| r.txs.iter().map(|t| t["server_bytes"].as_u64().unwrap_or(0)).sum::<u64>();
     assert_eq!(bytes(&full), bytes(&cut));
 }
 

@@ -47,15 +47,8 @@ impl Interface {
 }
 
 enum Format {
-    Pcap {
-        swapped: bool,
-        nanos: bool,
-        link: LinkType,
-    },
-    PcapNg {
-        swapped: bool,
-        interfaces: Vec<Interface>,
-    },
+    Pcap { swapped: bool, nanos: bool, link: LinkType },
+    PcapNg { swapped: bool, interfaces: Vec<Interface> },
 }
 
 /// A pcap or pcapng file read frame by frame.
@@ -70,10 +63,7 @@ pub struct CaptureFile {
 
 impl CaptureFile {
     pub fn open(path: &Path) -> Result<CaptureFile, CaptureError> {
-        let io_err = |source| CaptureError::Io {
-            path: path.to_owned(),
-            source,
-        };
+        let io_err = |source| CaptureError::Io { path: path.to_owned(), source };
         let file = File::open(path).map_err(io_err)?;
         let size = file.metadata().ok().map(|m| m.len());
         let mut reader = BufReader::with_capacity(1 << 20, file);
@@ -93,10 +83,7 @@ impl CaptureFile {
         let mut file = CaptureFile {
             path: path.to_owned(),
             reader,
-            format: Format::PcapNg {
-                swapped: false,
-                interfaces: Vec::new(),
-            },
+            format: Format::PcapNg { swapped: false, interfaces: Vec::new() },
             buf: Vec::with_capacity(65536),
             offset: 4,
             size,
@@ -107,22 +94,13 @@ impl CaptureFile {
                 file.pcap_header(true, m.swap_bytes() == PCAP_MAGIC_NS)?
             }
             PCAPNG_SHB => file.pcapng_section_header()?,
-            _ => {
-                return Err(CaptureError::UnknownFormat {
-                    path: path.to_owned(),
-                    magic: u32::from_be_bytes(head),
-                })
-            }
+            _ => return Err(CaptureError::UnknownFormat { path: path.to_owned(), magic: u32::from_be_bytes(head) }),
         }
         Ok(file)
     }
 
     fn malformed(&self, what: impl Into<String>) -> CaptureError {
-        CaptureError::Malformed {
-            path: self.path.clone(),
-            offset: self.offset,
-            what: what.into(),
-        }
+        CaptureError::Malformed { path: self.path.clone(), offset: self.offset, what: what.into() }
     }
 
     /// Reads exactly `n` bytes into `self.buf`. `Ok(false)` on a clean end of
@@ -134,19 +112,10 @@ impl CaptureFile {
         while got < n {
             match self.reader.read(&mut self.buf[got..]) {
                 Ok(0) if got == 0 && eof_ok => return Ok(false),
-                Ok(0) => {
-                    return Err(
-                        self.malformed(format!("file ends inside a record ({got} of {n} bytes)"))
-                    )
-                }
+                Ok(0) => return Err(self.malformed(format!("file ends inside a record ({got} of {n} bytes)"))),
                 Ok(k) => got += k,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(source) => {
-                    return Err(CaptureError::Io {
-                        path: self.path.clone(),
-                        source,
-                    })
-                }
+                Err(source) => return Err(CaptureError::Io { path: self.path.clone(), source }),
             }
         }
         self.offset += n as u64;
@@ -156,11 +125,7 @@ impl CaptureFile {
     fn pcap_header(&mut self, swapped: bool, nanos: bool) -> Result<(), CaptureError> {
         self.fill(20, false)?;
         let link = u32_at(&self.buf, 16, swapped) & 0x0fff_ffff;
-        self.format = Format::Pcap {
-            swapped,
-            nanos,
-            link: LinkType::from_pcap(link),
-        };
+        self.format = Format::Pcap { swapped, nanos, link: LinkType::from_pcap(link) };
         Ok(())
     }
 
@@ -174,22 +139,15 @@ impl CaptureFile {
             _ => return Err(self.malformed("pcapng section header without byte-order magic")),
         };
         let total = u32_at(&self.buf, 0, swapped);
-        if !(28..=MAX_BLOCK).contains(&total) || total % 4 != 0 {
+        if !(28..=MAX_BLOCK).contains(&total) || !total.is_multiple_of(4) {
             return Err(self.malformed(format!("section header block length {total}")));
         }
         self.fill(total as usize - 12, false)?;
-        self.format = Format::PcapNg {
-            swapped,
-            interfaces: Vec::new(),
-        };
+        self.format = Format::PcapNg { swapped, interfaces: Vec::new() };
         Ok(())
     }
 
-    fn next_pcap(
-        &mut self,
-        swapped: bool,
-        nanos: bool,
-    ) -> Result<Option<(u64, u32, u32)>, CaptureError> {
+    fn next_pcap(&mut self, swapped: bool, nanos: bool) -> Result<Option<(u64, u32, u32)>, CaptureError> {
         if !self.fill(16, true)? {
             return Ok(None);
         }
@@ -222,7 +180,7 @@ impl CaptureFile {
             };
             let block_type = u32_at(&self.buf, 0, swapped);
             let total = u32_at(&self.buf, 4, swapped);
-            if !(12..=MAX_BLOCK).contains(&total) || total % 4 != 0 {
+            if !(12..=MAX_BLOCK).contains(&total) || !total.is_multiple_of(4) {
                 return Err(self.malformed(format!("block length {total}")));
             }
             self.fill(total as usize - 8, false)?;
@@ -232,35 +190,21 @@ impl CaptureFile {
                 // Enhanced packet block.
                 6 if body_len >= 20 => {
                     let iface = self.interface(u32_at(&self.buf, 0, swapped))?;
-                    let ts = (u64::from(u32_at(&self.buf, 4, swapped)) << 32)
-                        | u64::from(u32_at(&self.buf, 8, swapped));
+                    let ts =
+                        (u64::from(u32_at(&self.buf, 4, swapped)) << 32) | u64::from(u32_at(&self.buf, 8, swapped));
                     let caplen = u32_at(&self.buf, 12, swapped);
                     let wire = u32_at(&self.buf, 16, swapped);
-                    return self.packet_at(
-                        20,
-                        caplen,
-                        body_len,
-                        iface.ts_to_ns(ts),
-                        iface.link,
-                        wire,
-                    );
+                    return self.packet_at(20, caplen, body_len, iface.ts_to_ns(ts), iface.link, wire);
                 }
                 // Obsolete packet block.
                 2 if body_len >= 20 => {
                     let id = u32::from(u16_at(&self.buf, 0, swapped));
                     let iface = self.interface(id)?;
-                    let ts = (u64::from(u32_at(&self.buf, 4, swapped)) << 32)
-                        | u64::from(u32_at(&self.buf, 8, swapped));
+                    let ts =
+                        (u64::from(u32_at(&self.buf, 4, swapped)) << 32) | u64::from(u32_at(&self.buf, 8, swapped));
                     let caplen = u32_at(&self.buf, 12, swapped);
                     let wire = u32_at(&self.buf, 16, swapped);
-                    return self.packet_at(
-                        20,
-                        caplen,
-                        body_len,
-                        iface.ts_to_ns(ts),
-                        iface.link,
-                        wire,
-                    );
+                    return self.packet_at(20, caplen, body_len, iface.ts_to_ns(ts), iface.link, wire);
                 }
                 // Simple packet block: no timestamp, interface 0.
                 3 if body_len >= 4 => {
@@ -344,22 +288,13 @@ impl CaptureFile {
 impl CaptureSource for CaptureFile {
     fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
         let next = match self.format {
-            Format::Pcap {
-                swapped,
-                nanos,
-                link,
-            } => self.next_pcap(swapped, nanos)?.map(|(ts, caplen, wire)| {
+            Format::Pcap { swapped, nanos, link } => self.next_pcap(swapped, nanos)?.map(|(ts, caplen, wire)| {
                 self.buf.truncate(caplen as usize);
                 (ts, link, wire)
             }),
             Format::PcapNg { .. } => self.next_pcapng()?,
         };
-        Ok(next.map(|(ts_ns, link, wire_len)| Frame {
-            ts_ns,
-            link,
-            data: &self.buf,
-            wire_len,
-        }))
+        Ok(next.map(|(ts_ns, link, wire_len)| Frame { ts_ns, link, data: &self.buf, wire_len }))
     }
 
     fn progress(&self) -> (u64, Option<u64>) {
@@ -368,10 +303,7 @@ impl CaptureSource for CaptureFile {
 }
 
 fn u32_at(b: &[u8], at: usize, swapped: bool) -> u32 {
-    let v = b
-        .get(at..at + 4)
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u32::from_le_bytes);
+    let v = b.get(at..at + 4).and_then(|s| s.try_into().ok()).map_or(0, u32::from_le_bytes);
     if swapped {
         v.swap_bytes()
     } else {
@@ -380,10 +312,7 @@ fn u32_at(b: &[u8], at: usize, swapped: bool) -> u32 {
 }
 
 fn u16_at(b: &[u8], at: usize, swapped: bool) -> u16 {
-    let v = b
-        .get(at..at + 2)
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u16::from_le_bytes);
+    let v = b.get(at..at + 2).and_then(|s| s.try_into().ok()).map_or(0, u16::from_le_bytes);
     if swapped {
         v.swap_bytes()
     } else {
@@ -412,11 +341,7 @@ mod tests {
         };
         let mut f = Vec::new();
         f.extend(w(magic));
-        f.extend(if big_endian {
-            [0, 2, 0, 4]
-        } else {
-            [2, 0, 4, 0]
-        });
+        f.extend(if big_endian { [0, 2, 0, 4] } else { [2, 0, 4, 0] });
         f.extend(w(0));
         f.extend(w(0));
         f.extend(w(65535));

@@ -72,9 +72,5 @@ pub enum CaptureError {
     #[error("{path}: not a pcap or pcapng file (magic {magic:#010x})")]
     UnknownFormat { path: PathBuf, magic: u32 },
     #[error("{path}: malformed capture at byte {offset}: {what}")]
-    Malformed {
-        path: PathBuf,
-        offset: u64,
-        what: String,
-    },
+    Malformed { path: PathBuf, offset: u64, what: String },
 }

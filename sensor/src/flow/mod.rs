@@ -23,7 +23,7 @@ use crate::timing::{Chunk, ConnFacts, Events, FlushReason, Transactions};
 use crate::transaction::TransactionSink;
 use crate::Direction;
 use rustc_hash::FxHashMap;
-use stream::{Arrival, Piece, Stream};
+use stream::{Arrival, Piece, Segment, Stream};
 
 /// Flow-table settings.
 #[derive(Clone, Debug)]
@@ -215,11 +215,7 @@ impl FlowTable {
         };
         flow.last_seen = ts;
         flow.packets += 1;
-        let dir = if from_lo == flow.client_is_lo {
-            Direction::ToServer
-        } else {
-            Direction::ToClient
-        };
+        let dir = if from_lo == flow.client_is_lo { Direction::ToServer } else { Direction::ToClient };
         flow.txs.expire(ts, self.cfg.response_timeout_ns);
         match tcp {
             Some(h) => tcp_packet(flow, &mut self.namer, &mut self.stats, dir, ts, &h, p),
@@ -257,14 +253,7 @@ impl FlowTable {
         }
     }
 
-    fn create(
-        &mut self,
-        key: FlowKey,
-        from_lo: bool,
-        p: &Packet,
-        ts: u64,
-        sink: &mut dyn TransactionSink,
-    ) -> u32 {
+    fn create(&mut self, key: FlowKey, from_lo: bool, p: &Packet, ts: u64, sink: &mut dyn TransactionSink) -> u32 {
         if self.map.len() >= self.cfg.max_flows.max(1) && self.oldest != NIL {
             self.stats.evicted += 1;
             self.remove(self.oldest, sink);
@@ -275,9 +264,7 @@ impl FlowTable {
         let src_is_client = match tcp {
             Some(h) if h.has(flags::SYN) => !h.has(flags::ACK),
             _ => {
-                let watched = |port: u16| {
-                    plugins::is_known_server_port(port) || self.cfg.server_ports.contains(&port)
-                };
+                let watched = |port: u16| plugins::is_known_server_port(port) || self.cfg.server_ports.contains(&port);
                 match (watched(p.sport), watched(p.dport)) {
                     (false, true) => true,
                     (true, false) => false,
@@ -293,22 +280,14 @@ impl FlowTable {
         } else {
             self.stats.udp_flows += 1;
         }
-        let (client, server) = if src_is_client {
-            ((p.src, p.sport), (p.dst, p.dport))
-        } else {
-            ((p.dst, p.dport), (p.src, p.sport))
-        };
+        let (client, server) =
+            if src_is_client { ((p.src, p.sport), (p.dst, p.dport)) } else { ((p.dst, p.dport), (p.src, p.sport)) };
         let flow = Flow {
             key,
             client_is_lo: from_lo == src_is_client,
             last_seen: ts,
             packets: 0,
-            facts: ConnFacts {
-                client,
-                server,
-                tcp: tcp.is_some(),
-                ..ConnFacts::default()
-            },
+            facts: ConnFacts { client, server, tcp: tcp.is_some(), ..ConnFacts::default() },
             txs: Transactions::default(),
             parser: None,
             parser_chosen: false,
@@ -373,19 +352,8 @@ impl FlowTable {
             }
         } else if let Some(parser) = flow.parser.as_mut() {
             for dir in [Direction::ToServer, Direction::ToClient] {
-                let chunk = Chunk {
-                    dir,
-                    ts,
-                    packet: u64::MAX,
-                    stream_offset: 0,
-                    len: 0,
-                    gap: false,
-                    window: None,
-                };
-                parser.end(
-                    dir,
-                    &mut Events::new(&mut flow.txs, &flow.facts, &mut self.namer, chunk),
-                );
+                let chunk = Chunk { dir, ts, packet: u64::MAX, stream_offset: 0, len: 0, gap: false, window: None };
+                parser.end(dir, &mut Events::new(&mut flow.txs, &flow.facts, &mut self.namer, chunk));
             }
         }
         flow.txs.flush(FlushReason::Close);
@@ -456,14 +424,7 @@ fn choose_parser(
     }
 }
 
-fn udp_packet(
-    flow: &mut Flow,
-    namer: &mut Namer,
-    stats: &mut FlowStats,
-    dir: Direction,
-    ts: u64,
-    p: &Packet,
-) {
+fn udp_packet(flow: &mut Flow, namer: &mut Namer, stats: &mut FlowStats, dir: Direction, ts: u64, p: &Packet) {
     if !flow.parser_chosen {
         flow.parser_chosen = true;
         let first = (dir == Direction::ToServer).then_some(p.payload);
@@ -473,20 +434,9 @@ fn udp_packet(
         stats.udp_unclaimed_packets += 1;
         return;
     };
-    let chunk = Chunk {
-        dir,
-        ts,
-        packet: flow.packets,
-        stream_offset: 0,
-        len: p.payload.len(),
-        gap: false,
-        window: None,
-    };
-    parser.parse(
-        dir,
-        p.payload,
-        &mut Events::new(&mut flow.txs, &flow.facts, namer, chunk),
-    );
+    let chunk =
+        Chunk { dir, ts, packet: flow.packets, stream_offset: 0, len: p.payload.len(), gap: false, window: None };
+    parser.parse(dir, p.payload, &mut Events::new(&mut flow.txs, &flow.facts, namer, chunk));
 }
 
 fn tcp_packet(
@@ -519,20 +469,14 @@ fn tcp_packet(
             facts.t_syn = Some(ts);
             facts.client_mss = h.mss;
         }
-    } else if dir == Direction::ToServer
-        && facts.t_ack.is_none()
-        && h.has(flags::ACK)
-        && tcp.synack_next == Some(h.ack)
+    } else if dir == Direction::ToServer && facts.t_ack.is_none() && h.has(flags::ACK) && tcp.synack_next == Some(h.ack)
     {
         facts.t_ack = Some(ts);
     }
 
     // Windows: scaled except in SYNs; count transitions to zero.
-    let window = if tcp.scaling && !syn {
-        u32::from(h.window) << tcp.wscale[d].unwrap_or(0)
-    } else {
-        u32::from(h.window)
-    };
+    let window =
+        if tcp.scaling && !syn { u32::from(h.window) << tcp.wscale[d].unwrap_or(0) } else { u32::from(h.window) };
     let zero = window == 0 && !syn && !h.has(flags::RST) && h.has(flags::ACK);
     if zero && !tcp.zero_window[d] {
         facts.zero_windows += 1;
@@ -555,17 +499,7 @@ fn tcp_packet(
     };
     if h.has(flags::ACK) && !syn {
         let acked = other.acknowledged(h.ack, &mut |piece| {
-            app_piece(
-                &mut flow.parser,
-                &mut flow.txs,
-                facts,
-                namer,
-                stats,
-                dir.reverse(),
-                piece,
-                ts,
-                None,
-            )
+            app_piece(&mut flow.parser, &mut flow.txs, facts, namer, stats, dir.reverse(), piece, ts, None)
         });
         if let (Direction::ToServer, Some(offset)) = (dir, acked) {
             flow.txs.client_ack(offset, ts);
@@ -573,27 +507,17 @@ fn tcp_packet(
     }
 
     if !syn {
-        let arrival = this.segment(
-            h.seq,
-            h.has(flags::FIN),
-            p.payload,
-            p.payload_len,
+        let seg = Segment {
+            seq: h.seq,
+            fin: h.has(flags::FIN),
+            data: p.payload,
+            wire_len: p.payload_len,
             ts,
-            flow.packets,
-            &mut |piece| {
-                app_piece(
-                    &mut flow.parser,
-                    &mut flow.txs,
-                    facts,
-                    namer,
-                    stats,
-                    dir,
-                    piece,
-                    ts,
-                    Some(window),
-                )
-            },
-        );
+            packet: flow.packets,
+        };
+        let arrival = this.segment(seg, &mut |piece| {
+            app_piece(&mut flow.parser, &mut flow.txs, facts, namer, stats, dir, piece, ts, Some(window))
+        });
         match arrival {
             Arrival::Retransmission => {
                 facts.retransmits[d] += 1;
@@ -648,22 +572,9 @@ fn app_piece(
     let Some(parser) = parser.as_mut() else {
         return;
     };
-    let mut chunk = Chunk {
-        dir,
-        ts,
-        packet: u64::MAX,
-        stream_offset: 0,
-        len: 0,
-        gap: false,
-        window,
-    };
+    let mut chunk = Chunk { dir, ts, packet: u64::MAX, stream_offset: 0, len: 0, gap: false, window };
     match piece {
-        Piece::Data {
-            data,
-            offset,
-            ts,
-            packet,
-        } => {
+        Piece::Data { data, offset, ts, packet } => {
             chunk.ts = ts;
             chunk.packet = packet;
             chunk.stream_offset = offset;
@@ -674,11 +585,7 @@ fn app_piece(
             chunk.stream_offset = offset;
             chunk.len = len as usize;
             chunk.gap = true;
-            parser.gap(
-                dir,
-                len as usize,
-                &mut Events::new(txs, &*facts, namer, chunk),
-            );
+            parser.gap(dir, len as usize, &mut Events::new(txs, &*facts, namer, chunk));
         }
         Piece::End => parser.end(dir, &mut Events::new(txs, &*facts, namer, chunk)),
     }

@@ -48,6 +48,20 @@ pub enum Arrival {
     OutOfOrder,
 }
 
+/// One TCP segment of a direction, as the stream needs it.
+#[derive(Clone, Copy, Debug)]
+pub struct Segment<'a> {
+    pub seq: u32,
+    pub fin: bool,
+    /// Captured payload bytes.
+    pub data: &'a [u8],
+    /// Payload length on the wire (more than `data` when cut by the snapshot length).
+    pub wire_len: u32,
+    pub ts: u64,
+    /// The packet's serial within its flow.
+    pub packet: u64,
+}
+
 #[derive(Debug)]
 struct Pending {
     offset: u64,
@@ -86,22 +100,13 @@ impl Stream {
         u64::try_from(self.next as i64 + delta).ok()
     }
 
-    /// A segment of this direction: `data` captured of `wire_len` payload bytes.
-    pub fn segment(
-        &mut self,
-        seq: u32,
-        fin: bool,
-        data: &[u8],
-        wire_len: u32,
-        ts: u64,
-        packet: u64,
-        out: &mut impl FnMut(Piece),
-    ) -> Arrival {
+    /// A segment of this direction.
+    pub fn segment(&mut self, seg: Segment, out: &mut impl FnMut(Piece)) -> Arrival {
+        let Segment { seq, fin, mut data, wire_len, ts, packet } = seg;
         let Some(mut offset) = self.offset(seq) else {
             return Arrival::Retransmission;
         };
         let mut wire_len = u64::from(wire_len);
-        let mut data = data;
         if fin && self.fin_at.is_none() {
             self.fin_at = Some(offset + wire_len);
         }
@@ -154,11 +159,7 @@ impl Stream {
         while self.next < limit {
             let hole_end = self.pending.first().map_or(limit, |p| p.offset.min(limit));
             if hole_end > self.next {
-                out(Piece::Gap {
-                    offset: self.next,
-                    len: hole_end - self.next,
-                    truncated: false,
-                });
+                out(Piece::Gap { offset: self.next, len: hole_end - self.next, truncated: false });
                 self.next = hole_end;
             }
             self.drain(out);
@@ -166,31 +167,14 @@ impl Stream {
         self.check_fin(out);
     }
 
-    fn deliver(
-        &mut self,
-        offset: u64,
-        ts: u64,
-        packet: u64,
-        wire_len: u64,
-        data: &[u8],
-        out: &mut impl FnMut(Piece),
-    ) {
+    fn deliver(&mut self, offset: u64, ts: u64, packet: u64, wire_len: u64, data: &[u8], out: &mut impl FnMut(Piece)) {
         let data = &data[..data.len().min(wire_len as usize)];
         if !data.is_empty() {
-            out(Piece::Data {
-                data,
-                offset,
-                ts,
-                packet,
-            });
+            out(Piece::Data { data, offset, ts, packet });
         }
         let captured = data.len() as u64;
         if captured < wire_len {
-            out(Piece::Gap {
-                offset: offset + captured,
-                len: wire_len - captured,
-                truncated: true,
-            });
+            out(Piece::Gap { offset: offset + captured, len: wire_len - captured, truncated: true });
         }
         self.next = offset + wire_len;
     }
@@ -209,33 +193,12 @@ impl Stream {
         }
     }
 
-    fn hold(
-        &mut self,
-        offset: u64,
-        ts: u64,
-        packet: u64,
-        wire_len: u64,
-        data: &[u8],
-        out: &mut impl FnMut(Piece),
-    ) {
+    fn hold(&mut self, offset: u64, ts: u64, packet: u64, wire_len: u64, data: &[u8], out: &mut impl FnMut(Piece)) {
         let at = self.pending.partition_point(|p| p.offset < offset);
-        if self
-            .pending
-            .get(at)
-            .is_some_and(|p| p.offset == offset && p.wire_len >= wire_len)
-        {
+        if self.pending.get(at).is_some_and(|p| p.offset == offset && p.wire_len >= wire_len) {
             return; // a retransmission of a held segment
         }
-        self.pending.insert(
-            at,
-            Pending {
-                offset,
-                ts,
-                packet,
-                wire_len,
-                data: data.to_vec(),
-            },
-        );
+        self.pending.insert(at, Pending { offset, ts, packet, wire_len, data: data.to_vec() });
         self.pending_bytes += data.len();
         // Too much held: the hole is not going to fill.
         while self.pending.len() > MAX_PENDING_SEGMENTS || self.pending_bytes > MAX_PENDING_BYTES {
@@ -267,22 +230,13 @@ mod tests {
         E,
     }
 
-    fn run(
-        stream: &mut Stream,
-        seq: u32,
-        data: &[u8],
-        wire: u32,
-        fin: bool,
-    ) -> (Arrival, Vec<Got>) {
+    fn run(stream: &mut Stream, seq: u32, data: &[u8], wire: u32, fin: bool) -> (Arrival, Vec<Got>) {
         let mut got = Vec::new();
-        let a = stream.segment(seq, fin, data, wire, 0, 0, &mut |p| {
+        let seg = Segment { seq, fin, data, wire_len: wire, ts: 0, packet: 0 };
+        let a = stream.segment(seg, &mut |p| {
             got.push(match p {
                 Piece::Data { data, offset, .. } => Got::D(offset, data.to_vec()),
-                Piece::Gap {
-                    offset,
-                    len,
-                    truncated,
-                } => Got::G(offset, len, truncated),
+                Piece::Gap { offset, len, truncated } => Got::G(offset, len, truncated),
                 Piece::End => Got::E,
             })
         });
@@ -294,50 +248,26 @@ mod tests {
         let mut s = Stream::default();
         s.set_isn(u32::MAX - 2); // offset 0 at seq u32::MAX - 1: wraps
         let base = u32::MAX - 1;
-        assert_eq!(
-            run(&mut s, base, b"abc", 3, false),
-            (Arrival::InOrder, vec![Got::D(0, b"abc".to_vec())])
-        );
-        assert_eq!(
-            run(&mut s, base, b"abc", 3, false).0,
-            Arrival::Retransmission
-        );
-        assert_eq!(
-            run(&mut s, base.wrapping_add(6), b"ghi", 3, false),
-            (Arrival::OutOfOrder, vec![])
-        );
+        assert_eq!(run(&mut s, base, b"abc", 3, false), (Arrival::InOrder, vec![Got::D(0, b"abc".to_vec())]));
+        assert_eq!(run(&mut s, base, b"abc", 3, false).0, Arrival::Retransmission);
+        assert_eq!(run(&mut s, base.wrapping_add(6), b"ghi", 3, false), (Arrival::OutOfOrder, vec![]));
         let (a, got) = run(&mut s, base.wrapping_add(2), b"cdef", 4, false);
         assert_eq!(a, Arrival::Retransmission);
-        assert_eq!(
-            got,
-            vec![Got::D(3, b"def".to_vec()), Got::D(6, b"ghi".to_vec())]
-        );
-        assert_eq!(
-            run(&mut s, base.wrapping_add(9), b"", 0, true).1,
-            vec![Got::E]
-        );
+        assert_eq!(got, vec![Got::D(3, b"def".to_vec()), Got::D(6, b"ghi".to_vec())]);
+        assert_eq!(run(&mut s, base.wrapping_add(9), b"", 0, true).1, vec![Got::E]);
     }
 
     #[test]
     fn ack_past_a_hole_is_a_gap_and_truncation_is_a_gap() {
         let mut s = Stream::default();
         s.set_isn(99);
-        assert_eq!(
-            run(&mut s, 100, b"ab", 10, false).1,
-            vec![Got::D(0, b"ab".to_vec()), Got::G(2, 8, true)]
-        );
+        assert_eq!(run(&mut s, 100, b"ab", 10, false).1, vec![Got::D(0, b"ab".to_vec()), Got::G(2, 8, true)]);
         let (_, got) = run(&mut s, 120, b"xy", 2, false);
         assert!(got.is_empty());
         let mut got = Vec::new();
-        assert_eq!(
-            s.acknowledged(122, &mut |p| got.push(format!("{p:?}"))),
-            Some(22)
-        );
+        assert_eq!(s.acknowledged(122, &mut |p| got.push(format!("{p:?}"))), Some(22));
         assert_eq!(got.len(), 2, "{got:?}");
-        assert!(
-            got[0].contains("Gap { offset: 10, len: 10, truncated: false }"),
-            "{got:?}"
-        );
+        assert!(got[0].contains("Gap { offset: 10, len: 10, truncated: false }"), "{got:?}");
         assert_eq!(s.next, 22);
     }
 

@@ -54,16 +54,10 @@ fn parse(msg: &[u8], text: &mut Vec<u8>) -> Option<Message> {
             if !name.is_empty() {
                 name.push(b'.');
             }
-            name.extend(
-                label
-                    .iter()
-                    .map(|&b| if b.is_ascii_graphic() { b } else { b'_' }),
-            );
+            name.extend(label.iter().map(|&b| if b.is_ascii_graphic() { b } else { b'_' }));
             at += 1 + len;
         }
-        let qtype = msg
-            .get(at..at + 2)
-            .map(|t| u16::from_be_bytes([t[0], t[1]]));
+        let qtype = msg.get(at..at + 2).map(|t| u16::from_be_bytes([t[0], t[1]]));
         match qtype.map(qtype_name) {
             Some(Ok(n)) => text.extend_from_slice(n.as_bytes()),
             Some(Err(n)) => text.extend_from_slice(format!("TYPE{n}").as_bytes()),
@@ -74,11 +68,7 @@ fn parse(msg: &[u8], text: &mut Vec<u8>) -> Option<Message> {
     } else {
         text.extend_from_slice(b"NOQUESTION .");
     }
-    Some(Message {
-        id,
-        response: flags & 0x8000 != 0,
-        rcode: (flags & 0x000f) as u8,
-    })
+    Some(Message { id, response: flags & 0x8000 != 0, rcode: (flags & 0x000f) as u8 })
 }
 
 fn qtype_name(t: u16) -> Result<&'static str, u16> {
@@ -127,11 +117,7 @@ struct Dns {
 
 impl Dns {
     fn new(transport: Transport) -> Dns {
-        Dns {
-            transport,
-            framing: Default::default(),
-            text: Vec::new(),
-        }
+        Dns { transport, framing: Default::default(), text: Vec::new() }
     }
 
     /// A whole message head (or datagram) starting at `at`, ending at `end`.
@@ -145,10 +131,8 @@ impl Dns {
                 ev.request_text(&self.text);
                 ev.request_end(end);
             }
-            (Direction::ToClient, true) => {
-                if ev.response_start(at, Some(u32::from(m.id))) {
-                    ev.response_end(end, Outcome::Dns(m.rcode));
-                }
+            (Direction::ToClient, true) if ev.response_start(at, Some(u32::from(m.id))) => {
+                ev.response_end(end, Outcome::Dns(m.rcode));
             }
             _ => {}
         }
@@ -220,14 +204,7 @@ mod tests {
         let q = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x07example\x03com\x00\x00\x1c\x00\x01";
         let mut text = Vec::new();
         let m = parse(q, &mut text).unwrap();
-        assert_eq!(
-            m,
-            Message {
-                id: 0x1234,
-                response: false,
-                rcode: 0
-            }
-        );
+        assert_eq!(m, Message { id: 0x1234, response: false, rcode: 0 });
         assert_eq!(text, b"AAAA www.example.com");
         let mut r = q.to_vec();
         r[2] = 0x81;

@@ -35,8 +35,7 @@ struct Turns {
 impl Turns {
     fn bytes(&mut self, dir: Direction, text: &[u8], ev: &mut Events) {
         match (dir, &self.turn) {
-            (Direction::ToServer, Turn::Client)
-            | (Direction::ToClient, Turn::Server | Turn::Idle) => {}
+            (Direction::ToServer, Turn::Client) | (Direction::ToClient, Turn::Server | Turn::Idle) => {}
             (Direction::ToServer, _) => {
                 if self.turn == Turn::Server {
                     ev.response_end(0, Outcome::Ok);

@@ -31,13 +31,8 @@ const MAX_CHUNK_LINE: usize = 1024;
 /// A method token (upper-case letters, '-' or '_') and a space: how every
 /// HTTP/1.x request starts.
 fn looks_like_request(data: &[u8]) -> bool {
-    let token = data
-        .iter()
-        .take_while(|b| b.is_ascii_uppercase() || **b == b'-' || **b == b'_')
-        .count();
-    (1..=16).contains(&token)
-        && data.get(token) == Some(&b' ')
-        && data.get(token + 1).is_some_and(|b| *b > b' ')
+    let token = data.iter().take_while(|b| b.is_ascii_uppercase() || **b == b'-' || **b == b'_').count();
+    (1..=16).contains(&token) && data.get(token) == Some(&b' ') && data.get(token + 1).is_some_and(|b| *b > b' ')
 }
 
 /// True when `data` starts like a status line (or is a prefix of "HTTP/").
@@ -75,11 +70,7 @@ struct BadBody;
 
 impl Body {
     fn chunked() -> Body {
-        Body::Chunked(Chunk::Size {
-            size: 0,
-            digits_done: false,
-            line: 0,
-        })
+        Body::Chunked(Chunk::Size { size: 0, digits_done: false, line: 0 })
     }
 
     /// Consumes body bytes from `data`: (bytes used, body complete).
@@ -96,28 +87,18 @@ impl Body {
                 while i < data.len() {
                     let b = data[i];
                     match state {
-                        Chunk::Size {
-                            size,
-                            digits_done,
-                            line,
-                        } => {
+                        Chunk::Size { size, digits_done, line } => {
                             *line += 1;
                             if *line > MAX_CHUNK_LINE {
                                 return Err(BadBody);
                             }
                             match (b, (b as char).to_digit(16)) {
                                 (b'\n', _) if *line > 1 => {
-                                    *state = if *size == 0 {
-                                        Chunk::Trailer { line: 0 }
-                                    } else {
-                                        Chunk::Data(*size)
-                                    };
+                                    *state = if *size == 0 { Chunk::Trailer { line: 0 } } else { Chunk::Data(*size) };
                                 }
                                 (_, Some(d)) if !*digits_done => {
-                                    *size = size
-                                        .checked_mul(16)
-                                        .and_then(|s| s.checked_add(u64::from(d)))
-                                        .ok_or(BadBody)?
+                                    *size =
+                                        size.checked_mul(16).and_then(|s| s.checked_add(u64::from(d))).ok_or(BadBody)?
                                 }
                                 (_, _) if *line == 1 => return Err(BadBody),
                                 _ => *digits_done = true,
@@ -136,13 +117,7 @@ impl Body {
                             i += 1;
                             match b {
                                 b'\r' => {}
-                                b'\n' => {
-                                    *state = Chunk::Size {
-                                        size: 0,
-                                        digits_done: false,
-                                        line: 0,
-                                    }
-                                }
+                                b'\n' => *state = Chunk::Size { size: 0, digits_done: false, line: 0 },
                                 _ => return Err(BadBody),
                             }
                         }
@@ -212,10 +187,7 @@ struct Side {
 
 impl Default for Side {
     fn default() -> Side {
-        Side {
-            phase: Phase::Idle,
-            head: Vec::new(),
-        }
+        Side { phase: Phase::Idle, head: Vec::new() }
     }
 }
 
@@ -254,17 +226,12 @@ struct Head {
 }
 
 fn parse_head(head: &[u8]) -> Head {
-    let mut lines = head
-        .split(|b| *b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let mut lines = head.split(|b| *b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     let first = lines.next().unwrap_or_default();
     let mut h = Head::default();
     if first.starts_with(b"HTTP/") {
-        h.status = first
-            .split(|b| *b == b' ')
-            .nth(1)
-            .and_then(|s| std::str::from_utf8(s).ok())
-            .and_then(|s| s.parse().ok());
+        h.status =
+            first.split(|b| *b == b' ').nth(1).and_then(|s| std::str::from_utf8(s).ok()).and_then(|s| s.parse().ok());
     } else {
         h.method_head = first.starts_with(b"HEAD ");
         h.method_connect = first.starts_with(b"CONNECT ");
@@ -339,10 +306,7 @@ impl Http {
                     if self.pending.len() >= MAX_OPEN {
                         self.pending.pop_front();
                     }
-                    self.pending.push_back(RequestMeta {
-                        head: head.method_head,
-                        connect: head.method_connect,
-                    });
+                    self.pending.push_back(RequestMeta { head: head.method_head, connect: head.method_connect });
                     side.phase = match (head.chunked, head.content_length) {
                         (true, _) => Phase::Body(Body::chunked()),
                         (false, Some(n)) if n > 0 => Phase::Body(Body::Length(n)),
@@ -526,10 +490,7 @@ impl Parser for Http {
     }
 
     fn end(&mut self, dir: Direction, ev: &mut Events) {
-        let closes_response = matches!(
-            self.responses.phase,
-            Phase::Body(Body::UntilClose) | Phase::Resync
-        );
+        let closes_response = matches!(self.responses.phase, Phase::Body(Body::UntilClose) | Phase::Resync);
         if dir == Direction::ToClient && closes_response {
             self.end_response(0, ev);
         }
@@ -555,15 +516,9 @@ mod tests {
     #[test]
     fn chunked_bodies_end_after_trailers_across_segments() {
         let body = b"4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nX-T: 1\r\n\r\nNEXT";
-        assert_eq!(
-            consume_all(Body::chunked(), &[body]),
-            (body.len() - 4, true)
-        );
+        assert_eq!(consume_all(Body::chunked(), &[body]), (body.len() - 4, true));
         let (a, b) = body.split_at(9);
-        assert_eq!(
-            consume_all(Body::chunked(), &[a, b]),
-            (body.len() - 4, true)
-        );
+        assert_eq!(consume_all(Body::chunked(), &[a, b]), (body.len() - 4, true));
         assert!(Body::chunked().consume(b"zz\r\n").is_err());
     }
 

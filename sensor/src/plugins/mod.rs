@@ -63,17 +63,8 @@ pub fn is_known_server_port(port: u16) -> bool {
 
 /// Chooses the plugin for a flow: by server port, else by the client's first
 /// payload, else generic TCP. `None` for UDP nobody claims.
-pub fn select(
-    transport: Transport,
-    server_port: u16,
-    client_first: Option<&[u8]>,
-) -> Option<(u8, &'static Plugin)> {
-    let candidates = || {
-        PLUGINS
-            .iter()
-            .enumerate()
-            .filter(move |(_, p)| p.transports.contains(&transport))
-    };
+pub fn select(transport: Transport, server_port: u16, client_first: Option<&[u8]>) -> Option<(u8, &'static Plugin)> {
+    let candidates = || PLUGINS.iter().enumerate().filter(move |(_, p)| p.transports.contains(&transport));
     candidates()
         .find(|(_, p)| p.ports.contains(&server_port))
         .or_else(|| candidates().find(|(_, p)| (p.detect)(client_first.unwrap_or_default())))

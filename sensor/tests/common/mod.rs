@@ -19,11 +19,7 @@ pub fn pcaps_dir() -> PathBuf {
     let dir = std::env::var_os("PASTMON_PCAPS")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/pcaps"));
-    assert!(
-        dir.join("MANIFEST.tsv").exists(),
-        "test captures not found at {} (set PASTMON_PCAPS)",
-        dir.display()
-    );
+    assert!(dir.join("MANIFEST.tsv").exists(), "test captures not found at {} (set PASTMON_PCAPS)", dir.display());
     dir
 }
 
@@ -32,12 +28,7 @@ pub fn all_captures() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(pcaps_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| {
-            matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("pcap" | "pcapng" | "cap")
-            )
-        })
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("pcap" | "pcapng" | "cap")))
         .collect();
     v.sort();
     v
@@ -84,19 +75,12 @@ pub fn analyse(path: &Path, workers: usize) -> Run {
         rules: Arc::new(Rules::default_rules()),
     };
     let buf = Arc::new(Mutex::new(Vec::new()));
-    let sink: Arc<Mutex<dyn Write + Send>> = Arc::new(Mutex::new(SharedBuf(buf.clone())));
+    let sink: worker::JsonlOut = Arc::new(Mutex::new(SharedBuf(buf.clone())));
     let mut source = CaptureFile::open(path).unwrap();
     let results = worker::run(&mut source, &cfg, Some(sink), &mut |_, _| {});
     let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
-    let txs = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    Run {
-        report: report::json_report(&results),
-        results,
-        txs,
-    }
+    let txs = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    Run { report: report::json_report(&results), results, txs }
 }
 
 /// Rows of an oracle TSV as maps from column name to value (repeated header
@@ -111,12 +95,7 @@ pub fn oracle(capture: &str, table: &str) -> Vec<HashMap<String, String>> {
     let cols: Vec<&str> = header.split('\t').collect();
     lines
         .filter(|l| *l != header && !l.is_empty())
-        .map(|l| {
-            cols.iter()
-                .map(|c| c.to_string())
-                .zip(l.split('\t').map(str::to_owned))
-                .collect()
-        })
+        .map(|l| cols.iter().map(|c| c.to_string()).zip(l.split('\t').map(str::to_owned)).collect())
         .collect()
 }
 
