@@ -106,21 +106,25 @@ impl Rules {
     pub fn parse(file: &str, text: &str) -> Result<Rules, RulesError> {
         let err = |offset: usize, reason: String| RulesError {
             file: file.to_owned(),
-            line: text[..offset.min(text.len())].matches('\n').count() + 1,
+            line: text.as_bytes()[..offset.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1,
             reason,
         };
-        let sections: BTreeMap<String, toml::Spanned<PluginSection>> = toml::from_str(text).map_err(|e| {
+        let sections: BTreeMap<String, PluginSection> = toml::from_str(text).map_err(|e| {
             let at = e.span().map_or(0, |s| s.start);
             err(at, e.message().to_owned())
         })?;
         let mut plugins = BTreeMap::new();
         let mut next_id = 0;
         for (plugin, section) in sections {
-            let span = section.span();
-            let section = section.into_inner();
             if !crate::plugins::is_known(&plugin) {
+                // The table may be implicit ([[name.rule]]): find its first header.
+                let at = [format!("[{plugin}]"), format!("[{plugin}."), format!("[[{plugin}.")]
+                    .iter()
+                    .filter_map(|h| text.find(h.as_str()))
+                    .min()
+                    .unwrap_or(0);
                 return Err(err(
-                    span.start,
+                    at,
                     format!("unknown plugin [{plugin}] (known: {})", crate::plugins::names().join(", ")),
                 ));
             }
@@ -325,6 +329,14 @@ name = "$1"
         assert_eq!(&*n.name(0, "http", b"C x", 80), "HTTP_OTHER");
         assert_eq!(&*n.name(0, "http", b"A x", 80), "A");
         assert_eq!(n.rules.overflowed(), 1);
+    }
+
+    #[test]
+    fn rules_without_settings_table() {
+        let mut n = namer("[[http.rule]]\nmatch = '^GET /(\\w+)'\nname = 'GET_$1'\n");
+        assert_eq!(&*n.name(0, "http", b"GET /sleep?ms=5 HTTP/1.1", 80), "GET_sleep");
+        let e = Rules::parse("r.toml", "\n[[smtp.rule]]\nmatch = 'a'\nname = 'b'\n").unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
     }
 
     #[test]

@@ -1,0 +1,224 @@
+//! `cargo xtask bench pcap`: capture-file throughput.
+//!
+//! Makes (once, cached in target/bench/) a capture of real HTTP traffic: nginx
+//! and wrk in two network namespaces, keep-alive and new-connection load,
+//! tcpdump on the server side, offloads off so packets are wire-sized. Then,
+//! in one run and on the same file, times the read floor (`tcpdump -r F -w
+//! /dev/null`), `tcptrace -n`, tshark's HTTP timing and `pastmon raw` with one
+//! worker and with all workers. Prints medians of wall time, packets/s, peak
+//! memory, and ratios against one pastmon worker. Needs root.
+
+use crate::sh::{self, cmd};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const NS_SERVER: &str = "pmbench-srv";
+const NS_CLIENT: &str = "pmbench-cli";
+const SERVER_IP: &str = "10.231.0.1";
+const CLIENT_IP: &str = "10.231.0.2";
+
+pub fn pcap(rest: &[&str]) -> Result<()> {
+    let (mut packets, mut runs, mut file) = (1_200_000u64, 3usize, None);
+    let mut it = rest.iter();
+    while let Some(a) = it.next() {
+        match (*a, it.next()) {
+            ("--packets", Some(n)) => packets = n.parse()?,
+            ("--runs", Some(n)) => runs = n.parse()?,
+            ("--pcap", Some(f)) => file = Some(PathBuf::from(f)),
+            _ => bail!("usage: cargo xtask bench pcap [--packets N] [--runs N] [--pcap FILE]"),
+        }
+    }
+    let root = crate::root();
+    ensure_packages(&["tcpdump", "tcptrace", "tshark", "nginx-light", "wrk", "ethtool", "time"])?;
+    let file = match file {
+        Some(f) => f,
+        None => {
+            let f = root.join(format!("target/bench/http-{packets}.pcap"));
+            if !f.exists() {
+                make_capture(&f, packets)?;
+            }
+            f
+        }
+    };
+    sh::run(cmd("cargo", &["build", "--release", "--bin", "pastmon"]).current_dir(&root))?;
+    let pastmon = root.join("target/release/pastmon");
+    let pastmon = pastmon.to_str().unwrap_or("pastmon");
+    let f = file.to_str().context("capture path is not UTF-8")?;
+    let count = count_packets(f)?;
+    let size_mb = std::fs::metadata(&file)?.len() as f64 / 1e6;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).to_string();
+    println!("capture {f}: {count} packets, {size_mb:.0} MB; {runs} runs each, medians\n");
+
+    let tools: Vec<(&str, Vec<&str>, usize)> = vec![
+        ("tcpdump -r (read floor)", vec!["tcpdump", "-r", f, "-w", "/dev/null"], runs),
+        ("tcptrace -n", vec!["tcptrace", "-n", f], runs),
+        ("tshark http.time", vec!["tshark", "-r", f, "-Y", "http.time", "-T", "fields", "-e", "http.time"], 1),
+        ("pastmon raw, 1 worker", vec![pastmon, "raw", "--pcap", f, "--workers", "1", "--format", "json"], runs),
+        ("pastmon raw, all workers", vec![pastmon, "raw", "--pcap", f, "--workers", &cores, "--format", "json"], runs),
+    ];
+    let mut rows = Vec::new();
+    for (name, argv, n) in &tools {
+        let mut times = Vec::new();
+        let mut rss = Vec::new();
+        for _ in 0..*n {
+            let (secs, kb) = timed(argv)?;
+            times.push(secs);
+            rss.push(kb);
+        }
+        rows.push((*name, median(&mut times), median(&mut rss)));
+    }
+    let pastmon_one = rows[3].1;
+    println!("{:<28} {:>9} {:>14} {:>12} {:>16}", "tool", "seconds", "packets/s", "peak MB", "time / pastmon-1");
+    for (name, secs, kb) in &rows {
+        println!(
+            "{name:<28} {secs:>9.3} {:>14.0} {:>12.1} {:>16.2}",
+            count as f64 / secs,
+            kb / 1024.0,
+            secs / pastmon_one
+        );
+    }
+    Ok(())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Wall seconds and peak resident kilobytes of one run (GNU time).
+fn timed(argv: &[&str]) -> Result<(f64, f64)> {
+    let out = std::env::temp_dir().join(format!("pastmon-bench-time-{}", std::process::id()));
+    let mut args = vec!["-f", "%e %M", "-o", out.to_str().unwrap_or("/tmp/pastmon-bench-time")];
+    args.extend_from_slice(argv);
+    let status = Command::new("/usr/bin/time")
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()?;
+    if !status.success() {
+        bail!("{} failed: {status}", argv.join(" "));
+    }
+    let text = std::fs::read_to_string(&out)?;
+    let mut fields = text.split_whitespace();
+    let secs: f64 = fields.next().context("no time")?.parse()?;
+    let kb: f64 = fields.next().context("no rss")?.parse()?;
+    Ok((secs.max(0.001), kb))
+}
+
+fn count_packets(f: &str) -> Result<u64> {
+    let out = Command::new("tcpdump").args(["-r", f, "-w", "/dev/null", "--count"]).output()?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    text.split_whitespace()
+        .zip(text.split_whitespace().skip(1))
+        .find(|(_, w)| w.starts_with("packet"))
+        .and_then(|(n, _)| n.parse().ok())
+        .with_context(|| format!("cannot count packets: {text}"))
+}
+
+pub fn ensure_packages(pkgs: &[&str]) -> Result<()> {
+    let missing: Vec<&str> =
+        pkgs.iter().copied().filter(|p| !sh::succeeds(&mut cmd("dpkg-query", &["-W", "-f=${Status}", p]))).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    sh::run(&mut cmd("apt-get", &["update", "-qq"]))?;
+    let mut args = vec!["install", "-y", "-qq"];
+    args.extend(missing);
+    sh::run(cmd("apt-get", &args).env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+/// Removes the namespaces (and with them the veths) and the nginx of a run.
+struct World {
+    dir: PathBuf,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.dir.join("nginx.pid")) {
+            let _ = Command::new("kill").arg(pid.trim()).status();
+        }
+        for ns in [NS_SERVER, NS_CLIENT] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+fn ns(name: &str, args: &[&str]) -> Command {
+    let mut c = cmd("ip", &["netns", "exec", name]);
+    c.args(args);
+    c
+}
+
+fn make_capture(file: &Path, packets: u64) -> Result<()> {
+    let dir = file.parent().context("capture path has no folder")?.join("world");
+    std::fs::create_dir_all(&dir)?;
+    for ns_name in [NS_SERVER, NS_CLIENT] {
+        let _ = Command::new("ip").args(["netns", "del", ns_name]).status();
+    }
+    let world = World { dir: dir.clone() };
+    for ns_name in [NS_SERVER, NS_CLIENT] {
+        sh::run(&mut cmd("ip", &["netns", "add", ns_name]))?;
+        sh::run(&mut ns(ns_name, &["ip", "link", "set", "lo", "up"]))?;
+    }
+    sh::run(&mut cmd(
+        "ip",
+        &["link", "add", "pmb-s", "netns", NS_SERVER, "type", "veth", "peer", "name", "pmb-c", "netns", NS_CLIENT],
+    ))?;
+    for (ns_name, dev, ip) in [(NS_SERVER, "pmb-s", SERVER_IP), (NS_CLIENT, "pmb-c", CLIENT_IP)] {
+        sh::run(&mut ns(ns_name, &["ip", "addr", "add", &format!("{ip}/24"), "dev", dev]))?;
+        sh::run(&mut ns(ns_name, &["ip", "link", "set", dev, "up"]))?;
+        sh::run(&mut ns(ns_name, &["ethtool", "-K", dev, "tso", "off", "gso", "off", "gro", "off"]))?;
+    }
+    let html = dir.join("html");
+    std::fs::create_dir_all(&html)?;
+    std::fs::write(html.join("index.html"), "<html><body>pastmon bench</body></html>\n")?;
+    std::fs::write(html.join("page.html"), "x".repeat(12_000))?;
+    std::fs::write(html.join("image.bin"), vec![b'i'; 60_000])?;
+    let conf = dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "daemon on; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{ access_log off; keepalive_requests 100000;\n\
+               client_body_temp_path {d}/tmp; proxy_temp_path {d}/tmp; fastcgi_temp_path {d}/tmp;\n\
+               uwsgi_temp_path {d}/tmp; scgi_temp_path {d}/tmp;\n\
+               server {{ listen {SERVER_IP}:80; root {h}; }} }}\n",
+            d = dir.display(),
+            h = html.display()
+        ),
+    )?;
+    std::fs::create_dir_all(dir.join("tmp"))?;
+    sh::run(&mut ns(NS_SERVER, &["nginx", "-c", conf.to_str().unwrap_or("")]))?;
+    let count = packets.to_string();
+    let file_s = file.to_str().context("path is not UTF-8")?;
+    let mut tcpdump =
+        ns(NS_SERVER, &["tcpdump", "-i", "pmb-s", "-s", "0", "-U", "-c", &count, "-w", file_s]).spawn()?;
+    std::thread::sleep(Duration::from_secs(1));
+    // Keep-alive load on three URLs, and a client that reconnects every request.
+    let url = |p: &str| format!("http://{SERVER_IP}/{p}");
+    let mut clients = Vec::new();
+    for (conns, path, close) in
+        [("20", "index.html", false), ("10", "page.html", false), ("4", "image.bin", false), ("8", "index.html", true)]
+    {
+        let u = url(path);
+        let mut args = vec!["wrk", "-t1", "-c", conns, "-d", "120s"];
+        if close {
+            args.extend(["-H", "Connection: close"]);
+        }
+        args.push(&u);
+        clients.push(ns(NS_CLIENT, &args).stdout(std::process::Stdio::null()).spawn()?);
+    }
+    let status = tcpdump.wait()?;
+    for mut c in clients {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    drop(world);
+    if !status.success() {
+        bail!("tcpdump failed: {status}");
+    }
+    Ok(())
+}
