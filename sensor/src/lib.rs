@@ -10,6 +10,7 @@ pub mod aggregate;
 pub mod capture;
 pub mod decode;
 pub mod flow;
+pub mod fuzzing;
 pub mod histogram;
 pub mod plugins;
 pub mod report;
