@@ -101,7 +101,7 @@ mod tests {
             for _ in 0..(rand() % 12) {
                 let seed = seeds[(rand() % 4) as usize];
                 let cut = (rand() as usize) % (seed.len() + 1);
-                let mut h = (rand() as u64).to_le_bytes();
+                let mut h = rand().to_le_bytes();
                 h[7] = cut as u8;
                 if rand() % 3 == 0 {
                     h[2] = 0;
