@@ -9,8 +9,8 @@
 //! path.
 
 use crate::aggregate::{AggregateConfig, Aggregates};
-use crate::capture::{CaptureError, CaptureSource, LinkType};
-use crate::decode::decode;
+use crate::capture::{CaptureError, CaptureSource};
+use crate::decode::{decode, Packet};
 use crate::flow::{FlowConfig, FlowKey, FlowStats, FlowTable};
 use crate::report;
 use crate::rules::{Namer, Rules};
@@ -73,11 +73,15 @@ pub struct Results {
     pub error: Option<CaptureError>,
 }
 
+/// A frame the reader decoded: its headers, and where its captured payload
+/// lies in the batch (only payload bytes are copied; the worker never decodes
+/// again).
 struct FrameRef {
     ts: u64,
+    /// Decoded headers; its `payload` is empty, the bytes are in the batch.
+    packet: Packet<'static>,
     start: u32,
     len: u32,
-    link: LinkType,
 }
 
 #[derive(Default)]
@@ -102,6 +106,8 @@ struct WorkerLink {
     to_worker: rtrb::Producer<Batch>,
     recycled: rtrb::Consumer<Batch>,
     current: Batch,
+    /// Woken after each batch: an idle worker parks instead of spinning.
+    thread: thread::Thread,
 }
 
 impl WorkerLink {
@@ -110,7 +116,10 @@ impl WorkerLink {
         let mut full = std::mem::replace(&mut self.current, fresh);
         loop {
             match self.to_worker.push(full) {
-                Ok(()) => return,
+                Ok(()) => {
+                    self.thread.unpark();
+                    return;
+                }
                 Err(rtrb::PushError::Full(back)) => {
                     full = back;
                     if self.to_worker.is_abandoned() {
@@ -178,21 +187,19 @@ fn worker_loop(
             Err(_) if from_reader.is_abandoned() && from_reader.is_empty() => break,
             Err(_) => {
                 idle_spins += 1;
-                if idle_spins < 64 {
+                if idle_spins < 4 {
                     thread::yield_now();
                 } else {
-                    thread::sleep(Duration::from_micros(50));
+                    thread::park_timeout(Duration::from_millis(1));
                 }
                 continue;
             }
         };
         idle_spins = 0;
         for f in &batch.frames {
-            let bytes = &batch.bytes[f.start as usize..(f.start + f.len) as usize];
-            // The reader decoded this frame already; it cannot fail here.
-            if let Ok(p) = decode(f.link, bytes) {
-                flows.packet(f.ts, &p, &mut sink);
-            }
+            let mut packet = f.packet;
+            packet.payload = &batch.bytes[f.start as usize..(f.start + f.len) as usize];
+            flows.packet(f.ts, &packet, &mut sink);
             if f.ts >= next_sweep {
                 flows.sweep(f.ts, &mut sink);
                 next_sweep = f.ts + SWEEP_EVERY_NS;
@@ -227,8 +234,8 @@ pub fn run(
             .name(format!("pastmon-worker-{i}"))
             .spawn(move || worker_loop(cfg, from_reader, recycle, jsonl))
             .unwrap_or_else(|e| panic!("cannot start a worker thread: {e}"));
+        links.push(WorkerLink { to_worker, recycled, current: Batch::default(), thread: handle.thread().clone() });
         handles.push(handle);
-        links.push(WorkerLink { to_worker, recycled, current: Batch::default() });
     }
 
     let mut capture = CaptureStats::default();
@@ -259,8 +266,9 @@ pub fn run(
         let worker = (FlowKey::of(&packet).0.hash() % n as u64) as usize;
         let link = &mut links[worker];
         let start = link.current.bytes.len() as u32;
-        link.current.bytes.extend_from_slice(frame.data);
-        link.current.frames.push(FrameRef { ts: frame.ts_ns, start, len: frame.data.len() as u32, link: frame.link });
+        link.current.bytes.extend_from_slice(packet.payload);
+        let len = packet.payload.len() as u32;
+        link.current.frames.push(FrameRef { ts: frame.ts_ns, packet: Packet { payload: &[], ..packet }, start, len });
         if link.current.is_full() {
             link.send_current();
         }

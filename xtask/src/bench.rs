@@ -87,11 +87,12 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-/// Wall seconds and peak resident kilobytes of one run (GNU time).
+/// Wall seconds and peak resident kilobytes (GNU time) of one run.
 fn timed(argv: &[&str]) -> Result<(f64, f64)> {
     let out = std::env::temp_dir().join(format!("pastmon-bench-time-{}", std::process::id()));
     let mut args = vec!["-f", "%e %M", "-o", out.to_str().unwrap_or("/tmp/pastmon-bench-time")];
     args.extend_from_slice(argv);
+    let started = std::time::Instant::now();
     let status = Command::new("/usr/bin/time")
         .args(&args)
         .stdout(std::process::Stdio::null())
@@ -102,9 +103,9 @@ fn timed(argv: &[&str]) -> Result<(f64, f64)> {
     }
     let text = std::fs::read_to_string(&out)?;
     let mut fields = text.split_whitespace();
-    let secs: f64 = fields.next().context("no time")?.parse()?;
-    let kb: f64 = fields.next().context("no rss")?.parse()?;
-    Ok((secs.max(0.001), kb))
+    let elapsed = started.elapsed().as_secs_f64();
+    let kb: f64 = fields.nth(1).context("no rss")?.parse()?;
+    Ok((elapsed, kb))
 }
 
 fn count_packets(f: &str) -> Result<u64> {
@@ -174,8 +175,8 @@ fn make_capture(file: &Path, packets: u64) -> Result<()> {
     let html = dir.join("html");
     std::fs::create_dir_all(&html)?;
     std::fs::write(html.join("index.html"), "<html><body>pastmon bench</body></html>\n")?;
-    std::fs::write(html.join("page.html"), "x".repeat(12_000))?;
-    std::fs::write(html.join("image.bin"), vec![b'i'; 60_000])?;
+    std::fs::write(html.join("page.html"), "x".repeat(2_000))?;
+    std::fs::write(html.join("image.bin"), vec![b'i'; 8_000])?;
     let conf = dir.join("nginx.conf");
     std::fs::write(
         &conf,
@@ -195,13 +196,13 @@ fn make_capture(file: &Path, packets: u64) -> Result<()> {
     let count = packets.to_string();
     let file_s = file.to_str().context("path is not UTF-8")?;
     let mut tcpdump =
-        ns(NS_SERVER, &["tcpdump", "-i", "pmb-s", "-s", "0", "-U", "-c", &count, "-w", file_s]).spawn()?;
+        ns(NS_SERVER, &["tcpdump", "-i", "pmb-s", "-s", "0", "-B", "131072", "-c", &count, "-w", file_s]).spawn()?;
     std::thread::sleep(Duration::from_secs(1));
     // Keep-alive load on three URLs, and a client that reconnects every request.
     let url = |p: &str| format!("http://{SERVER_IP}/{p}");
     let mut clients = Vec::new();
     for (conns, path, close) in
-        [("20", "index.html", false), ("10", "page.html", false), ("4", "image.bin", false), ("8", "index.html", true)]
+        [("2", "index.html", false), ("2", "page.html", false), ("1", "image.bin", false), ("2", "index.html", true)]
     {
         let u = url(path);
         let mut args = vec!["wrk", "-t1", "-c", conns, "-d", "120s"];

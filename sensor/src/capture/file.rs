@@ -1,20 +1,24 @@
 //! pcap and pcapng capture files.
 //!
-//! Streams the file through one reusable buffer: memory stays constant
-//! whatever the file size (a mapped file would count its whole size in RSS).
+//! Streams the file through one reusable window that records and frames are
+//! read in place from (no copy per frame): memory stays constant whatever the
+//! file size (a mapped file would count its whole size in RSS).
 //! pcap: both byte orders, micro- and nanosecond magic. pcapng: several
 //! sections and interfaces, per-interface `if_tsresol` and `if_tsoffset`,
 //! enhanced, simple and obsolete packet blocks; other blocks are skipped.
 
 use super::{CaptureError, CaptureSource, Frame, LinkType};
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 /// Largest frame accepted; bigger claims are corruption, not jumbo frames.
 const MAX_FRAME: u32 = 256 * 1024;
 /// Largest pcapng block accepted.
 const MAX_BLOCK: u32 = 16 * 1024 * 1024;
+/// Bytes read from the file at a time (the window grows for a larger block).
+const WINDOW: usize = 1 << 20;
 
 const PCAP_MAGIC_US: u32 = 0xa1b2_c3d4;
 const PCAP_MAGIC_NS: u32 = 0xa1b2_3c4d;
@@ -54,9 +58,16 @@ enum Format {
 /// A pcap or pcapng file read frame by frame.
 pub struct CaptureFile {
     path: PathBuf,
-    reader: BufReader<File>,
+    file: File,
     format: Format,
-    buf: Vec<u8>,
+    /// Read window: bytes `[start, end)` are read but not yet consumed.
+    window: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// The current record (what the last `fill` made available) in `window`.
+    rec: Range<usize>,
+    /// The current frame's bytes in `window`.
+    frame: Range<usize>,
     offset: u64,
     size: Option<u64>,
 }
@@ -66,28 +77,23 @@ impl CaptureFile {
         let io_err = |source| CaptureError::Io { path: path.to_owned(), source };
         let file = File::open(path).map_err(io_err)?;
         let size = file.metadata().ok().map(|m| m.len());
-        let mut reader = BufReader::with_capacity(1 << 20, file);
-        let mut head = [0u8; 4];
-        reader.read_exact(&mut head).map_err(|e| {
-            if e.kind() == io::ErrorKind::UnexpectedEof {
-                CaptureError::Malformed {
-                    path: path.to_owned(),
-                    offset: 0,
-                    what: "file is shorter than any capture header".into(),
-                }
-            } else {
-                io_err(e)
-            }
-        })?;
-        let magic_le = u32::from_le_bytes(head);
         let mut file = CaptureFile {
             path: path.to_owned(),
-            reader,
+            file,
             format: Format::PcapNg { swapped: false, interfaces: Vec::new() },
-            buf: Vec::with_capacity(65536),
-            offset: 4,
+            window: vec![0; WINDOW],
+            start: 0,
+            end: 0,
+            rec: 0..0,
+            frame: 0..0,
+            offset: 0,
             size,
         };
+        if !file.fill(4, true)? {
+            return Err(file.malformed("file is shorter than any capture header"));
+        }
+        let head: [u8; 4] = file.rec().try_into().unwrap_or_default();
+        let magic_le = u32::from_le_bytes(head);
         match magic_le {
             PCAP_MAGIC_US | PCAP_MAGIC_NS => file.pcap_header(false, magic_le == PCAP_MAGIC_NS)?,
             m if m.swap_bytes() == PCAP_MAGIC_US || m.swap_bytes() == PCAP_MAGIC_NS => {
@@ -103,28 +109,42 @@ impl CaptureFile {
         CaptureError::Malformed { path: self.path.clone(), offset: self.offset, what: what.into() }
     }
 
-    /// Reads exactly `n` bytes into `self.buf`. `Ok(false)` on a clean end of
-    /// file before the first byte when `eof_ok`.
+    fn rec(&self) -> &[u8] {
+        &self.window[self.rec.clone()]
+    }
+
+    /// Makes the next `n` bytes of the file the current record (`rec()`).
+    /// `Ok(false)` on a clean end of file before the first byte when `eof_ok`.
     fn fill(&mut self, n: usize, eof_ok: bool) -> Result<bool, CaptureError> {
-        self.buf.clear();
-        self.buf.resize(n, 0);
-        let mut got = 0;
-        while got < n {
-            match self.reader.read(&mut self.buf[got..]) {
-                Ok(0) if got == 0 && eof_ok => return Ok(false),
-                Ok(0) => return Err(self.malformed(format!("file ends inside a record ({got} of {n} bytes)"))),
-                Ok(k) => got += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(source) => return Err(CaptureError::Io { path: self.path.clone(), source }),
+        if self.end - self.start < n {
+            self.window.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            if self.window.len() < n {
+                self.window.resize(n, 0);
+            }
+            while self.end < n {
+                match self.file.read(&mut self.window[self.end..]) {
+                    Ok(0) if self.end == 0 && eof_ok => return Ok(false),
+                    Ok(0) => {
+                        let got = self.end;
+                        return Err(self.malformed(format!("file ends inside a record ({got} of {n} bytes)")));
+                    }
+                    Ok(k) => self.end += k,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(source) => return Err(CaptureError::Io { path: self.path.clone(), source }),
+                }
             }
         }
+        self.rec = self.start..self.start + n;
+        self.start += n;
         self.offset += n as u64;
         Ok(true)
     }
 
     fn pcap_header(&mut self, swapped: bool, nanos: bool) -> Result<(), CaptureError> {
         self.fill(20, false)?;
-        let link = u32_at(&self.buf, 16, swapped) & 0x0fff_ffff;
+        let link = u32_at(self.rec(), 16, swapped) & 0x0fff_ffff;
         self.format = Format::Pcap { swapped, nanos, link: LinkType::from_pcap(link) };
         Ok(())
     }
@@ -132,13 +152,13 @@ impl CaptureFile {
     /// Parses a section header block whose type word was already read.
     fn pcapng_section_header(&mut self) -> Result<(), CaptureError> {
         self.fill(8, false)?;
-        let bom = u32::from_le_bytes(self.buf[4..8].try_into().unwrap_or_default());
+        let bom = u32::from_le_bytes(self.rec()[4..8].try_into().unwrap_or_default());
         let swapped = match bom {
             PCAPNG_BOM => false,
             b if b.swap_bytes() == PCAPNG_BOM => true,
             _ => return Err(self.malformed("pcapng section header without byte-order magic")),
         };
-        let total = u32_at(&self.buf, 0, swapped);
+        let total = u32_at(self.rec(), 0, swapped);
         if !(28..=MAX_BLOCK).contains(&total) || !total.is_multiple_of(4) {
             return Err(self.malformed(format!("section header block length {total}")));
         }
@@ -151,26 +171,27 @@ impl CaptureFile {
         if !self.fill(16, true)? {
             return Ok(None);
         }
-        let sec = u64::from(u32_at(&self.buf, 0, swapped));
-        let frac = u64::from(u32_at(&self.buf, 4, swapped));
-        let caplen = u32_at(&self.buf, 8, swapped);
-        let wire = u32_at(&self.buf, 12, swapped);
+        let sec = u64::from(u32_at(self.rec(), 0, swapped));
+        let frac = u64::from(u32_at(self.rec(), 4, swapped));
+        let caplen = u32_at(self.rec(), 8, swapped);
+        let wire = u32_at(self.rec(), 12, swapped);
         if caplen > MAX_FRAME {
             return Err(self.malformed(format!("record claims {caplen} captured bytes")));
         }
         let ts = sec * 1_000_000_000 + if nanos { frac } else { frac * 1000 };
         self.fill(caplen as usize, false)?;
+        self.frame = self.rec.clone();
         Ok(Some((ts, caplen, wire.max(caplen))))
     }
 
     /// Next packet block of a pcapng file: (timestamp, link, wire length);
-    /// the packet bytes are left at the start of `self.buf`.
+    /// the packet bytes are `self.frame`.
     fn next_pcapng(&mut self) -> Result<Option<(u64, LinkType, u32)>, CaptureError> {
         loop {
             if !self.fill(8, true)? {
                 return Ok(None);
             }
-            let raw_type = u32::from_le_bytes(self.buf[0..4].try_into().unwrap_or_default());
+            let raw_type = u32::from_le_bytes(self.rec()[0..4].try_into().unwrap_or_default());
             if raw_type == PCAPNG_SHB {
                 self.pcapng_section_header()?;
                 continue;
@@ -178,8 +199,8 @@ impl CaptureFile {
             let Format::PcapNg { swapped, .. } = self.format else {
                 return Ok(None);
             };
-            let block_type = u32_at(&self.buf, 0, swapped);
-            let total = u32_at(&self.buf, 4, swapped);
+            let block_type = u32_at(self.rec(), 0, swapped);
+            let total = u32_at(self.rec(), 4, swapped);
             if !(12..=MAX_BLOCK).contains(&total) || !total.is_multiple_of(4) {
                 return Err(self.malformed(format!("block length {total}")));
             }
@@ -189,27 +210,27 @@ impl CaptureFile {
                 1 => self.interface_block(swapped, body_len)?,
                 // Enhanced packet block.
                 6 if body_len >= 20 => {
-                    let iface = self.interface(u32_at(&self.buf, 0, swapped))?;
+                    let iface = self.interface(u32_at(self.rec(), 0, swapped))?;
                     let ts =
-                        (u64::from(u32_at(&self.buf, 4, swapped)) << 32) | u64::from(u32_at(&self.buf, 8, swapped));
-                    let caplen = u32_at(&self.buf, 12, swapped);
-                    let wire = u32_at(&self.buf, 16, swapped);
+                        (u64::from(u32_at(self.rec(), 4, swapped)) << 32) | u64::from(u32_at(self.rec(), 8, swapped));
+                    let caplen = u32_at(self.rec(), 12, swapped);
+                    let wire = u32_at(self.rec(), 16, swapped);
                     return self.packet_at(20, caplen, body_len, iface.ts_to_ns(ts), iface.link, wire);
                 }
                 // Obsolete packet block.
                 2 if body_len >= 20 => {
-                    let id = u32::from(u16_at(&self.buf, 0, swapped));
+                    let id = u32::from(u16_at(self.rec(), 0, swapped));
                     let iface = self.interface(id)?;
                     let ts =
-                        (u64::from(u32_at(&self.buf, 4, swapped)) << 32) | u64::from(u32_at(&self.buf, 8, swapped));
-                    let caplen = u32_at(&self.buf, 12, swapped);
-                    let wire = u32_at(&self.buf, 16, swapped);
+                        (u64::from(u32_at(self.rec(), 4, swapped)) << 32) | u64::from(u32_at(self.rec(), 8, swapped));
+                    let caplen = u32_at(self.rec(), 12, swapped);
+                    let wire = u32_at(self.rec(), 16, swapped);
                     return self.packet_at(20, caplen, body_len, iface.ts_to_ns(ts), iface.link, wire);
                 }
                 // Simple packet block: no timestamp, interface 0.
                 3 if body_len >= 4 => {
                     let iface = self.interface(0)?;
-                    let wire = u32_at(&self.buf, 0, swapped);
+                    let wire = u32_at(self.rec(), 0, swapped);
                     let caplen = wire.min(iface.snaplen).min(body_len as u32 - 4);
                     return self.packet_at(4, caplen, body_len, 0, iface.link, wire);
                 }
@@ -240,8 +261,8 @@ impl CaptureFile {
         if caplen > MAX_FRAME || start + caplen as usize > body_len {
             return Err(self.malformed(format!("packet block claims {caplen} captured bytes")));
         }
-        self.buf.copy_within(start..start + caplen as usize, 0);
-        self.buf.truncate(caplen as usize);
+        let from = self.rec.start + start;
+        self.frame = from..from + caplen as usize;
         Ok(Some((ts, link, wire.max(caplen))))
     }
 
@@ -250,8 +271,8 @@ impl CaptureFile {
             return Err(self.malformed("interface description block too short"));
         }
         let mut iface = Interface {
-            link: LinkType::from_pcap(u32::from(u16_at(&self.buf, 0, swapped))),
-            snaplen: match u32_at(&self.buf, 4, swapped) {
+            link: LinkType::from_pcap(u32::from(u16_at(self.rec(), 0, swapped))),
+            snaplen: match u32_at(self.rec(), 4, swapped) {
                 0 => MAX_FRAME,
                 s => s.min(MAX_FRAME),
             },
@@ -261,9 +282,9 @@ impl CaptureFile {
         };
         let mut at = 8;
         while at + 4 <= body_len {
-            let code = u16_at(&self.buf, at, swapped);
-            let len = usize::from(u16_at(&self.buf, at + 2, swapped));
-            let value = self.buf.get(at + 4..at + 4 + len).unwrap_or(&[]);
+            let code = u16_at(self.rec(), at, swapped);
+            let len = usize::from(u16_at(self.rec(), at + 2, swapped));
+            let value = self.rec().get(at + 4..at + 4 + len).unwrap_or(&[]);
             match (code, value) {
                 (0, _) => break,
                 (9, [v, ..]) => {
@@ -288,13 +309,12 @@ impl CaptureFile {
 impl CaptureSource for CaptureFile {
     fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
         let next = match self.format {
-            Format::Pcap { swapped, nanos, link } => self.next_pcap(swapped, nanos)?.map(|(ts, caplen, wire)| {
-                self.buf.truncate(caplen as usize);
-                (ts, link, wire)
-            }),
+            Format::Pcap { swapped, nanos, link } => {
+                self.next_pcap(swapped, nanos)?.map(|(ts, _, wire)| (ts, link, wire))
+            }
             Format::PcapNg { .. } => self.next_pcapng()?,
         };
-        Ok(next.map(|(ts_ns, link, wire_len)| Frame { ts_ns, link, data: &self.buf, wire_len }))
+        Ok(next.map(|(ts_ns, link, wire_len)| Frame { ts_ns, link, data: &self.window[self.frame.clone()], wire_len }))
     }
 
     fn progress(&self) -> (u64, Option<u64>) {

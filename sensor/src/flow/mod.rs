@@ -135,6 +135,8 @@ struct Tcp {
     zero_window: [bool; 2],
     /// Server's initial sequence number + 1: the handshake ACK acknowledges it.
     synack_next: Option<u32>,
+    /// Sequence number of the client's SYN, once seen.
+    syn_seq: Option<u32>,
     closed: bool,
 }
 
@@ -198,9 +200,26 @@ impl FlowTable {
         if let Some(s) = slot {
             let flow = self.flow(s);
             let idle = ts.saturating_sub(flow.last_seen) > self.cfg.idle_timeout_ns;
-            let closed_and_new_syn = flow.tcp.as_ref().is_some_and(|t| t.closed)
-                && tcp.is_some_and(|h| h.has(flags::SYN) && !h.has(flags::ACK));
-            if idle || closed_and_new_syn {
+            // A SYN with a new initial sequence number is a new connection on a
+            // reused 5-tuple (its old one may have ended unseen); a repeated
+            // SYN with the same number is a retransmission.
+            let new_connection = tcp.is_some_and(|h| {
+                h.has(flags::SYN)
+                    && !h.has(flags::ACK)
+                    && flow.tcp.as_ref().is_some_and(|t| match t.syn_seq {
+                        Some(seq) => seq != h.seq,
+                        // Picked up midstream (or SYN/ACK seen first): a new
+                        // connection only if the old one already carried data.
+                        None => t.streams[0].started(),
+                    })
+            });
+            // A side that sent its FIN cannot send new sequence numbers: if it
+            // does, this is a new connection whose handshake the capture missed.
+            let after_fin = tcp.is_some_and(|h| {
+                let dir = if from_lo == flow.client_is_lo { Direction::ToServer } else { Direction::ToClient };
+                flow.tcp.as_ref().is_some_and(|t| t.streams[dir as usize].is_past_fin(h.seq))
+            });
+            if idle || new_connection || after_fin {
                 self.remove(s, sink);
                 slot = None;
             }
@@ -465,6 +484,7 @@ fn tcp_packet(
                 tcp.scaling = tcp.wscale[0].is_some() && tcp.wscale[1].is_some();
             }
         } else if facts.t_synack.is_none() {
+            tcp.syn_seq = Some(h.seq);
             // A retransmitted SYN restarts the clock: the SYN/ACK answers the last one.
             facts.t_syn = Some(ts);
             facts.client_mss = h.mss;

@@ -214,6 +214,23 @@ impl Stream {
         }
     }
 
+    /// This direction sent its FIN, and `seq` lies past it: a new connection
+    /// on the same 5-tuple.
+    pub fn is_past_fin(&self, seq: u32) -> bool {
+        match (self.fin_at, self.base) {
+            (Some(fin), Some(base)) => {
+                let fin_seq = base.wrapping_add(fin as u32);
+                (seq.wrapping_sub(fin_seq) as i32) > 1
+            }
+            _ => false,
+        }
+    }
+
+    /// Payload was seen in this direction.
+    pub fn started(&self) -> bool {
+        self.next > 0 || !self.pending.is_empty()
+    }
+
     pub fn finished(&self) -> bool {
         self.fin_delivered
     }

@@ -9,7 +9,7 @@
 //! next segment that starts a message; a gap at a message boundary on the
 //! server side consumed a whole response, which is reported lost.
 
-use super::{find, Parser, Plugin, Transport};
+use super::{Parser, Plugin, Transport};
 use crate::timing::{Events, MAX_OPEN};
 use crate::transaction::Outcome;
 use crate::Direction;
@@ -192,27 +192,60 @@ impl Default for Side {
 }
 
 impl Side {
-    /// Appends head bytes from `data`; returns how many of them belong to the
-    /// head once its end (blank line) is in the buffer.
+    /// Looks for the end of the head being collected in `data`; returns how
+    /// many bytes of `data` belong to the head once it is complete. A head
+    /// that arrives whole in one chunk is never copied (`head` stays empty,
+    /// see [`Side::head`]); one split across chunks is gathered in `head`.
     fn collect_head(&mut self, data: &[u8]) -> Option<usize> {
-        let before = self.head.len();
-        let room = MAX_HEAD.saturating_sub(before);
-        self.head.extend_from_slice(&data[..data.len().min(room)]);
-        let from = before.saturating_sub(3);
-        let end = head_end(&self.head[from..]).map(|e| from + e)?;
-        self.head.truncate(end);
-        Some(end - before)
+        let end = match self.head.len() {
+            0 => head_end(data),
+            n => {
+                // The blank line may straddle the chunk boundary.
+                let mut joint = [0u8; 6];
+                let tail = &self.head[n.saturating_sub(3)..];
+                let m = data.len().min(3);
+                joint[..tail.len()].copy_from_slice(tail);
+                joint[tail.len()..tail.len() + m].copy_from_slice(&data[..m]);
+                head_end(&joint[..tail.len() + m])
+                    .filter(|e| *e > tail.len())
+                    .map(|e| e - tail.len())
+                    .or_else(|| head_end(data))
+            }
+        };
+        if self.head.is_empty() && end.is_some() {
+            return end;
+        }
+        let take = end.unwrap_or(data.len());
+        let room = MAX_HEAD.saturating_sub(self.head.len());
+        self.head.extend_from_slice(&data[..take.min(room)]);
+        end
+    }
+
+    /// The complete head: `used` bytes at the start of `data`, or the gathered ones.
+    fn head<'a>(&'a self, data: &'a [u8], used: usize) -> &'a [u8] {
+        if self.head.is_empty() {
+            &data[..used]
+        } else {
+            &self.head
+        }
     }
 }
 
 /// Offset just past the blank line ending a head ("\r\n\r\n" or "\n\n").
 fn head_end(buf: &[u8]) -> Option<usize> {
-    let crlf = find(buf, b"\r\n\r\n").map(|i| i + 4);
-    let lf = find(buf, b"\n\n").map(|i| i + 2);
-    match (crlf, lf) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+    memchr::memchr_iter(b'\n', buf).find_map(|i| match buf.get(i + 1) {
+        Some(b'\n') => Some(i + 2),
+        Some(b'\r') if buf.get(i + 2) == Some(&b'\n') => Some(i + 3),
+        _ => None,
+    })
+}
+
+fn header_is(line: &[u8], name: &[u8]) -> bool {
+    line.len() > name.len() && line[name.len()] == b':' && line[..name.len()].eq_ignore_ascii_case(name)
+}
+
+fn header_value(line: &[u8]) -> &[u8] {
+    line.iter().position(|b| *b == b':').map_or(&[][..], |c| line[c + 1..].trim_ascii())
 }
 
 /// Parsed facts of a message head.
@@ -237,14 +270,16 @@ fn parse_head(head: &[u8]) -> Head {
         h.method_connect = first.starts_with(b"CONNECT ");
     }
     for line in lines {
-        let Some(colon) = line.iter().position(|b| *b == b':') else {
-            continue;
-        };
-        let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
-        if name.eq_ignore_ascii_case(b"content-length") {
-            h.content_length = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok());
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            h.chunked = value.to_ascii_lowercase().ends_with(b"chunked");
+        // Only two headers matter: test the first letter before comparing.
+        match line.first().map(u8::to_ascii_lowercase) {
+            Some(b'c') if header_is(line, b"content-length") => {
+                h.content_length = std::str::from_utf8(header_value(line)).ok().and_then(|v| v.parse().ok());
+            }
+            Some(b't') if header_is(line, b"transfer-encoding") => {
+                let v = header_value(line);
+                h.chunked = v.len() >= 7 && v[v.len() - 7..].eq_ignore_ascii_case(b"chunked");
+            }
+            _ => {}
         }
     }
     h
@@ -300,9 +335,10 @@ impl Http {
                         }
                         break;
                     };
+                    let text = side.head(&data[i..], used);
+                    ev.request_text(text);
+                    let head = parse_head(text);
                     i += used;
-                    ev.request_text(&side.head);
-                    let head = parse_head(&side.head);
                     if self.pending.len() >= MAX_OPEN {
                         self.pending.pop_front();
                     }
@@ -377,8 +413,8 @@ impl Http {
                         }
                         break;
                     };
+                    let head = parse_head(side.head(&data[i..], used));
                     i += used;
-                    let head = parse_head(&side.head);
                     self.status = head.status;
                     let status = head.status.unwrap_or(0);
                     if (100..200).contains(&status) && status != 101 {
@@ -529,6 +565,24 @@ mod tests {
         let h = parse_head(b"HEAD / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n");
         assert!(h.method_head && h.chunked);
         assert_eq!(head_end(b"GET / HTTP/1.0\n\nrest"), Some(16));
+    }
+
+    #[test]
+    fn heads_split_anywhere_are_found() {
+        let msg = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nBODY";
+        let head_len = msg.len() - 4;
+        for cut in 1..msg.len() {
+            let mut side = Side::default();
+            let (a, b) = msg.split_at(cut);
+            let got = match side.collect_head(a) {
+                Some(used) => (side.head(a, used).to_vec(), used),
+                None => {
+                    let used = side.collect_head(b).unwrap();
+                    (side.head(b, used).to_vec(), cut + used)
+                }
+            };
+            assert_eq!(got, (msg[..head_len].to_vec(), head_len), "cut at {cut}");
+        }
     }
 
     #[test]

@@ -70,8 +70,3 @@ pub fn select(transport: Transport, server_port: u16, client_first: Option<&[u8]
         .or_else(|| candidates().find(|(_, p)| (p.detect)(client_first.unwrap_or_default())))
         .map(|(i, p)| (i as u8, *p))
 }
-
-/// Finds `needle` in `hay`.
-pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
