@@ -59,12 +59,13 @@ impl ConnFacts {
     }
 }
 
+/// Where a transaction's response stands. The request side is tracked apart
+/// (`OpenTx::request_open`): a server may answer before the request is
+/// complete (100 Continue, an early error).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
-    /// Request bytes still arriving.
-    Requesting,
-    /// Request complete, no response yet.
-    Requested,
+    /// No response yet.
+    Waiting,
     Responding,
     /// Response complete; waiting for the client's ACK of its last byte.
     AwaitingAck,
@@ -77,6 +78,8 @@ struct OpenTx {
     /// Plugin's own id for matching (DNS message id); 0 when unused.
     id: u32,
     state: State,
+    /// Request bytes are still arriving.
+    request_open: bool,
     outcome: Outcome,
     name: Option<Arc<str>>,
     t_rq0: u64,
@@ -147,8 +150,8 @@ impl<'a> Events<'a> {
     /// matching key (0 for first-in first-out protocols).
     pub fn request_start(&mut self, at: usize, id: u32) {
         self.attribute(at);
-        if let Some(tx) = self.txs.open.back_mut().filter(|t| t.state == State::Requesting) {
-            tx.state = State::Requested;
+        if let Some(tx) = self.txs.open.back_mut() {
+            tx.request_open = false;
         }
         if self.txs.open.len() >= MAX_OPEN {
             self.txs.overflowed += 1;
@@ -160,7 +163,8 @@ impl<'a> Events<'a> {
         }
         self.txs.open.push_back(OpenTx {
             id,
-            state: State::Requesting,
+            state: State::Waiting,
+            request_open: true,
             outcome: Outcome::NoResponse,
             name: None,
             t_rq0: self.chunk.ts,
@@ -196,8 +200,8 @@ impl<'a> Events<'a> {
     /// The request being received ends just before byte `at`.
     pub fn request_end(&mut self, at: usize) {
         self.attribute(at);
-        if let Some(tx) = self.txs.open.back_mut().filter(|t| t.state == State::Requesting) {
-            tx.state = State::Requested;
+        if let Some(tx) = self.txs.open.back_mut() {
+            tx.request_open = false;
         }
     }
 
@@ -205,8 +209,7 @@ impl<'a> Events<'a> {
     /// to the request with `id`. Returns false when no request matches.
     pub fn response_start(&mut self, at: usize, id: Option<u32>) -> bool {
         self.attribute(at);
-        let matches =
-            |t: &OpenTx| matches!(t.state, State::Requesting | State::Requested) && id.is_none_or(|id| t.id == id);
+        let matches = |t: &OpenTx| t.state == State::Waiting && id.is_none_or(|id| t.id == id);
         let Some(tx) = self.txs.open.iter_mut().find(|t| matches(t)) else {
             self.txs.unmatched_responses += 1;
             return false;
@@ -225,7 +228,9 @@ impl<'a> Events<'a> {
         let tcp = self.facts.tcp;
         if let Some(tx) = self.txs.responding() {
             tx.outcome = outcome;
-            tx.state = if tcp && tx.acked_to < tx.rs_end { State::AwaitingAck } else { State::Done };
+            // The final ACK may have come already (a turn-taking protocol ends
+            // a response only when the client speaks again).
+            tx.state = if tcp && tx.t_ack_n.is_none() { State::AwaitingAck } else { State::Done };
             if tx.state == State::Done {
                 self.txs.done += 1;
             }
@@ -235,12 +240,7 @@ impl<'a> Events<'a> {
     /// The response of the oldest open request was lost from the capture
     /// (a gap consumed it whole).
     pub fn response_lost(&mut self) {
-        if let Some(tx) = self
-            .txs
-            .open
-            .iter_mut()
-            .find(|t| matches!(t.state, State::Requested | State::Requesting | State::Responding))
-        {
+        if let Some(tx) = self.txs.open.iter_mut().find(|t| matches!(t.state, State::Waiting | State::Responding)) {
             tx.outcome = Outcome::Lost;
             tx.state = State::Done;
             self.txs.done += 1;
@@ -259,7 +259,7 @@ impl<'a> Events<'a> {
         self.cursor = upto;
         match c.dir {
             Direction::ToServer => {
-                if let Some(tx) = self.txs.open.back_mut().filter(|t| t.state == State::Requesting) {
+                if let Some(tx) = self.txs.open.back_mut().filter(|t| t.request_open) {
                     tx.rq_bytes += n;
                     if !c.gap {
                         tx.t_rq1 = c.ts;
@@ -274,6 +274,10 @@ impl<'a> Events<'a> {
                 if let Some(tx) = self.txs.responding() {
                     tx.rs_bytes += n;
                     tx.rs_end = c.stream_offset + upto as u64;
+                    // An ACK seen before these bytes did not cover them.
+                    if tx.acked_to < tx.rs_end {
+                        tx.t_ack_n = None;
+                    }
                     if !c.gap {
                         tx.t_rs1 = Some(c.ts);
                         if tx.last_rs_packet != c.packet {
@@ -316,10 +320,12 @@ impl Transactions {
         for tx in &mut self.open {
             if matches!(tx.state, State::Responding | State::AwaitingAck) && ack > tx.acked_to {
                 tx.acked_to = ack;
-                if tx.state == State::AwaitingAck && ack >= tx.rs_end {
+                if ack >= tx.rs_end && tx.t_ack_n.is_none() {
                     tx.t_ack_n = Some(ts);
-                    tx.state = State::Done;
-                    self.done += 1;
+                    if tx.state == State::AwaitingAck {
+                        tx.state = State::Done;
+                        self.done += 1;
+                    }
                 }
             }
         }
@@ -330,9 +336,7 @@ impl Transactions {
     pub fn expire(&mut self, now: u64, timeout_ns: u64) {
         for tx in &mut self.open {
             let since = tx.t_rs1.unwrap_or(tx.t_rq1);
-            if matches!(tx.state, State::Requesting | State::Requested | State::AwaitingAck)
-                && now.saturating_sub(since) > timeout_ns
-            {
+            if matches!(tx.state, State::Waiting | State::AwaitingAck) && now.saturating_sub(since) > timeout_ns {
                 tx.state = State::Done;
                 self.done += 1;
             }

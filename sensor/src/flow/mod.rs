@@ -158,6 +158,12 @@ struct Flow {
 
 const NIL: u32 = u32::MAX;
 
+/// Bytes of one TCP flow's fixed record: its slot, its TCP state and its
+/// index entry. Message heads and out-of-order segments come on top, only
+/// while in use (see the module invariants).
+pub const FLOW_RECORD_BYTES: usize =
+    std::mem::size_of::<Option<Flow>>() + std::mem::size_of::<Tcp>() + std::mem::size_of::<(FlowKey, u32)>();
+
 /// One worker's flows.
 pub struct FlowTable {
     cfg: FlowConfig,

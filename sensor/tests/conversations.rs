@@ -1,0 +1,289 @@
+//! Protocol and timing semantics on hand-built TCP conversations, where every
+//! expected time is the one the test put on the packet.
+
+use pastmon::decode::{addr_from_v4, flags, Packet, TcpHeader, Transport};
+use pastmon::flow::{FlowConfig, FlowTable};
+use pastmon::rules::{Namer, Rules};
+use pastmon::transaction::{Metric, Outcome, Transaction};
+use std::sync::Arc;
+
+const MS: u64 = 1_000_000;
+const T0: u64 = 1_700_000_000 * 1_000_000_000;
+
+/// One client and one server; `now` is in milliseconds since T0.
+struct Conv {
+    table: FlowTable,
+    out: Vec<Transaction>,
+    now: u64,
+    /// Next sequence number of client and server.
+    seq: [u32; 2],
+    client_port: u16,
+    server_port: u16,
+}
+
+impl Conv {
+    fn with_config(server_port: u16, cfg: FlowConfig) -> Conv {
+        Conv {
+            table: FlowTable::new(cfg, Namer::new(Arc::new(Rules::default_rules()))),
+            out: Vec::new(),
+            now: 0,
+            seq: [1000, 9000],
+            client_port: 40000,
+            server_port,
+        }
+    }
+
+    /// A connection with its handshake: SYN at 0, SYN/ACK at 10 ms, ACK at 12 ms.
+    fn open(server_port: u16) -> Conv {
+        let mut c = Conv::with_config(server_port, FlowConfig::default());
+        c.handshake();
+        c
+    }
+
+    fn handshake(&mut self) {
+        self.send(0, flags::SYN, b"");
+        self.now += 10;
+        self.send(1, flags::SYN | flags::ACK, b"");
+        self.now += 2;
+        self.send(0, flags::ACK, b"");
+    }
+
+    fn send(&mut self, from: usize, fl: u8, data: &[u8]) {
+        let (client, server) =
+            ((addr_from_v4([10, 0, 0, 2]), self.client_port), (addr_from_v4([10, 0, 0, 1]), self.server_port));
+        let (src, dst) = if from == 0 { (client, server) } else { (server, client) };
+        let syn = fl & flags::SYN != 0;
+        let h = TcpHeader {
+            seq: self.seq[from],
+            ack: if fl & flags::ACK != 0 { self.seq[1 - from] } else { 0 },
+            flags: fl,
+            window: 1000,
+            mss: syn.then_some(1460),
+            wscale: syn.then_some(2),
+            sack_permitted: false,
+            timestamps: None,
+        };
+        let p = Packet {
+            src: src.0,
+            dst: dst.0,
+            sport: src.1,
+            dport: dst.1,
+            transport: Transport::Tcp(h),
+            payload: data,
+            payload_len: data.len() as u32,
+            first_fragment: false,
+        };
+        self.seq[from] =
+            self.seq[from].wrapping_add(data.len() as u32 + u32::from(syn) + u32::from(fl & flags::FIN != 0));
+        self.table.packet(T0 + self.now * MS, &p, &mut self.out);
+    }
+
+    fn client(&mut self, at_ms: u64, data: &[u8]) {
+        self.now = at_ms;
+        self.send(0, flags::ACK | flags::PSH, data);
+    }
+
+    fn server(&mut self, at_ms: u64, data: &[u8]) {
+        self.now = at_ms;
+        self.send(1, flags::ACK | flags::PSH, data);
+    }
+
+    fn client_ack(&mut self, at_ms: u64) {
+        self.now = at_ms;
+        self.send(0, flags::ACK, b"");
+    }
+
+    fn finish(mut self) -> Vec<Transaction> {
+        self.table.close_all(&mut self.out);
+        self.out.sort_by_key(|t| t.start_ns);
+        self.out
+    }
+}
+
+fn ms(t: &Transaction, m: Metric) -> Option<f64> {
+    t.get(m).map(|v| v as f64 / MS as f64)
+}
+
+#[test]
+fn keep_alive_timings_and_the_final_ack() {
+    let mut c = Conv::open(80);
+    c.client(20, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+    c.server(70, b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234");
+    c.server(90, b"56789");
+    c.client_ack(95);
+    c.client(200, b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+    c.server(230, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+    c.client_ack(231);
+    let txs = c.finish();
+    assert_eq!(txs.len(), 2);
+    let a = &txs[0];
+    assert_eq!(&*a.signature, "GET");
+    assert_eq!(a.outcome, Outcome::Http(200));
+    assert_eq!(ms(a, Metric::FirstResponse), Some(50.0));
+    assert_eq!(ms(a, Metric::LastResponse), Some(70.0));
+    assert_eq!(ms(a, Metric::ServerTime), Some(50.0));
+    assert_eq!(ms(a, Metric::RequestTime), Some(0.0));
+    assert_eq!(ms(a, Metric::ServerRtt), Some(10.0));
+    assert_eq!(ms(a, Metric::ClientRtt), Some(2.0));
+    assert_eq!(ms(a, Metric::NetworkRtt), Some(12.0));
+    assert_eq!(ms(a, Metric::LastAck), Some(75.0));
+    assert_eq!(ms(a, Metric::EstDelivery), Some(74.0));
+    assert_eq!(a.get(Metric::ServerPackets), Some(2));
+    assert_eq!(a.get(Metric::AckedPackets), Some(2));
+    assert_eq!(a.get(Metric::ServerBytes), a.get(Metric::AckedBytes));
+    assert_eq!(a.get(Metric::ClientMss), Some(1460));
+    // Window scale 2 applies after the handshake.
+    assert_eq!(a.get(Metric::ClientWindow), Some(4000));
+    assert_eq!(txs[1].outcome, Outcome::Http(404));
+    assert_eq!(ms(&txs[1], Metric::FirstResponse), Some(30.0));
+}
+
+#[test]
+fn bodiless_responses_keep_the_stream_in_step() {
+    let mut c = Conv::open(80);
+    c.client(20, b"HEAD / HTTP/1.1\r\n\r\n");
+    c.server(30, b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n");
+    c.client(40, b"GET /x HTTP/1.1\r\n\r\n");
+    c.server(50, b"HTTP/1.1 204 No Content\r\n\r\n");
+    c.client(60, b"GET /y HTTP/1.1\r\n\r\n");
+    c.server(70, b"HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n");
+    c.client(80, b"GET /z HTTP/1.1\r\n\r\n");
+    c.server(95, b"HTTP/1.1 500 Oops\r\nContent-Length: 2\r\n\r\nok");
+    let txs = c.finish();
+    let got: Vec<(String, Outcome, Option<f64>)> =
+        txs.iter().map(|t| (t.signature.to_string(), t.outcome, ms(t, Metric::FirstResponse))).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("HEAD".into(), Outcome::Http(200), Some(10.0)),
+            ("GET".into(), Outcome::Http(204), Some(10.0)),
+            ("GET".into(), Outcome::Http(304), Some(10.0)),
+            ("GET".into(), Outcome::Http(500), Some(15.0)),
+        ]
+    );
+}
+
+#[test]
+fn pipelined_requests_pair_in_order() {
+    let mut c = Conv::open(80);
+    c.client(20, b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n\r\n");
+    c.server(30, b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA");
+    c.server(45, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
+    c.server(50, b"0\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+    let txs = c.finish();
+    let firsts: Vec<Option<f64>> = txs.iter().map(|t| ms(t, Metric::FirstResponse)).collect();
+    let lasts: Vec<Option<f64>> = txs.iter().map(|t| ms(t, Metric::LastResponse)).collect();
+    assert_eq!(firsts, vec![Some(10.0), Some(25.0), Some(30.0)]);
+    assert_eq!(lasts, vec![Some(10.0), Some(30.0), Some(30.0)]);
+    assert_eq!(txs[2].outcome, Outcome::Http(201));
+    // One segment carried all three requests: each counts it, bytes split.
+    assert!(txs.iter().all(|t| t.get(Metric::RequestPackets) == Some(1) && t.get(Metric::RequestBytes) == Some(19)));
+}
+
+#[test]
+fn close_delimited_body_ends_at_the_last_data_before_fin() {
+    let mut c = Conv::open(80);
+    c.client(20, b"GET / HTTP/1.0\r\n\r\n");
+    c.server(40, b"HTTP/1.0 200 OK\r\n\r\nsome");
+    c.server(60, b" more");
+    c.now = 80;
+    c.send(1, flags::ACK | flags::FIN, b"");
+    let txs = c.finish();
+    assert_eq!(txs.len(), 1);
+    assert_eq!(txs[0].outcome, Outcome::Http(200));
+    assert_eq!(ms(&txs[0], Metric::LastResponse), Some(40.0));
+}
+
+#[test]
+fn continue_then_upload_then_final_response() {
+    let mut c = Conv::open(80);
+    c.client(20, b"POST /up HTTP/1.1\r\nContent-Length: 6\r\nExpect: 100-continue\r\n\r\n");
+    c.server(25, b"HTTP/1.1 100 Continue\r\n\r\n");
+    c.client(30, b"abc");
+    c.client(40, b"def");
+    c.server(100, b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+    let txs = c.finish();
+    assert_eq!(txs.len(), 1);
+    let t = &txs[0];
+    assert_eq!(t.outcome, Outcome::Http(201));
+    assert_eq!(ms(t, Metric::FirstResponse), Some(5.0));
+    assert_eq!(ms(t, Metric::LastResponse), Some(80.0));
+    assert_eq!(ms(t, Metric::RequestTime), Some(20.0));
+    assert_eq!(t.get(Metric::RequestPackets), Some(3));
+}
+
+#[test]
+fn upgrade_ends_http_parsing() {
+    let mut c = Conv::open(80);
+    c.client(20, b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+    c.server(22, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n");
+    c.client(30, b"GET / HTTP/1.1\r\n\r\n"); // websocket payload that looks like HTTP
+    c.server(31, b"HTTP/1.1 200 OK\r\n\r\n");
+    let txs = c.finish();
+    assert_eq!(txs.len(), 1);
+    assert_eq!(txs[0].outcome, Outcome::Http(101));
+}
+
+#[test]
+fn no_response_reset_and_timeouts() {
+    // A request left unanswered past the response timeout.
+    let mut c = Conv::with_config(80, FlowConfig { response_timeout_ns: 60_000 * MS, ..FlowConfig::default() });
+    c.handshake();
+    c.client(20, b"GET /slow HTTP/1.1\r\n\r\n");
+    c.client(70_000, b"GET /next HTTP/1.1\r\n\r\n");
+    c.server(70_010, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    let txs = c.finish();
+    assert_eq!(txs.iter().map(|t| t.outcome).collect::<Vec<_>>(), vec![Outcome::NoResponse, Outcome::Http(200)]);
+    assert_eq!(ms(&txs[1], Metric::FirstResponse), Some(10.0));
+
+    // A reset in the middle of a response.
+    let mut c = Conv::open(80);
+    c.client(20, b"GET /big HTTP/1.1\r\n\r\n");
+    c.server(30, b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\npartial");
+    c.now = 40;
+    c.send(0, flags::RST, b"");
+    let txs = c.finish();
+    assert_eq!(txs[0].outcome, Outcome::Reset);
+    assert_eq!(txs[0].get(Metric::Resets), Some(1));
+}
+
+#[test]
+fn generic_tcp_takes_turns_and_names_by_port() {
+    let mut c = Conv::open(5432);
+    c.client(20, b"\x00\x00\x00\x08query-1");
+    c.server(25, b"result-1a");
+    c.server(28, b"result-1b");
+    c.client(40, b"\x00\x00\x00\x08query-2");
+    c.server(49, b"result-2");
+    let txs = c.finish();
+    assert_eq!(txs.len(), 2);
+    assert!(txs.iter().all(|t| &*t.signature == "TCP_5432" && t.plugin == "tcp" && t.outcome == Outcome::Ok));
+    assert_eq!(ms(&txs[0], Metric::FirstResponse), Some(5.0));
+    assert_eq!(ms(&txs[0], Metric::LastResponse), Some(8.0));
+    assert_eq!(ms(&txs[1], Metric::LastResponse), Some(9.0));
+    // The client's next turn acknowledged the first response.
+    assert_eq!(ms(&txs[0], Metric::LastAck), Some(20.0));
+}
+
+#[test]
+fn the_flow_cap_evicts_the_least_recently_seen() {
+    let cfg = FlowConfig { max_flows: 2, ..FlowConfig::default() };
+    let mut c = Conv::with_config(80, cfg);
+    for port in [40001, 40002, 40003] {
+        c.client_port = port;
+        c.handshake();
+        c.client(c.now + 1, b"GET / HTTP/1.1\r\n\r\n");
+    }
+    assert_eq!(c.table.stats.evicted, 1);
+    assert_eq!(c.table.len(), 2);
+    // The evicted flow's open request was finished, not lost.
+    assert_eq!(c.out.len(), 1);
+    assert_eq!(c.out[0].client.1, 40001);
+    assert_eq!(c.out[0].outcome, Outcome::NoResponse);
+}
+
+#[test]
+fn a_flow_record_stays_small() {
+    // ARCHITECTURE.md promises a fixed record of about half a kilobyte.
+    assert!(pastmon::flow::FLOW_RECORD_BYTES <= 640, "{}", pastmon::flow::FLOW_RECORD_BYTES);
+}
