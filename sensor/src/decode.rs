@@ -368,6 +368,24 @@ mod tests {
     }
 
     #[test]
+    fn linux_cooked_and_null_links() {
+        let eth = syn_frame(&[]);
+        let ip = &eth[14..];
+        let mut sll = vec![0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0];
+        sll.extend(ethertype::IPV4.to_be_bytes());
+        sll.extend_from_slice(ip);
+        let mut sll2 = ethertype::IPV4.to_be_bytes().to_vec();
+        sll2.extend([0; 18]);
+        sll2.extend_from_slice(ip);
+        let mut null = 2u32.to_le_bytes().to_vec();
+        null.extend_from_slice(ip);
+        for (link, frame) in [(LinkType::LinuxSll, sll), (LinkType::LinuxSll2, sll2), (LinkType::Null, null)] {
+            let p = decode(link, &frame).unwrap();
+            assert_eq!((p.sport, p.dport), (40000, 80), "{link:?}");
+        }
+    }
+
+    #[test]
     fn ipv6_with_extension_header_and_truncated_payload() {
         let mut ip = vec![0x60, 0, 0, 0];
         let payload_len: u16 = 8 + 8 + 100;

@@ -6,7 +6,7 @@
 //!
 //! Invariants:
 //! - Memory is bounded: at most `max_flows` flows (the least recently seen is
-//!   evicted, counted); per flow a fixed record (~0.5 KiB) plus the parser's
+//!   evicted, counted); per flow a fixed record (616 bytes, checked at compile time) plus the parser's
 //!   message-head buffers (≤ 2 × 16 KiB, only while a head is incomplete) and
 //!   out-of-order segments (≤ 2 × 64 KiB, only while a hole is open).
 //! - Results depend only on the packets of the flow, never on when the table
