@@ -163,6 +163,8 @@ const NIL: u32 = u32::MAX;
 /// while in use (see the module invariants).
 pub const FLOW_RECORD_BYTES: usize =
     std::mem::size_of::<Option<Flow>>() + std::mem::size_of::<Tcp>() + std::mem::size_of::<(FlowKey, u32)>();
+// The module documentation and ARCHITECTURE.md state this size.
+const _: () = assert!(FLOW_RECORD_BYTES <= 616);
 
 /// One worker's flows.
 pub struct FlowTable {
