@@ -68,10 +68,9 @@ impl ClientGranularity {
     }
 }
 
+/// The key of a row within its interval.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Key {
-    /// Interval start, Unix seconds.
-    pub interval: u64,
     pub plugin: &'static str,
     pub signature: Arc<str>,
     pub server: (Addr, u16),
@@ -168,13 +167,19 @@ impl Default for AggregateConfig {
     }
 }
 
-/// Aggregated rows of one worker (or, merged, of all).
+/// Rows of one interval.
+pub type IntervalRows = FxHashMap<Key, Row>;
+
+/// Aggregated rows of one worker (or, merged, of all), by interval start
+/// (Unix seconds).
 #[derive(Debug)]
 pub struct Aggregates {
     interval_ns: u64,
     clients: ClientGranularity,
     max_keys: usize,
-    pub rows: FxHashMap<Key, Row>,
+    pub intervals: BTreeMap<u64, IntervalRows>,
+    /// Open keys over all intervals (the cap applies to it).
+    keys: usize,
     pub transactions: u64,
     /// Transactions whose client was folded out of the key (key cap reached).
     pub folded_clients: u64,
@@ -186,7 +191,8 @@ impl Aggregates {
             interval_ns: cfg.interval_s.max(1) * 1_000_000_000,
             clients: cfg.clients,
             max_keys: cfg.max_keys,
-            rows: FxHashMap::default(),
+            intervals: BTreeMap::new(),
+            keys: 0,
             transactions: 0,
             folded_clients: 0,
         }
@@ -195,44 +201,70 @@ impl Aggregates {
     pub fn merge(&mut self, other: Aggregates) {
         self.transactions += other.transactions;
         self.folded_clients += other.folded_clients;
-        for (k, row) in other.rows {
-            match self.rows.get_mut(&k) {
-                Some(r) => r.merge(&row),
-                None => {
-                    self.rows.insert(k, row);
-                }
-            }
+        for (start, rows) in other.intervals {
+            merge_rows(self.intervals.entry(start).or_default(), rows);
         }
+        self.keys = self.intervals.values().map(|r| r.len()).sum();
+    }
+
+    /// Removes and returns the intervals that start before `before_s`.
+    pub fn take_before(&mut self, before_s: u64) -> BTreeMap<u64, IntervalRows> {
+        let open = self.intervals.split_off(&before_s);
+        let closed = std::mem::replace(&mut self.intervals, open);
+        self.keys -= closed.values().map(|r| r.len()).sum::<usize>();
+        closed
+    }
+
+    /// Every row of every interval.
+    pub fn rows(&self) -> impl Iterator<Item = (u64, &Key, &Row)> {
+        self.intervals.iter().flat_map(|(start, rows)| rows.iter().map(move |(k, r)| (*start, k, r)))
     }
 
     /// Rows grouped by interval, each interval's rows in key order.
     pub fn by_interval(&self) -> BTreeMap<u64, Vec<(&Key, &Row)>> {
-        let mut out: BTreeMap<u64, Vec<(&Key, &Row)>> = BTreeMap::new();
-        for (k, r) in &self.rows {
-            out.entry(k.interval).or_default().push((k, r));
+        self.intervals
+            .iter()
+            .map(|(start, rows)| {
+                let mut v: Vec<(&Key, &Row)> = rows.iter().collect();
+                v.sort_by(|a, b| a.0.cmp(b.0));
+                (*start, v)
+            })
+            .collect()
+    }
+}
+
+/// Adds `from` into `into`, key by key.
+pub fn merge_rows(into: &mut IntervalRows, from: IntervalRows) {
+    for (k, row) in from {
+        match into.get_mut(&k) {
+            Some(r) => r.merge(&row),
+            None => {
+                into.insert(k, row);
+            }
         }
-        for rows in out.values_mut() {
-            rows.sort_by(|a, b| a.0.cmp(b.0));
-        }
-        out
     }
 }
 
 impl TransactionSink for Aggregates {
     fn transaction(&mut self, tx: Transaction) {
         self.transactions += 1;
+        let interval = tx.start_ns / self.interval_ns * self.interval_ns / 1_000_000_000;
         let mut key = Key {
-            interval: tx.start_ns / self.interval_ns * self.interval_ns / 1_000_000_000,
             plugin: tx.plugin,
             signature: tx.signature.clone(),
             server: tx.server,
             client: self.clients.key(tx.client.0),
         };
-        if self.rows.len() >= self.max_keys && key.client.is_some() && !self.rows.contains_key(&key) {
+        let rows = self.intervals.entry(interval).or_default();
+        if self.keys >= self.max_keys && key.client.is_some() && !rows.contains_key(&key) {
             self.folded_clients += 1;
             key.client = None;
         }
-        self.rows.entry(key).or_default().record(&tx);
+        let row = rows.entry(key).or_insert_with(|| {
+            self.keys += 1;
+            Row::default()
+        });
+        row.record(&tx);
     }
 }
 
@@ -270,6 +302,8 @@ mod tests {
         let s = &row.metrics[Metric::FirstResponse as usize];
         assert_eq!((s.count, s.min, s.max, s.sum), (2, 20, 30, 50));
         assert_eq!(row.outcomes["2xx"], 2);
+        assert_eq!(a.take_before(600).keys().copied().collect::<Vec<_>>(), vec![300]);
+        assert_eq!(a.intervals.keys().copied().collect::<Vec<_>>(), vec![600]);
     }
 
     #[test]
@@ -279,6 +313,6 @@ mod tests {
         a.transaction(tx(0, [1, 1, 1, 1], 1));
         a.transaction(tx(0, [2, 2, 2, 2], 1));
         assert_eq!(a.folded_clients, 1);
-        assert_eq!(a.rows.len(), 2);
+        assert_eq!(a.rows().count(), 2);
     }
 }

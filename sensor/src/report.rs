@@ -110,7 +110,7 @@ pub fn json_report(r: &Results) -> Value {
 /// Rows of all intervals, servers and clients merged per (plugin, signature).
 fn signature_totals(r: &Results) -> BTreeMap<(&'static str, Arc<str>), Row> {
     let mut totals: BTreeMap<(&'static str, Arc<str>), Row> = BTreeMap::new();
-    for (k, row) in &r.aggregates.rows {
+    for (_, k, row) in r.aggregates.rows() {
         totals.entry((k.plugin, k.signature.clone())).or_default().merge(row);
     }
     totals
