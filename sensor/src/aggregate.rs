@@ -54,6 +54,15 @@ impl std::str::FromStr for ClientGranularity {
 /// when clients are not kept.
 pub type ClientKey = Option<(Addr, u8)>;
 
+/// A client key as text: an address, a prefix (`10.1.2.0/24`), or empty.
+pub fn client_text(c: ClientKey) -> String {
+    match c {
+        None => String::new(),
+        Some((addr, len)) if len == 32 || len == 128 => crate::decode::addr_to_ip(addr).to_string(),
+        Some((addr, len)) => format!("{}/{len}", crate::decode::addr_to_ip(addr)),
+    }
+}
+
 impl ClientGranularity {
     fn key(self, addr: Addr) -> ClientKey {
         let is_v4 = addr >> 32 == 0xffff;

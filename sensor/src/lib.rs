@@ -8,7 +8,9 @@
 
 pub mod aggregate;
 pub mod capture;
+pub mod config;
 pub mod decode;
+pub mod export;
 pub mod flow;
 pub mod fuzzing;
 pub mod histogram;

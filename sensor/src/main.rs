@@ -4,6 +4,9 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use pastmon::aggregate::{AggregateConfig, ClientGranularity};
 use pastmon::capture::CaptureFile;
+use pastmon::config::Config;
+use pastmon::export::clickhouse::Client;
+use pastmon::export::{schema, ExportConfig, Exporter};
 use pastmon::flow::FlowConfig;
 use pastmon::report;
 use pastmon::rules::Rules;
@@ -24,6 +27,36 @@ struct Cli {
 enum Command {
     /// Analyse a capture in the foreground and print the statistics (no database).
     Raw(RawArgs),
+    /// The sensor: analyse and write every closed interval to ClickHouse.
+    Run(RunArgs),
+    /// Database schema: `apply` the migrations not yet applied, or show their `status`.
+    Schema {
+        #[arg(value_enum)]
+        action: SchemaAction,
+        /// Configuration file (its [clickhouse] section is used).
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SchemaAction {
+    Apply,
+    Status,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Configuration file (TOML, see deploy/pastmon.toml).
+    #[arg(long)]
+    config: PathBuf,
+    /// Read this capture file instead of a live interface.
+    #[arg(long)]
+    pcap: PathBuf,
+    /// At the end of the file, seconds to keep retrying an unreachable
+    /// ClickHouse before leaving the rest in the spool.
+    #[arg(long, default_value_t = 30)]
+    drain_timeout: u64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -72,6 +105,8 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Raw(args) => raw(args),
+        Command::Run(args) => run(args),
+        Command::Schema { action, config } => schema(action, &config),
     };
     if let Err(e) = result {
         eprintln!("pastmon: {e:#}");
@@ -88,6 +123,7 @@ fn raw(args: RawArgs) -> Result<()> {
         bail!("--interval must be at least 1 second");
     }
     let cfg = EngineConfig {
+        grace_s: 0,
         workers: args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         flows: FlowConfig {
             max_flows: args.max_flows,
@@ -108,23 +144,7 @@ fn raw(args: RawArgs) -> Result<()> {
     };
     let jsonl = jsonl_file.clone().map(|f| f as worker::JsonlOut);
 
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = indicatif::ProgressBar::new(0);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    });
-    let results = worker::run(&mut source, &cfg, jsonl, &mut |done, total| {
-        if let Some(bar) = &bar {
-            bar.set_length(total.unwrap_or(done));
-            bar.set_position(done);
-        }
-    });
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
+    let results = with_progress(|progress| worker::run(&mut source, &cfg, jsonl, None, progress));
     if let (Some(file), Some(path)) = (jsonl_file, &args.transactions) {
         file.lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -143,6 +163,94 @@ fn raw(args: RawArgs) -> Result<()> {
     stdout.flush()?;
     if let Some(e) = results.error {
         bail!("{e} (the statistics above cover the frames before it)");
+    }
+    Ok(())
+}
+
+/// Runs `f` with a progress callback that drives a bar on a terminal.
+fn with_progress<T>(f: impl FnOnce(&mut dyn FnMut(u64, Option<u64>)) -> T) -> T {
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let out = f(&mut |done, total| {
+        if let Some(bar) = &bar {
+            bar.set_length(total.unwrap_or(done));
+            bar.set_position(done);
+        }
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    out
+}
+
+fn run(args: RunArgs) -> Result<()> {
+    let config = Config::load(&args.config)?;
+    let engine = config.engine()?;
+    let client = Client::new(config.clickhouse.clone());
+    // Without the database the sensor still runs: the spool keeps the data.
+    match schema::apply(&client) {
+        Ok(applied) if !applied.is_empty() => eprintln!("pastmon: schema migrations applied: {applied:?}"),
+        Ok(_) => {}
+        Err(e) => eprintln!("pastmon: cannot apply the schema now ({e}); spooling until ClickHouse answers"),
+    }
+    let mut source = CaptureFile::open(&args.pcap)?;
+    let exporter = Exporter::start(
+        ExportConfig {
+            sensor: config.sensor.clone(),
+            clickhouse: config.clickhouse.clone(),
+            spool: config.spool.clone(),
+            interval_s: engine.aggregate.interval_s,
+            drain_timeout: std::time::Duration::from_secs(args.drain_timeout),
+        },
+        engine.workers + 1,
+    )?;
+    let sender = exporter.sender.clone();
+    let results = with_progress(|progress| worker::run(&mut source, &engine, None, Some(sender), progress));
+    let stats = exporter.finish()?;
+    let c = &results.capture;
+    println!(
+        "{}: {} packets, {} flows; exported {} batches ({} rows), {} replayed from the spool, {} duplicates skipped, {} late transactions",
+        args.pcap.display(),
+        c.packets,
+        results.flows.flows,
+        stats.batches_inserted,
+        stats.rows_inserted,
+        stats.replayed,
+        stats.duplicates_skipped,
+        stats.late_transactions
+    );
+    if stats.left_in_spool > 0 {
+        bail!(
+            "{} batches are still in the spool {} (ClickHouse unreachable); the next start sends them",
+            stats.left_in_spool,
+            config.spool.dir.display()
+        );
+    }
+    if let Some(e) = results.error {
+        bail!("{e} (everything before it was exported)");
+    }
+    Ok(())
+}
+
+fn schema(action: SchemaAction, config: &std::path::Path) -> Result<()> {
+    let config = Config::load(config)?;
+    let client = Client::new(config.clickhouse.clone());
+    match action {
+        SchemaAction::Apply => {
+            let applied = schema::apply(&client)?;
+            println!("applied: {applied:?}");
+        }
+        SchemaAction::Status => {
+            for m in schema::status(&client)? {
+                println!("{:03} {:<14} {}", m.version, m.name, if m.applied { "applied" } else { "pending" });
+            }
+        }
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Raw-mode output: the text report, the JSON report and JSON-lines
 //! transactions. Durations are microseconds in JSON, milliseconds in text.
 
-use crate::aggregate::{ClientKey, Row, Stat};
+use crate::aggregate::{client_text, ClientKey, Row, Stat};
 use crate::decode::{addr_to_ip, Addr};
 use crate::transaction::{Metric, Transaction, Unit};
 use crate::worker::Results;
@@ -19,11 +19,10 @@ pub fn endpoint(addr: Addr, port: u16) -> String {
     std::net::SocketAddr::new(addr_to_ip(addr), port).to_string()
 }
 
-fn client_text(c: ClientKey) -> Value {
+fn client_json(c: ClientKey) -> Value {
     match c {
         None => Value::Null,
-        Some((addr, len)) if len == 32 || len == 128 => json!(addr_to_ip(addr).to_string()),
-        Some((addr, len)) => json!(format!("{}/{len}", addr_to_ip(addr))),
+        some => json!(client_text(some)),
     }
 }
 
@@ -94,7 +93,7 @@ pub fn json_report(r: &Results) -> Value {
                         "plugin": k.plugin,
                         "signature": &*k.signature,
                         "server": endpoint(k.server.0, k.server.1),
-                        "client": client_text(k.client),
+                        "client": client_json(k.client),
                         "count": row.count,
                         "outcomes": row.outcomes,
                         "metrics": row_metrics_json(row),

@@ -142,6 +142,29 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every label [`Outcome::label`] gives, in the order of the database's
+    /// `outcome_*` columns (named after the lower-cased label).
+    pub const LABELS: [&'static str; 18] = [
+        "ok",
+        "1xx",
+        "2xx",
+        "3xx",
+        "4xx",
+        "5xx",
+        "http_invalid",
+        "NOERROR",
+        "FORMERR",
+        "SERVFAIL",
+        "NXDOMAIN",
+        "NOTIMP",
+        "REFUSED",
+        "DNS_OTHER",
+        "no_response",
+        "reset",
+        "incomplete",
+        "lost",
+    ];
+
     /// Label aggregated per key: HTTP by class, DNS by rcode name.
     pub fn label(self) -> &'static str {
         match self {
@@ -161,7 +184,7 @@ impl Outcome {
                 3 => "NXDOMAIN",
                 4 => "NOTIMP",
                 5 => "REFUSED",
-                _ => "DNS_OTHER_RCODE",
+                _ => "DNS_OTHER",
             },
             Outcome::NoResponse => "no_response",
             Outcome::Reset => "reset",

@@ -8,7 +8,11 @@
 //! dropped from); nothing else is shared, so no lock sits on the per-packet
 //! path.
 
-use crate::aggregate::{AggregateConfig, Aggregates};
+use crate::aggregate::{AggregateConfig, Aggregates, IntervalRows};
+use crate::export::encode::SensorInterval;
+use crate::export::Message;
+use std::collections::BTreeMap;
+use std::sync::mpsc::SyncSender;
 use crate::capture::{CaptureError, CaptureSource};
 use crate::decode::{decode, Packet};
 use crate::flow::{FlowConfig, FlowKey, FlowStats, FlowTable};
@@ -35,6 +39,8 @@ pub type JsonlOut = Arc<Mutex<dyn Write + Send>>;
 #[derive(Clone)]
 pub struct EngineConfig {
     pub workers: usize,
+    /// Seconds after an interval's end before it is closed (late responses).
+    pub grace_s: u64,
     pub flows: FlowConfig,
     pub aggregate: AggregateConfig,
     pub rules: Arc<Rules>,
@@ -58,6 +64,61 @@ pub struct CaptureStats {
 impl CaptureStats {
     pub fn skipped_total(&self) -> u64 {
         self.skipped.iter().sum()
+    }
+
+    /// Adds `o`'s counters (timestamps: the earliest first, the latest last).
+    pub fn add(&mut self, o: &CaptureStats) {
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+        for (a, b) in self.skipped.iter_mut().zip(o.skipped) {
+            *a += b;
+        }
+        self.first_fragments += o.first_fragments;
+        if self.first_ns == 0 || (o.first_ns != 0 && o.first_ns < self.first_ns) {
+            self.first_ns = o.first_ns;
+        }
+        self.last_ns = self.last_ns.max(o.last_ns);
+    }
+
+    fn count(&mut self, ts_ns: u64, wire_len: u32) {
+        self.packets += 1;
+        self.bytes += u64::from(wire_len);
+        if self.first_ns == 0 {
+            self.first_ns = ts_ns;
+        }
+        self.last_ns = self.last_ns.max(ts_ns);
+    }
+}
+
+/// One participant's (a worker's or the reader's) link to the exporter: it
+/// reports the intervals it has closed.
+struct Closer {
+    participant: usize,
+    sender: SyncSender<Message>,
+    interval_s: u64,
+    grace_s: u64,
+    /// Every interval starting before this (Unix seconds) was reported.
+    closed_before: u64,
+}
+
+impl Closer {
+    /// Intervals that start before the returned second are over at capture
+    /// time `now_ns`, grace period included.
+    fn due(&self, now_ns: u64) -> u64 {
+        match (now_ns / 1_000_000_000).checked_sub(self.grace_s + self.interval_s) {
+            Some(s) => (s / self.interval_s + 1) * self.interval_s,
+            None => 0,
+        }
+    }
+
+    fn interval_of(&self, ts_ns: u64) -> u64 {
+        ts_ns / 1_000_000_000 / self.interval_s * self.interval_s
+    }
+
+    fn report(&mut self, closed_before: u64, intervals: BTreeMap<u64, IntervalRows>, health: BTreeMap<u64, SensorInterval>) {
+        self.closed_before = closed_before;
+        // A gone exporter is reported by its own thread; the analysis goes on.
+        let _ = self.sender.send(Message::Progress { participant: self.participant, closed_before, intervals, health });
     }
 }
 
@@ -88,6 +149,9 @@ struct FrameRef {
 struct Batch {
     bytes: Vec<u8>,
     frames: Vec<FrameRef>,
+    /// Capture time the reader has reached (0: none): lets a worker that
+    /// sees no traffic close intervals too.
+    tick: u64,
 }
 
 impl Batch {
@@ -98,6 +162,7 @@ impl Batch {
     fn clear(&mut self) {
         self.bytes.clear();
         self.frames.clear();
+        self.tick = 0;
     }
 }
 
@@ -175,12 +240,15 @@ fn worker_loop(
     mut from_reader: rtrb::Consumer<Batch>,
     mut recycle: rtrb::Producer<Batch>,
     jsonl: Option<JsonlOut>,
+    mut closer: Option<Closer>,
 ) -> WorkerOutput {
     let mut flows = FlowTable::new(cfg.flows.clone(), Namer::new(cfg.rules.clone()));
     let mut sink =
         WorkerSink { aggregates: Aggregates::new(&cfg.aggregate), jsonl: jsonl.map(|out| (Vec::new(), out)) };
     let mut next_sweep = 0;
     let mut idle_spins = 0u32;
+    let mut now = 0;
+    let mut flows_reported = FlowStats::default();
     loop {
         let mut batch = match from_reader.pop() {
             Ok(b) => b,
@@ -204,6 +272,15 @@ fn worker_loop(
                 flows.sweep(f.ts, &mut sink);
                 next_sweep = f.ts + SWEEP_EVERY_NS;
             }
+            now = now.max(f.ts);
+        }
+        now = now.max(batch.tick);
+        if let Some(c) = closer.as_mut() {
+            let due = c.due(now);
+            if due > c.closed_before {
+                let health = flows_delta(&flows.stats, &mut flows_reported, due - c.interval_s);
+                c.report(due, sink.aggregates.take_before(due), health);
+            }
         }
         batch.clear();
         // The reader may have stopped taking recycled batches; then drop it.
@@ -211,34 +288,63 @@ fn worker_loop(
     }
     flows.close_all(&mut sink);
     sink.flush_jsonl();
+    if let Some(mut c) = closer {
+        let health = flows_delta(&flows.stats, &mut flows_reported, c.interval_of(now));
+        c.report(u64::MAX, sink.aggregates.take_before(u64::MAX), health);
+    }
     WorkerOutput { flows: flows.stats.clone(), aggregates: sink.aggregates }
 }
 
+/// Flow counters since the last report, attributed to `interval`.
+fn flows_delta(now: &FlowStats, reported: &mut FlowStats, interval: u64) -> BTreeMap<u64, SensorInterval> {
+    let mut delta = now.clone();
+    delta.subtract(reported);
+    *reported = now.clone();
+    BTreeMap::from([(interval, SensorInterval { flows: delta, ..SensorInterval::default() })])
+}
+
 /// Runs a capture source through `cfg.workers` workers to its end.
-/// `jsonl` receives one JSON line per transaction; `progress` is called now
-/// and then with the source's progress.
+/// `jsonl` receives one JSON line per transaction; with `export`, closed
+/// intervals go to the exporter (participants: the workers, then the reader)
+/// instead of into the results; `progress` is called now and then with the
+/// source's progress.
 pub fn run(
     source: &mut dyn CaptureSource,
     cfg: &EngineConfig,
     jsonl: Option<JsonlOut>,
+    export: Option<SyncSender<Message>>,
     progress: &mut dyn FnMut(u64, Option<u64>),
 ) -> Results {
     let n = cfg.workers.max(1);
+    let closer = |participant| {
+        export.clone().map(|sender| Closer {
+            participant,
+            sender,
+            interval_s: cfg.aggregate.interval_s.max(1),
+            grace_s: cfg.grace_s,
+            closed_before: 0,
+        })
+    };
     let mut links = Vec::with_capacity(n);
     let mut handles = Vec::with_capacity(n);
     for i in 0..n {
         let (to_worker, from_reader) = rtrb::RingBuffer::new(RING_BATCHES);
         let (recycle, recycled) = rtrb::RingBuffer::new(RING_BATCHES + 2);
-        let (cfg, jsonl) = (cfg.clone(), jsonl.clone());
+        let (cfg, jsonl, closer) = (cfg.clone(), jsonl.clone(), closer(i));
         let handle = thread::Builder::new()
             .name(format!("pastmon-worker-{i}"))
-            .spawn(move || worker_loop(cfg, from_reader, recycle, jsonl))
+            .spawn(move || worker_loop(cfg, from_reader, recycle, jsonl, closer))
             .unwrap_or_else(|e| panic!("cannot start a worker thread: {e}"));
         links.push(WorkerLink { to_worker, recycled, current: Batch::default(), thread: handle.thread().clone() });
         handles.push(handle);
     }
 
     let mut capture = CaptureStats::default();
+    let mut reader_closer = closer(n);
+    drop(export);
+    // Capture health per interval, for the exporter.
+    let mut health: BTreeMap<u64, SensorInterval> = BTreeMap::new();
+    let mut next_tick = 0;
     let mut error = None;
     loop {
         let frame = match source.next_frame() {
@@ -249,20 +355,36 @@ pub fn run(
                 break;
             }
         };
-        capture.packets += 1;
-        capture.bytes += u64::from(frame.wire_len);
-        if capture.first_ns == 0 {
-            capture.first_ns = frame.ts_ns;
+        let ts = frame.ts_ns;
+        if ts >= next_tick {
+            // Once a second of capture time: every worker learns the time
+            // (and gets its partial batch), so idle ones close intervals too.
+            for link in &mut links {
+                link.current.tick = ts;
+                link.send_current();
+            }
+            next_tick = ts + SWEEP_EVERY_NS;
+            if let Some(c) = reader_closer.as_mut() {
+                let due = c.due(ts);
+                if due > c.closed_before {
+                    let open = health.split_off(&due);
+                    c.report(due, BTreeMap::new(), std::mem::replace(&mut health, open));
+                }
+            }
         }
-        capture.last_ns = capture.last_ns.max(frame.ts_ns);
+        let stats = match reader_closer.as_ref() {
+            Some(c) => &mut health.entry(c.interval_of(ts)).or_default().capture,
+            None => &mut capture,
+        };
+        stats.count(ts, frame.wire_len);
         let packet = match decode(frame.link, frame.data) {
             Ok(p) => p,
             Err(reason) => {
-                capture.skipped[reason as usize] += 1;
+                stats.skipped[reason as usize] += 1;
                 continue;
             }
         };
-        capture.first_fragments += u64::from(packet.first_fragment);
+        stats.first_fragments += u64::from(packet.first_fragment);
         let worker = (FlowKey::of(&packet).0.hash() % n as u64) as usize;
         let link = &mut links[worker];
         let start = link.current.bytes.len() as u32;
@@ -283,6 +405,12 @@ pub fn run(
         }
     }
     drop(links);
+    if let Some(mut c) = reader_closer {
+        for h in health.values() {
+            capture.add(&h.capture);
+        }
+        c.report(u64::MAX, BTreeMap::new(), health);
+    }
 
     let mut flows = FlowStats::default();
     let mut aggregates = Aggregates::new(&cfg.aggregate);

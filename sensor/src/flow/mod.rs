@@ -73,21 +73,35 @@ pub struct FlowStats {
 }
 
 impl FlowStats {
+    fn fields(&mut self) -> [&mut u64; 14] {
+        [
+            &mut self.flows,
+            &mut self.tcp_flows,
+            &mut self.udp_flows,
+            &mut self.midstream,
+            &mut self.evicted,
+            &mut self.retransmissions,
+            &mut self.out_of_order,
+            &mut self.lost_bytes,
+            &mut self.truncated_bytes,
+            &mut self.zero_windows,
+            &mut self.resets,
+            &mut self.udp_unclaimed_packets,
+            &mut self.transactions_overflowed,
+            &mut self.unmatched_responses,
+        ]
+    }
+
     pub fn add(&mut self, o: &FlowStats) {
-        self.flows += o.flows;
-        self.tcp_flows += o.tcp_flows;
-        self.udp_flows += o.udp_flows;
-        self.midstream += o.midstream;
-        self.evicted += o.evicted;
-        self.retransmissions += o.retransmissions;
-        self.out_of_order += o.out_of_order;
-        self.lost_bytes += o.lost_bytes;
-        self.truncated_bytes += o.truncated_bytes;
-        self.zero_windows += o.zero_windows;
-        self.resets += o.resets;
-        self.udp_unclaimed_packets += o.udp_unclaimed_packets;
-        self.transactions_overflowed += o.transactions_overflowed;
-        self.unmatched_responses += o.unmatched_responses;
+        for (a, b) in self.fields().into_iter().zip(o.clone().fields()) {
+            *a += *b;
+        }
+    }
+
+    pub fn subtract(&mut self, o: &FlowStats) {
+        for (a, b) in self.fields().into_iter().zip(o.clone().fields()) {
+            *a = a.saturating_sub(*b);
+        }
     }
 }
 

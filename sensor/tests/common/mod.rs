@@ -70,6 +70,7 @@ impl Write for SharedBuf {
 pub fn analyse(path: &Path, workers: usize) -> Run {
     let cfg = EngineConfig {
         workers,
+        grace_s: 0,
         flows: FlowConfig::default(),
         aggregate: AggregateConfig::default(),
         rules: Arc::new(Rules::default_rules()),
@@ -77,7 +78,7 @@ pub fn analyse(path: &Path, workers: usize) -> Run {
     let buf = Arc::new(Mutex::new(Vec::new()));
     let sink: worker::JsonlOut = Arc::new(Mutex::new(SharedBuf(buf.clone())));
     let mut source = CaptureFile::open(path).unwrap();
-    let results = worker::run(&mut source, &cfg, Some(sink), &mut |_, _| {});
+    let results = worker::run(&mut source, &cfg, Some(sink), None, &mut |_, _| {});
     let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
     let txs = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     Run { report: report::json_report(&results), results, txs }

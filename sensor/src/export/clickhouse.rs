@@ -1,0 +1,128 @@
+//! A small ClickHouse HTTP client: queries as text, inserts as RowBinary.
+//!
+//! Plain HTTP (ureq, blocking, keep-alive) works the same against 18.16 and
+//! modern servers; credentials go in the URL parameters both understand.
+
+use serde::Deserialize;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClickHouseConfig {
+    /// Base URL of the HTTP interface.
+    pub url: String,
+    pub database: String,
+    pub user: String,
+    pub password: String,
+    /// Seconds before a request is abandoned (and retried later).
+    pub timeout: u64,
+}
+
+impl Default for ClickHouseConfig {
+    fn default() -> Self {
+        ClickHouseConfig {
+            url: "http://127.0.0.1:8123".into(),
+            database: "pastmon".into(),
+            user: "default".into(),
+            password: String::new(),
+            timeout: 30,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChError {
+    /// No answer: down, unreachable, or too slow. Worth retrying.
+    #[error("ClickHouse at {url} is unreachable: {reason}")]
+    Unreachable { url: String, reason: String },
+    /// The server answered with an error.
+    #[error("ClickHouse error (HTTP {status}): {message}")]
+    Server { status: u16, message: String },
+}
+
+pub struct Client {
+    agent: ureq::Agent,
+    pub cfg: ClickHouseConfig,
+}
+
+impl Client {
+    pub fn new(cfg: ClickHouseConfig) -> Client {
+        let agent = ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(cfg.timeout.clamp(1, 10)))
+            .timeout(Duration::from_secs(cfg.timeout.max(1)))
+            .build();
+        Client { agent, cfg }
+    }
+
+    fn request(&self, query: Option<&str>) -> ureq::Request {
+        let mut r = self.agent.post(&self.cfg.url).query("user", &self.cfg.user);
+        if !self.cfg.password.is_empty() {
+            r = r.query("password", &self.cfg.password);
+        }
+        if let Some(q) = query {
+            r = r.query("query", q);
+        }
+        r
+    }
+
+    fn send(&self, req: ureq::Request, body: &[u8]) -> Result<String, ChError> {
+        match req.send_bytes(body) {
+            Ok(resp) => resp.into_string().map_err(|e| self.unreachable(e.to_string())),
+            Err(ureq::Error::Status(status, resp)) => {
+                let message = resp.into_string().unwrap_or_default();
+                let message = message.trim().lines().next().unwrap_or_default().to_owned();
+                Err(ChError::Server { status, message })
+            }
+            Err(e) => Err(self.unreachable(e.to_string())),
+        }
+    }
+
+    fn unreachable(&self, reason: String) -> ChError {
+        ChError::Unreachable { url: self.cfg.url.clone(), reason }
+    }
+
+    /// Runs a statement; returns the response body (TabSeparated by default).
+    pub fn query(&self, sql: &str) -> Result<String, ChError> {
+        self.send(self.request(None), sql.as_bytes())
+    }
+
+    /// Inserts RowBinary rows into `table` of the configured database.
+    pub fn insert(&self, table: &str, rows: &[u8]) -> Result<(), ChError> {
+        let q = format!("INSERT INTO {}.{table} FORMAT RowBinary", self.cfg.database);
+        self.send(self.request(Some(&q)), rows).map(|_| ())
+    }
+
+    /// True when the server answers `/ping`.
+    pub fn ping(&self) -> bool {
+        let url = format!("{}/ping", self.cfg.url.trim_end_matches('/'));
+        self.agent.get(&url).call().is_ok()
+    }
+}
+
+/// Quotes a string literal for ClickHouse SQL.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\'' => out.push_str("\\'"),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// Checks a database or table name: letters, digits and '_' only, so it can
+/// be written into SQL as is.
+pub fn check_identifier(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("'{name}' is not a plain identifier (letters, digits, '_')"))
+    }
+}

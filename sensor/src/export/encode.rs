@@ -1,0 +1,194 @@
+//! Encoding rows as RowBinary, in the column order of `deploy/clickhouse/`.
+//!
+//! The column lists here and the DDL are kept in step by the storage tests,
+//! which compare them with `DESCRIBE TABLE` on a real server (with RowBinary
+//! a mismatch would otherwise be silent).
+
+use crate::aggregate::{client_text, Key, Row};
+use crate::decode::addr_to_ip;
+use crate::flow::FlowStats;
+use crate::transaction::{Metric, Outcome};
+use crate::worker::CaptureStats;
+use pastmon_common::SkipReason;
+
+/// A column: name and ClickHouse type.
+pub type Column = (String, &'static str);
+
+fn outcome_column(label: &str) -> String {
+    format!("outcome_{}", label.to_ascii_lowercase())
+}
+
+pub fn level1_columns() -> Vec<Column> {
+    let mut c: Vec<Column> = [
+        ("interval_start", "DateTime"),
+        ("interval_seconds", "UInt32"),
+        ("sensor", "String"),
+        ("plugin", "String"),
+        ("signature", "String"),
+        ("server_ip", "String"),
+        ("server_port", "UInt16"),
+        ("client", "String"),
+        ("transactions", "UInt64"),
+    ]
+    .iter()
+    .map(|(n, t)| (n.to_string(), *t))
+    .collect();
+    c.extend(Outcome::LABELS.iter().map(|l| (outcome_column(l), "UInt64")));
+    for m in Metric::ALL {
+        let n = m.name();
+        c.push((format!("{n}_count"), "UInt64"));
+        c.push((format!("{n}_min"), "UInt64"));
+        c.push((format!("{n}_max"), "UInt64"));
+        c.push((format!("{n}_sum"), "UInt64"));
+        c.push((format!("{n}_buckets"), "Array(UInt16)"));
+        c.push((format!("{n}_counts"), "Array(UInt64)"));
+    }
+    c.push(("batch_id".into(), "UInt64"));
+    c
+}
+
+/// Names of the per-interval counters of the `sensors` table, in order.
+const SENSOR_COUNTERS: [&str; 11] = [
+    "first_fragments",
+    "flows",
+    "midstream",
+    "evicted",
+    "retransmissions",
+    "out_of_order",
+    "lost_bytes",
+    "truncated_bytes",
+    "transactions",
+    "unmatched_responses",
+    "late_transactions",
+];
+
+pub fn sensors_columns() -> Vec<Column> {
+    let mut c: Vec<Column> = vec![
+        ("interval_start".into(), "DateTime"),
+        ("interval_seconds".into(), "UInt32"),
+        ("sensor".into(), "String"),
+        ("version".into(), "String"),
+        ("packets".into(), "UInt64"),
+        ("bytes".into(), "UInt64"),
+    ];
+    c.extend(SkipReason::ALL.iter().map(|r| (format!("skipped_{}", r.name()), "UInt64")));
+    c.extend(SENSOR_COUNTERS.iter().map(|n| (n.to_string(), "UInt64")));
+    c.push(("export_lag_seconds".into(), "UInt32"));
+    c.push(("spool_bytes".into(), "UInt64"));
+    c.push(("batch_id".into(), "UInt64"));
+    c
+}
+
+/// RowBinary writer.
+#[derive(Default)]
+pub struct RowBinary(pub Vec<u8>);
+
+impl RowBinary {
+    fn u16(&mut self, v: u16) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn varint(&mut self, mut v: u64) {
+        loop {
+            let byte = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                self.0.push(byte);
+                return;
+            }
+            self.0.push(byte | 0x80);
+        }
+    }
+    fn str(&mut self, s: &str) {
+        self.varint(s.len() as u64);
+        self.0.extend_from_slice(s.as_bytes());
+    }
+    /// DateTime: seconds as UInt32 (saturating: 2106 is far).
+    fn datetime(&mut self, secs: u64) {
+        self.u32(u32::try_from(secs).unwrap_or(u32::MAX));
+    }
+}
+
+/// Appends one level1 row.
+pub fn level1_row(out: &mut RowBinary, sensor: &str, interval: (u64, u32), key: &Key, row: &Row, batch_id: u64) {
+    out.datetime(interval.0);
+    out.u32(interval.1);
+    out.str(sensor);
+    out.str(key.plugin);
+    out.str(&key.signature);
+    out.str(&addr_to_ip(key.server.0).to_string());
+    out.u16(key.server.1);
+    out.str(&client_text(key.client));
+    out.u64(row.count);
+    for label in Outcome::LABELS {
+        out.u64(row.outcomes.get(label).copied().unwrap_or(0));
+    }
+    for stat in &row.metrics {
+        out.u64(stat.count);
+        out.u64(stat.min);
+        out.u64(stat.max);
+        out.u64(stat.sum);
+        let buckets = stat.hist.buckets();
+        out.varint(buckets.len() as u64);
+        for (b, _) in buckets {
+            out.u16(*b);
+        }
+        out.varint(buckets.len() as u64);
+        for (_, n) in buckets {
+            out.u64(*n);
+        }
+    }
+    out.u64(batch_id);
+}
+
+/// Capture health of one interval: one `sensors` row.
+#[derive(Clone, Debug, Default)]
+pub struct SensorInterval {
+    pub capture: CaptureStats,
+    pub flows: FlowStats,
+    pub transactions: u64,
+    pub late_transactions: u64,
+}
+
+pub fn sensors_row(
+    out: &mut RowBinary,
+    sensor: &str,
+    interval: (u64, u32),
+    s: &SensorInterval,
+    export: (u32, u64),
+    batch_id: u64,
+) {
+    out.datetime(interval.0);
+    out.u32(interval.1);
+    out.str(sensor);
+    out.str(env!("CARGO_PKG_VERSION"));
+    out.u64(s.capture.packets);
+    out.u64(s.capture.bytes);
+    for n in s.capture.skipped {
+        out.u64(n);
+    }
+    let f = &s.flows;
+    for v in [
+        s.capture.first_fragments,
+        f.flows,
+        f.midstream,
+        f.evicted,
+        f.retransmissions,
+        f.out_of_order,
+        f.lost_bytes,
+        f.truncated_bytes,
+        s.transactions,
+        f.unmatched_responses,
+        s.late_transactions,
+    ] {
+        out.u64(v);
+    }
+    out.u32(export.0);
+    out.u64(export.1);
+    out.u64(batch_id);
+}
