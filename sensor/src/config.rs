@@ -69,8 +69,11 @@ pub struct ConfigError {
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError { file: file.clone(), line: 0, reason: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            line: 0,
+            reason: e.to_string(),
+        })?;
         let cfg: Config = toml::from_str(&text).map_err(|e| {
             let at = e.span().map_or(0, |s| s.start).min(text.len());
             let line = text.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;

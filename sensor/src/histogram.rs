@@ -57,6 +57,16 @@ impl Histogram {
         }
     }
 
+    /// A histogram from stored (bucket, count) pairs (e.g. read back from
+    /// the database), in any order.
+    pub fn from_buckets(pairs: impl IntoIterator<Item = (u16, u64)>) -> Histogram {
+        let mut h = Histogram::default();
+        for (b, n) in pairs {
+            h.add_to_bucket(b, n);
+        }
+        h
+    }
+
     pub fn buckets(&self) -> &[(u16, u64)] {
         &self.buckets
     }

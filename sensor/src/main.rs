@@ -192,13 +192,8 @@ fn with_progress<T>(f: impl FnOnce(&mut dyn FnMut(u64, Option<u64>)) -> T) -> T 
 fn run(args: RunArgs) -> Result<()> {
     let config = Config::load(&args.config)?;
     let engine = config.engine()?;
-    let client = Client::new(config.clickhouse.clone());
-    // Without the database the sensor still runs: the spool keeps the data.
-    match schema::apply(&client) {
-        Ok(applied) if !applied.is_empty() => eprintln!("pastmon: schema migrations applied: {applied:?}"),
-        Ok(_) => {}
-        Err(e) => eprintln!("pastmon: cannot apply the schema now ({e}); spooling until ClickHouse answers"),
-    }
+    // The exporter applies the schema before its first insert; without the
+    // database the sensor still runs and the spool keeps the data.
     let mut source = CaptureFile::open(&args.pcap)?;
     let exporter = Exporter::start(
         ExportConfig {
@@ -227,9 +222,10 @@ fn run(args: RunArgs) -> Result<()> {
     );
     if stats.left_in_spool > 0 {
         bail!(
-            "{} batches are still in the spool {} (ClickHouse unreachable); the next start sends them",
+            "{} batches are still in the spool {} ({}); the next start sends them",
             stats.left_in_spool,
-            config.spool.dir.display()
+            config.spool.dir.display(),
+            stats.last_error.as_deref().unwrap_or("ClickHouse did not take them in time")
         );
     }
     if let Some(e) = results.error {

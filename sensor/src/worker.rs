@@ -9,18 +9,18 @@
 //! path.
 
 use crate::aggregate::{AggregateConfig, Aggregates, IntervalRows};
-use crate::export::encode::SensorInterval;
-use crate::export::Message;
-use std::collections::BTreeMap;
-use std::sync::mpsc::SyncSender;
 use crate::capture::{CaptureError, CaptureSource};
 use crate::decode::{decode, Packet};
+use crate::export::encode::SensorInterval;
+use crate::export::Message;
 use crate::flow::{FlowConfig, FlowKey, FlowStats, FlowTable};
 use crate::report;
 use crate::rules::{Namer, Rules};
 use crate::transaction::{Transaction, TransactionSink};
 use pastmon_common::SkipReason;
+use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -115,7 +115,12 @@ impl Closer {
         ts_ns / 1_000_000_000 / self.interval_s * self.interval_s
     }
 
-    fn report(&mut self, closed_before: u64, intervals: BTreeMap<u64, IntervalRows>, health: BTreeMap<u64, SensorInterval>) {
+    fn report(
+        &mut self,
+        closed_before: u64,
+        intervals: BTreeMap<u64, IntervalRows>,
+        health: BTreeMap<u64, SensorInterval>,
+    ) {
         self.closed_before = closed_before;
         // A gone exporter is reported by its own thread; the analysis goes on.
         let _ = self.sender.send(Message::Progress { participant: self.participant, closed_before, intervals, health });
@@ -300,6 +305,9 @@ fn flows_delta(now: &FlowStats, reported: &mut FlowStats, interval: u64) -> BTre
     let mut delta = now.clone();
     delta.subtract(reported);
     *reported = now.clone();
+    if delta == FlowStats::default() {
+        return BTreeMap::new();
+    }
     BTreeMap::from([(interval, SensorInterval { flows: delta, ..SensorInterval::default() })])
 }
 

@@ -130,7 +130,8 @@ pub fn level1_row(out: &mut RowBinary, sensor: &str, interval: (u64, u32), key: 
     }
     for stat in &row.metrics {
         out.u64(stat.count);
-        out.u64(stat.min);
+        // No value: the largest number, so min() over rows needs no filter.
+        out.u64(if stat.count == 0 { u64::MAX } else { stat.min });
         out.u64(stat.max);
         out.u64(stat.sum);
         let buckets = stat.hist.buckets();

@@ -81,8 +81,9 @@ pub struct ExportStats {
     pub refused: u64,
     pub late_transactions: u64,
     pub failed_attempts: u64,
-    /// Batches still in the spool when the exporter stopped.
+    /// Batches still in the spool when the exporter stopped, and why.
     pub left_in_spool: u64,
+    pub last_error: Option<String>,
 }
 
 pub struct Exporter {
@@ -134,6 +135,9 @@ struct ExportLoop {
     clean: HashSet<u64>,
     retry_at: Option<Instant>,
     backoff: Duration,
+    /// The migrations were applied (done before the first insert).
+    schema_ready: bool,
+    last_error: Option<String>,
     stats: ExportStats,
 }
 
@@ -162,6 +166,8 @@ impl ExportLoop {
             clean: HashSet::new(),
             retry_at: None,
             backoff: Duration::from_secs(1),
+            schema_ready: false,
+            last_error: None,
             stats: ExportStats::default(),
         }
     }
@@ -190,6 +196,7 @@ impl ExportLoop {
                 let empty = self.spool.pending()?.is_empty();
                 if empty || since.elapsed() >= self.cfg.drain_timeout {
                     self.stats.left_in_spool = self.spool.pending()?.len() as u64;
+                    self.stats.last_error = self.last_error.take();
                     return Ok(self.stats);
                 }
             }
@@ -263,7 +270,25 @@ impl ExportLoop {
 
     /// Sends spooled batches in order until one fails.
     fn deliver(&mut self) -> Result<(), SpoolError> {
-        for path in self.spool.pending()? {
+        let pending = self.spool.pending()?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if !self.schema_ready {
+            match schema::apply(&self.client) {
+                Ok(applied) => {
+                    if !applied.is_empty() {
+                        eprintln!("pastmon: schema migrations applied: {applied:?}");
+                    }
+                    self.schema_ready = true;
+                }
+                Err(e) => {
+                    self.failed(format!("cannot apply the schema: {e}"));
+                    return Ok(());
+                }
+            }
+        }
+        for path in pending {
             let batch = match self.spool.load(&path) {
                 Ok(b) => b,
                 Err(SpoolError::Corrupt(p)) => {
@@ -274,6 +299,7 @@ impl ExportLoop {
             };
             match self.send(&batch) {
                 Ok(()) => {
+                    self.last_error = None;
                     self.spool.remove(&path)?;
                     self.clean.remove(&batch.id);
                     self.stats.batches_inserted += 1;
@@ -281,16 +307,22 @@ impl ExportLoop {
                     self.backoff = Duration::from_secs(1);
                 }
                 Err(e) => {
-                    self.stats.failed_attempts += 1;
                     self.clean.remove(&batch.id);
-                    eprintln!("pastmon: export of batch {} failed, retrying in {:?}: {e}", batch.id, self.backoff);
-                    self.retry_at = Some(Instant::now() + self.backoff);
-                    self.backoff = (self.backoff * 2).min(Duration::from_secs(60));
+                    self.failed(format!("export of batch {} failed: {e}", batch.id));
                     return Ok(());
                 }
             }
         }
         Ok(())
+    }
+
+    /// Records a failed attempt and schedules the next (exponential backoff).
+    fn failed(&mut self, what: String) {
+        self.stats.failed_attempts += 1;
+        eprintln!("pastmon: {what}; retrying in {:?}", self.backoff);
+        self.last_error = Some(what);
+        self.retry_at = Some(Instant::now() + self.backoff);
+        self.backoff = (self.backoff * 2).min(Duration::from_secs(60));
     }
 
     fn send(&mut self, batch: &Batch) -> Result<(), ChError> {
@@ -311,10 +343,8 @@ impl ExportLoop {
 
     fn already_inserted(&self, table: &str, id: u64) -> Result<bool, ChError> {
         let db = &self.cfg.clickhouse.database;
-        let sql = format!(
-            "SELECT count() FROM {db}.{table} WHERE sensor = {} AND batch_id = {id}",
-            quote(&self.cfg.sensor)
-        );
+        let sql =
+            format!("SELECT count() FROM {db}.{table} WHERE sensor = {} AND batch_id = {id}", quote(&self.cfg.sensor));
         Ok(self.client.query(&sql)?.trim() != "0")
     }
 }

@@ -21,12 +21,8 @@ impl Migration {
     /// The migration's statements for database `db`: comments dropped,
     /// split at a `;` that ends a line.
     pub fn statements(&self, db: &str) -> Vec<String> {
-        let text: String = self
-            .sql
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("--"))
-            .map(|l| format!("{l}\n"))
-            .collect();
+        let text: String =
+            self.sql.lines().filter(|l| !l.trim_start().starts_with("--")).map(|l| format!("{l}\n")).collect();
         text.split(";\n").map(str::trim).filter(|s| !s.is_empty()).map(|s| s.replace("{db}", db)).collect()
     }
 }

@@ -1,0 +1,250 @@
+//! Storage against a real ClickHouse server (Debian's 18.16 here): the schema
+//! matches the row encoder, exported intervals equal what `pastmon raw`
+//! prints, rollups equal level1, and outages or crashes lose and double
+//! nothing.
+
+mod common;
+
+use common::clickhouse::ClickHouse;
+use pastmon::export::encode::{level1_columns, sensors_columns};
+use pastmon::histogram::Histogram;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn pastmon(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pastmon")).args(args).output().unwrap()
+}
+
+fn run(config: &Path, pcap: &Path, drain_timeout: &str) -> Output {
+    pastmon(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--pcap",
+        pcap.to_str().unwrap(),
+        "--drain-timeout",
+        drain_timeout,
+    ])
+}
+
+fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "pastmon failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// What `pastmon raw --format json` says about a capture, keyed like level1:
+/// (interval, plugin, signature, server, client) → row.
+fn raw_rows(pcap: &Path) -> BTreeMap<(u64, String, String, String, String), Value> {
+    let out = pastmon(&["raw", "--pcap", pcap.to_str().unwrap(), "--interval", "60", "--format", "json"]);
+    assert_ok(&out);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut rows = BTreeMap::new();
+    for interval in report["intervals"].as_array().unwrap() {
+        for r in interval["rows"].as_array().unwrap() {
+            let server = r["server"].as_str().unwrap();
+            let (ip, port) = server.rsplit_once(':').unwrap();
+            let ip = ip.trim_start_matches('[').trim_end_matches(']');
+            let key = (
+                interval["start"].as_u64().unwrap(),
+                r["plugin"].as_str().unwrap().to_owned(),
+                r["signature"].as_str().unwrap().to_owned(),
+                format!("{ip}:{port}"),
+                r["client"].as_str().unwrap_or("").to_owned(),
+            );
+            rows.insert(key, r.clone());
+        }
+    }
+    rows
+}
+
+/// level1 of `db` keyed the same way.
+fn stored_rows(ch: &ClickHouse, db: &str) -> BTreeMap<(u64, String, String, String, String), Value> {
+    ch.json_rows(&format!("SELECT *, toUInt32(interval_start) AS start FROM {db}.level1"))
+        .into_iter()
+        .map(|r| {
+            let key = (
+                r["start"].as_u64().unwrap(),
+                r["plugin"].as_str().unwrap().to_owned(),
+                r["signature"].as_str().unwrap().to_owned(),
+                format!("{}:{}", r["server_ip"].as_str().unwrap(), r["server_port"]),
+                r["client"].as_str().unwrap().to_owned(),
+            );
+            (key, r)
+        })
+        .collect()
+}
+
+/// ClickHouse's JSON writes UInt64 as strings.
+fn num(v: &Value) -> u64 {
+    v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// Every stored row equals the raw report's: counts, min, max and sum
+/// exactly (durations: ns stored, µs printed), percentiles from the stored
+/// histogram equal to the printed ones.
+fn assert_rows_equal(
+    stored: &BTreeMap<(u64, String, String, String, String), Value>,
+    raw: &BTreeMap<(u64, String, String, String, String), Value>,
+) {
+    assert_eq!(stored.keys().collect::<Vec<_>>(), raw.keys().collect::<Vec<_>>());
+    for (key, r) in raw {
+        let s = &stored[key];
+        assert_eq!(num(&s["transactions"]), r["count"].as_u64().unwrap(), "{key:?}");
+        for (metric, m) in r["metrics"].as_object().unwrap() {
+            let scale = if num(&s[format!("{metric}_count")]) > 0 && metric_is_duration(metric) { 1000.0 } else { 1.0 };
+            assert_eq!(num(&s[format!("{metric}_count")]), m["count"].as_u64().unwrap(), "{key:?} {metric}");
+            for stat in ["min", "max", "sum"] {
+                let stored = num(&s[format!("{metric}_{stat}")]) as f64 / scale;
+                assert!(
+                    (stored - m[stat].as_f64().unwrap()).abs() < 0.0011,
+                    "{key:?} {metric}_{stat}: {stored} vs {}",
+                    m[stat]
+                );
+            }
+            let buckets: Vec<u16> =
+                s[format!("{metric}_buckets")].as_array().unwrap().iter().map(|v| num(v) as u16).collect();
+            let counts: Vec<u64> = s[format!("{metric}_counts")].as_array().unwrap().iter().map(num).collect();
+            let hist = Histogram::from_buckets(buckets.into_iter().zip(counts));
+            let (min, max) = (num(&s[format!("{metric}_min")]), num(&s[format!("{metric}_max")]));
+            for (q, name) in [(0.5, "p50"), (0.95, "p95"), (0.99, "p99")] {
+                let stored = hist.quantile(q, min, max) as f64 / scale;
+                assert!((stored - m[name].as_f64().unwrap()).abs() < 0.0011, "{key:?} {metric} {name}");
+            }
+        }
+    }
+}
+
+fn metric_is_duration(name: &str) -> bool {
+    pastmon::transaction::Metric::ALL
+        .iter()
+        .any(|m| m.name() == name && m.unit() == pastmon::transaction::Unit::Nanoseconds)
+}
+
+#[test]
+fn schema_matches_the_row_encoder_and_migrations_are_idempotent() {
+    let ch = ClickHouse::start("schema");
+    let config = ch.config("schema_db", "");
+    for _ in 0..2 {
+        assert_ok(&pastmon(&["schema", "apply", "--config", config.to_str().unwrap()]));
+    }
+    let status = pastmon(&["schema", "status", "--config", config.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert_eq!(text.matches("applied").count(), 4, "{text}");
+    assert_eq!(ch.query("SELECT count() FROM schema_db.schema_migrations").trim(), "4");
+    for (table, want) in [("level1", level1_columns()), ("sensors", sensors_columns())] {
+        let got: Vec<(String, String)> = ch
+            .query(&format!("DESCRIBE TABLE schema_db.{table}"))
+            .lines()
+            .map(|l| {
+                let mut f = l.split('\t');
+                (f.next().unwrap().to_owned(), f.next().unwrap().to_owned())
+            })
+            .collect();
+        let want: Vec<(String, String)> = want.into_iter().map(|(n, t)| (n, t.to_owned())).collect();
+        assert_eq!(got, want, "{table}");
+    }
+    // Every column says what it means.
+    let uncommented = ch.query("SELECT count() FROM system.columns WHERE database = 'schema_db' AND table != 'schema_migrations' AND table NOT LIKE '%_mv' AND comment = ''");
+    assert_eq!(uncommented.trim(), "0");
+}
+
+#[test]
+fn exported_intervals_equal_the_raw_report_and_rollups_agree() {
+    let ch = ClickHouse::start("roundtrip");
+    let config = ch.config("roundtrip", "");
+    let captures = ["http_browser_espn", "generated_http_python_sleep_curl_dns", "http_ipv4_and_ipv6"];
+    let mut raw = BTreeMap::new();
+    for name in captures {
+        let pcap = common::capture(name);
+        assert_ok(&run(&config, &pcap, "10"));
+        raw.extend(raw_rows(&pcap));
+    }
+    let stored = stored_rows(&ch, "roundtrip");
+    assert_rows_equal(&stored, &raw);
+
+    // One sensors row per interval with traffic, packets as captured.
+    let packets: u64 = ch.query("SELECT sum(packets) FROM roundtrip.sensors").trim().parse().unwrap();
+    assert_eq!(packets, 956 + 6832 + 20);
+
+    // Rollups: level2_hour and level2_day equal level1 summed by hand.
+    for (table, bucket) in [("level2_hour", "toStartOfHour"), ("level2_day", "toStartOfDay")] {
+        let rolled = ch.query(&format!(
+            "SELECT toUInt32(interval_start), signature, server_ip, sumMerge(transactions), sumMerge(first_response_sum), \
+             minMerge(first_response_min), maxMerge(last_response_max), sumMapMerge(first_response_hist) \
+             FROM roundtrip.{table} GROUP BY interval_start, signature, server_ip ORDER BY 1, 2, 3"
+        ));
+        let by_hand = ch.query(&format!(
+            "SELECT toUInt32({bucket}(interval_start)) AS t, signature, server_ip, sum(transactions), sum(first_response_sum), \
+             min(first_response_min), max(last_response_max), sumMap(first_response_buckets, first_response_counts) \
+             FROM roundtrip.level1 GROUP BY t, signature, server_ip ORDER BY 1, 2, 3"
+        ));
+        assert!(rolled.lines().count() > 3);
+        assert_eq!(rolled, by_hand, "{table}");
+    }
+}
+
+#[test]
+fn an_outage_loses_nothing_and_doubles_nothing() {
+    let ch = ClickHouse::start("outage");
+    let config = ch.config("outage", "");
+    let first = common::capture("http_browser_espn");
+    let second = common::capture("http_dns_wikipedia");
+
+    // ClickHouse down: the run ends with its batches in the spool.
+    ch.down();
+    let out = run(&config, &first, "1");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("still in the spool"), "{err}");
+
+    // Back up: the next run replays the spool first, then adds its own.
+    ch.up();
+    let out = run(&config, &second, "10");
+    assert_ok(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("replayed from the spool"));
+    let mut raw = raw_rows(&first);
+    raw.extend(raw_rows(&second));
+    assert_rows_equal(&stored_rows(&ch, "outage"), &raw);
+    assert_eq!(ch.query("SELECT count() FROM outage.sensors WHERE packets > 0").trim(), "2");
+}
+
+#[test]
+fn a_batch_inserted_just_before_a_crash_is_not_inserted_again() {
+    let ch = ClickHouse::start("crash");
+    let config = ch.config("crash", "");
+    let spool = ch.dir.join("spool-crash");
+    let pcap = common::capture("mixed_tcpreplay_test");
+
+    // Spool the batches without a server, keep a copy of the spool files.
+    ch.down();
+    assert!(!run(&config, &pcap, "1").status.success());
+    let saved = ch.dir.join("saved-spool");
+    std::fs::create_dir_all(&saved).unwrap();
+    for f in std::fs::read_dir(&spool).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, saved.join(f.file_name().unwrap())).unwrap();
+    }
+    // Deliver them; then put the files back, as if the sensor had been
+    // killed (SIGKILL) after the inserts but before it removed them.
+    ch.up();
+    assert_ok(&run(&config, &common::capture("latency1_baseline"), "10"));
+    for f in std::fs::read_dir(&saved).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, spool.join(f.file_name().unwrap())).unwrap();
+    }
+    let out = run(&config, &common::capture("latency2_wire"), "10");
+    assert_ok(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("duplicates skipped"));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(" 0 duplicates skipped"));
+    let mut raw = raw_rows(&pcap);
+    raw.extend(raw_rows(&common::capture("latency1_baseline")));
+    raw.extend(raw_rows(&common::capture("latency2_wire")));
+    assert_rows_equal(&stored_rows(&ch, "crash"), &raw);
+    assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0, "spool not emptied");
+}
