@@ -248,3 +248,31 @@ fn a_batch_inserted_just_before_a_crash_is_not_inserted_again() {
     assert_rows_equal(&stored_rows(&ch, "crash"), &raw);
     assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0, "spool not emptied");
 }
+
+#[test]
+fn every_statement_runs_on_modern_clickhouse_too() {
+    let ch = ClickHouse::start("compat");
+    let config = ch.config("compat", "");
+    let log = ch.dir.join("sql.log");
+    let logged = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_pastmon")).args(args).env("PASTMON_SQL_LOG", &log).output().unwrap()
+    };
+    let (c, espn, dns) =
+        (config.to_str().unwrap(), common::capture("http_browser_espn"), common::capture("dns_udp_v4v6_edns"));
+    // Migrations, status, inserts, and (after an outage) the replay checks.
+    assert_ok(&logged(&["schema", "status", "--config", c]));
+    ch.down();
+    logged(&["run", "--config", c, "--pcap", espn.to_str().unwrap(), "--drain-timeout", "1"]);
+    ch.up();
+    assert_ok(&logged(&["run", "--config", c, "--pcap", dns.to_str().unwrap(), "--drain-timeout", "10"]));
+    assert_ok(&logged(&["schema", "status", "--config", c]));
+    let text = std::fs::read_to_string(&log).unwrap();
+    for kind in
+        ["CREATE TABLE", "CREATE MATERIALIZED VIEW", "INSERT INTO compat.level1", "batch_id =", "schema_migrations"]
+    {
+        assert!(text.contains(kind), "no {kind} statement logged");
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/compat/chdb_replay.py");
+    let out = Command::new("python3").arg(script).arg(&log).output().unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}

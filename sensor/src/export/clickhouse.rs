@@ -43,6 +43,10 @@ pub enum ChError {
 pub struct Client {
     agent: ureq::Agent,
     pub cfg: ClickHouseConfig,
+    /// `$PASTMON_SQL_LOG`: every statement sent is appended there (JSON
+    /// lines; insert bodies beside it), so the compatibility test can run
+    /// exactly what the project issues against a modern ClickHouse.
+    sql_log: Option<std::path::PathBuf>,
 }
 
 impl Client {
@@ -51,7 +55,22 @@ impl Client {
             .timeout_connect(Duration::from_secs(cfg.timeout.clamp(1, 10)))
             .timeout(Duration::from_secs(cfg.timeout.max(1)))
             .build();
-        Client { agent, cfg }
+        Client { agent, cfg, sql_log: std::env::var_os("PASTMON_SQL_LOG").map(Into::into) }
+    }
+
+    fn log(&self, sql: &str, body: Option<&[u8]>) {
+        use std::io::Write;
+        let Some(log) = &self.sql_log else { return };
+        let data_file = body.map(|b| {
+            let n = std::fs::read_dir(log.parent().unwrap_or(std::path::Path::new("."))).map_or(0, |d| d.count());
+            let path = log.with_extension(format!("{}-{n}.bin", std::process::id()));
+            let _ = std::fs::write(&path, b);
+            path
+        });
+        let line = serde_json::json!({"sql": sql, "data_file": data_file});
+        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+            let _ = writeln!(f, "{line}");
+        }
     }
 
     fn request(&self, query: Option<&str>) -> ureq::Request {
@@ -83,12 +102,14 @@ impl Client {
 
     /// Runs a statement; returns the response body (TabSeparated by default).
     pub fn query(&self, sql: &str) -> Result<String, ChError> {
+        self.log(sql, None);
         self.send(self.request(None), sql.as_bytes())
     }
 
     /// Inserts RowBinary rows into `table` of the configured database.
     pub fn insert(&self, table: &str, rows: &[u8]) -> Result<(), ChError> {
         let q = format!("INSERT INTO {}.{table} FORMAT RowBinary", self.cfg.database);
+        self.log(&q, Some(rows));
         self.send(self.request(Some(&q)), rows).map(|_| ())
     }
 
