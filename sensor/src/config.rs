@@ -2,6 +2,7 @@
 
 use crate::aggregate::{AggregateConfig, ClientGranularity};
 use crate::export::clickhouse::{check_identifier, ClickHouseConfig};
+use crate::export::retention::RetentionConfig;
 use crate::export::SpoolConfig;
 use crate::flow::FlowConfig;
 use crate::rules::Rules;
@@ -21,6 +22,8 @@ pub struct Config {
     pub clickhouse: ClickHouseConfig,
     #[serde(default)]
     pub spool: SpoolConfig,
+    #[serde(default)]
+    pub retention: RetentionConfig,
 }
 
 #[derive(Debug, Deserialize)]

@@ -43,6 +43,8 @@ enum Command {
 enum SchemaAction {
     Apply,
     Status,
+    /// Drop partitions older than the [retention] settings now.
+    Retention,
 }
 
 #[derive(clap::Args)]
@@ -202,6 +204,7 @@ fn run(args: RunArgs) -> Result<()> {
             spool: config.spool.clone(),
             interval_s: engine.aggregate.interval_s,
             drain_timeout: std::time::Duration::from_secs(args.drain_timeout),
+            retention: config.retention.clone(),
         },
         engine.workers + 1,
     )?;
@@ -241,6 +244,12 @@ fn schema(action: SchemaAction, config: &std::path::Path) -> Result<()> {
         SchemaAction::Apply => {
             let applied = schema::apply(&client)?;
             println!("applied: {applied:?}");
+        }
+        SchemaAction::Retention => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+            for (table, partition) in config.retention.enforce(&client, now)? {
+                println!("dropped {table} partition {partition}");
+            }
         }
         SchemaAction::Status => {
             for m in schema::status(&client)? {

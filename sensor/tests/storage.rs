@@ -276,3 +276,27 @@ fn every_statement_runs_on_modern_clickhouse_too() {
     let out = Command::new("python3").arg(script).arg(&log).output().unwrap();
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn retention_drops_whole_old_partitions() {
+    let ch = ClickHouse::start("retention");
+    let config = ch.config("retention", "");
+    assert_ok(&run(&config, &common::capture("http_browser_espn"), "10"));
+    assert_ok(&run(&config, &common::capture("smtp_session"), "10"));
+    let partitions = |t: &str| {
+        ch.query(&format!("SELECT count(DISTINCT partition) FROM system.parts WHERE database = 'retention' AND table = '{t}' AND active"))
+    };
+    assert!(partitions("level1").trim().parse::<u32>().unwrap() >= 2);
+    // The captures are years old: a 30-day level1 retention drops every
+    // level1 partition and leaves the other tables alone.
+    let strict = ch.dir.join("strict.toml");
+    let text = std::fs::read_to_string(&config).unwrap() + "[retention]\nlevel1_days = 30\n";
+    std::fs::write(&strict, text).unwrap();
+    let out = pastmon(&["schema", "retention", "--config", strict.to_str().unwrap()]);
+    assert_ok(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("dropped level1 partition 20100407"));
+    assert_eq!(partitions("level1").trim(), "0");
+    assert_eq!(ch.query("SELECT count() FROM retention.level1").trim(), "0");
+    assert_ne!(ch.query("SELECT count() FROM retention.level2_day").trim(), "0");
+    assert_ne!(ch.query("SELECT count() FROM retention.sensors").trim(), "0");
+}

@@ -17,6 +17,7 @@
 
 pub mod clickhouse;
 pub mod encode;
+pub mod retention;
 pub mod schema;
 pub mod spool;
 
@@ -53,6 +54,7 @@ pub struct ExportConfig {
     /// At the end of a capture file, how long to keep retrying before
     /// leaving what is left in the spool.
     pub drain_timeout: Duration,
+    pub retention: retention::RetentionConfig,
 }
 
 /// What workers and the reader tell the exporter.
@@ -137,6 +139,8 @@ struct ExportLoop {
     backoff: Duration,
     /// The migrations were applied (done before the first insert).
     schema_ready: bool,
+    /// When retention is next enforced.
+    retention_at: Instant,
     last_error: Option<String>,
     stats: ExportStats,
 }
@@ -167,6 +171,7 @@ impl ExportLoop {
             retry_at: None,
             backoff: Duration::from_secs(1),
             schema_ready: false,
+            retention_at: Instant::now(),
             last_error: None,
             stats: ExportStats::default(),
         }
@@ -191,6 +196,14 @@ impl ExportLoop {
             self.batch_ready_intervals()?;
             if self.retry_at.is_none_or(|t| Instant::now() >= t) {
                 self.deliver()?;
+            }
+            if self.schema_ready && Instant::now() >= self.retention_at {
+                self.retention_at = Instant::now() + Duration::from_secs(3600);
+                match self.cfg.retention.enforce(&self.client, unix_now()) {
+                    Ok(dropped) if !dropped.is_empty() => eprintln!("pastmon: retention dropped {dropped:?}"),
+                    Ok(_) => {}
+                    Err(e) => eprintln!("pastmon: retention: {e}"),
+                }
             }
             if let Some(since) = draining_since {
                 let empty = self.spool.pending()?.is_empty();

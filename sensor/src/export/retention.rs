@@ -1,0 +1,115 @@
+//! Retention: old data goes by dropping whole partitions, which works on
+//! every ClickHouse version (no TTL on 18.16). The exporter enforces it
+//! hourly; `pastmon schema retention` does it by hand.
+
+use super::clickhouse::{quote, ChError, Client};
+use serde::Deserialize;
+
+/// Days to keep per table; 0 keeps everything.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    pub level1_days: u32,
+    pub level2_hour_days: u32,
+    pub level2_day_days: u32,
+    pub sensors_days: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig { level1_days: 0, level2_hour_days: 0, level2_day_days: 0, sensors_days: 0 }
+    }
+}
+
+/// How each table is partitioned: by day (YYYYMMDD), month (YYYYMM) or year.
+const TABLES: [(&str, Granularity); 4] = [
+    ("level1", Granularity::Day),
+    ("level2_hour", Granularity::Month),
+    ("level2_day", Granularity::Year),
+    ("sensors", Granularity::Month),
+];
+
+#[derive(Clone, Copy)]
+enum Granularity {
+    Day,
+    Month,
+    Year,
+}
+
+/// (year, month, day) of a Unix time, UTC (civil-from-days).
+fn civil(unix_s: u64) -> (u64, u64, u64) {
+    let z = (unix_s / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y as u64, m as u64, d as u64)
+}
+
+/// The partition value below which every partition is older than `cutoff`
+/// entirely.
+fn first_kept(g: Granularity, cutoff_s: u64) -> u64 {
+    let (y, m, d) = civil(cutoff_s);
+    match g {
+        Granularity::Day => y * 10_000 + m * 100 + d,
+        Granularity::Month => y * 100 + m,
+        Granularity::Year => y,
+    }
+}
+
+impl RetentionConfig {
+    fn days(&self, table: &str) -> u32 {
+        match table {
+            "level1" => self.level1_days,
+            "level2_hour" => self.level2_hour_days,
+            "level2_day" => self.level2_day_days,
+            _ => self.sensors_days,
+        }
+    }
+
+    /// Drops partitions older than each table's retention at `now_s`;
+    /// returns (table, partition) of what was dropped.
+    pub fn enforce(&self, client: &Client, now_s: u64) -> Result<Vec<(String, u64)>, ChError> {
+        let db = &client.cfg.database;
+        let mut dropped = Vec::new();
+        for (table, g) in TABLES {
+            let days = self.days(table);
+            if days == 0 {
+                continue;
+            }
+            let keep_from = first_kept(g, now_s.saturating_sub(u64::from(days) * 86_400));
+            let partitions = client.query(&format!(
+                "SELECT DISTINCT partition FROM system.parts WHERE database = {} AND table = {} AND active",
+                quote(db),
+                quote(table)
+            ))?;
+            for p in partitions.lines().filter_map(|l| l.trim().trim_matches('\'').parse::<u64>().ok()) {
+                if p < keep_from {
+                    client.query(&format!("ALTER TABLE {db}.{table} DROP PARTITION {p}"))?;
+                    dropped.push((table.to_owned(), p));
+                }
+            }
+        }
+        Ok(dropped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_cutoffs() {
+        // 2026-03-01 00:00:00 UTC
+        let t = 1_772_323_200;
+        assert_eq!(civil(t), (2026, 3, 1));
+        assert_eq!(first_kept(Granularity::Day, t), 20_260_301);
+        assert_eq!(first_kept(Granularity::Month, t - 1), 202_602);
+        assert_eq!(first_kept(Granularity::Year, t), 2026);
+        assert_eq!(civil(0), (1970, 1, 1));
+    }
+}
