@@ -6,19 +6,13 @@ use super::clickhouse::{quote, ChError, Client};
 use serde::Deserialize;
 
 /// Days to keep per table; 0 keeps everything.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
     pub level1_days: u32,
     pub level2_hour_days: u32,
     pub level2_day_days: u32,
     pub sensors_days: u32,
-}
-
-impl Default for RetentionConfig {
-    fn default() -> Self {
-        RetentionConfig { level1_days: 0, level2_hour_days: 0, level2_day_days: 0, sensors_days: 0 }
-    }
 }
 
 /// How each table is partitioned: by day (YYYYMMDD), month (YYYYMM) or year.
