@@ -43,6 +43,8 @@ pub struct Analysis {
     pub idle_timeout: u64,
     pub response_timeout: u64,
     pub server_ports: Vec<u16>,
+    /// Share of transactions (0 to 1) written one by one to `transactions`.
+    pub transactions_sample: f64,
 }
 
 impl Default for Analysis {
@@ -57,6 +59,7 @@ impl Default for Analysis {
             idle_timeout: 300,
             response_timeout: 120,
             server_ports: Vec::new(),
+            transactions_sample: 0.0,
         }
     }
 }
@@ -87,6 +90,9 @@ impl Config {
         if cfg.sensor.is_empty() {
             return Err(invalid("sensor: the name must not be empty".into()));
         }
+        if !(0.0..=1.0).contains(&cfg.analysis.transactions_sample) {
+            return Err(invalid("analysis.transactions_sample must be between 0 and 1".into()));
+        }
         if cfg.analysis.interval == 0 {
             return Err(invalid("analysis.interval must be at least 1 second".into()));
         }
@@ -107,6 +113,7 @@ impl Config {
                 n => n,
             },
             grace_s: a.grace,
+            transactions_sample: a.transactions_sample,
             flows: FlowConfig {
                 max_flows: a.max_flows,
                 idle_timeout_ns: a.idle_timeout * 1_000_000_000,

@@ -126,6 +126,7 @@ fn raw(args: RawArgs) -> Result<()> {
     }
     let cfg = EngineConfig {
         grace_s: 0,
+        transactions_sample: 0.0,
         workers: args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         flows: FlowConfig {
             max_flows: args.max_flows,

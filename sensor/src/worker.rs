@@ -41,6 +41,8 @@ pub struct EngineConfig {
     pub workers: usize,
     /// Seconds after an interval's end before it is closed (late responses).
     pub grace_s: u64,
+    /// Share of transactions (0..=1) exported one by one (`transactions` table).
+    pub transactions_sample: f64,
     pub flows: FlowConfig,
     pub aggregate: AggregateConfig,
     pub rules: Arc<Rules>,
@@ -120,10 +122,12 @@ impl Closer {
         closed_before: u64,
         intervals: BTreeMap<u64, IntervalRows>,
         health: BTreeMap<u64, SensorInterval>,
+        transactions: Vec<Transaction>,
     ) {
         self.closed_before = closed_before;
+        let participant = self.participant;
         // A gone exporter is reported by its own thread; the analysis goes on.
-        let _ = self.sender.send(Message::Progress { participant: self.participant, closed_before, intervals, health });
+        let _ = self.sender.send(Message::Progress { participant, closed_before, intervals, health, transactions });
     }
 }
 
@@ -202,11 +206,37 @@ impl WorkerLink {
     }
 }
 
-/// Where a worker's transactions go: its aggregates, and the shared
-/// `--transactions` file through a local buffer.
+/// Sampled transactions a worker holds until their interval closes; past
+/// this many more are not sampled (counted).
+const MAX_SAMPLED: usize = 100_000;
+
+/// Where a worker's transactions go: its aggregates, the shared
+/// `--transactions` file through a local buffer, and the sample for the
+/// database's `transactions` table.
 struct WorkerSink {
     aggregates: Aggregates,
     jsonl: Option<(Vec<u8>, JsonlOut)>,
+    /// Keep a transaction when its hash is below this (0: sampling off).
+    sample_below: u64,
+    sampled: Vec<Transaction>,
+    sample_overflow: u64,
+}
+
+impl WorkerSink {
+    /// Deterministic sampling: the same transactions whatever the worker count.
+    fn sample(&mut self, tx: &Transaction) {
+        let h = (tx.start_ns ^ u64::from(tx.client.1) << 48 ^ (tx.client.0 as u64))
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(29)
+            .wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        if h < self.sample_below || self.sample_below == u64::MAX {
+            if self.sampled.len() < MAX_SAMPLED {
+                self.sampled.push(tx.clone());
+            } else {
+                self.sample_overflow += 1;
+            }
+        }
+    }
 }
 
 impl WorkerSink {
@@ -225,6 +255,9 @@ impl WorkerSink {
 
 impl TransactionSink for WorkerSink {
     fn transaction(&mut self, tx: Transaction) {
+        if self.sample_below > 0 {
+            self.sample(&tx);
+        }
         if let Some((buf, _)) = &mut self.jsonl {
             report::transaction_json(&tx, buf);
             if buf.len() >= 64 * 1024 {
@@ -248,8 +281,18 @@ fn worker_loop(
     mut closer: Option<Closer>,
 ) -> WorkerOutput {
     let mut flows = FlowTable::new(cfg.flows.clone(), Namer::new(cfg.rules.clone()));
-    let mut sink =
-        WorkerSink { aggregates: Aggregates::new(&cfg.aggregate), jsonl: jsonl.map(|out| (Vec::new(), out)) };
+    let sample_below = match (&closer, cfg.transactions_sample) {
+        (Some(_), r) if r >= 1.0 => u64::MAX,
+        (Some(_), r) if r > 0.0 => (r * u64::MAX as f64) as u64,
+        _ => 0,
+    };
+    let mut sink = WorkerSink {
+        aggregates: Aggregates::new(&cfg.aggregate),
+        jsonl: jsonl.map(|out| (Vec::new(), out)),
+        sample_below,
+        sampled: Vec::new(),
+        sample_overflow: 0,
+    };
     let mut next_sweep = 0;
     let mut idle_spins = 0u32;
     let mut now = 0;
@@ -284,7 +327,7 @@ fn worker_loop(
             let due = c.due(now);
             if due > c.closed_before {
                 let health = flows_delta(&flows.stats, &mut flows_reported, due - c.interval_s);
-                c.report(due, sink.aggregates.take_before(due), health);
+                c.report(due, sink.aggregates.take_before(due), health, std::mem::take(&mut sink.sampled));
             }
         }
         batch.clear();
@@ -295,7 +338,10 @@ fn worker_loop(
     sink.flush_jsonl();
     if let Some(mut c) = closer {
         let health = flows_delta(&flows.stats, &mut flows_reported, c.interval_of(now));
-        c.report(u64::MAX, sink.aggregates.take_before(u64::MAX), health);
+        c.report(u64::MAX, sink.aggregates.take_before(u64::MAX), health, std::mem::take(&mut sink.sampled));
+        if sink.sample_overflow > 0 {
+            eprintln!("pastmon: {} transactions not sampled (more than {MAX_SAMPLED} waiting)", sink.sample_overflow);
+        }
     }
     WorkerOutput { flows: flows.stats.clone(), aggregates: sink.aggregates }
 }
@@ -376,7 +422,7 @@ pub fn run(
                 let due = c.due(ts);
                 if due > c.closed_before {
                     let open = health.split_off(&due);
-                    c.report(due, BTreeMap::new(), std::mem::replace(&mut health, open));
+                    c.report(due, BTreeMap::new(), std::mem::replace(&mut health, open), Vec::new());
                 }
             }
         }
@@ -417,7 +463,7 @@ pub fn run(
         for h in health.values() {
             capture.add(&h.capture);
         }
-        c.report(u64::MAX, BTreeMap::new(), health);
+        c.report(u64::MAX, BTreeMap::new(), health, Vec::new());
     }
 
     let mut flows = FlowStats::default();

@@ -6,7 +6,7 @@
 mod common;
 
 use common::clickhouse::ClickHouse;
-use pastmon::export::encode::{level1_columns, sensors_columns};
+use pastmon::export::encode::{level1_columns, sensors_columns, transactions_columns};
 use pastmon::histogram::Histogram;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -135,9 +135,11 @@ fn schema_matches_the_row_encoder_and_migrations_are_idempotent() {
     }
     let status = pastmon(&["schema", "status", "--config", config.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&status.stdout);
-    assert_eq!(text.matches("applied").count(), 4, "{text}");
-    assert_eq!(ch.query("SELECT count() FROM schema_db.schema_migrations").trim(), "4");
-    for (table, want) in [("level1", level1_columns()), ("sensors", sensors_columns())] {
+    assert_eq!(text.matches("applied").count(), 5, "{text}");
+    assert_eq!(ch.query("SELECT count() FROM schema_db.schema_migrations").trim(), "5");
+    for (table, want) in
+        [("level1", level1_columns()), ("sensors", sensors_columns()), ("transactions", transactions_columns())]
+    {
         let got: Vec<(String, String)> = ch
             .query(&format!("DESCRIBE TABLE schema_db.{table}"))
             .lines()
@@ -299,4 +301,42 @@ fn retention_drops_whole_old_partitions() {
     assert_eq!(ch.query("SELECT count() FROM retention.level1").trim(), "0");
     assert_ne!(ch.query("SELECT count() FROM retention.level2_day").trim(), "0");
     assert_ne!(ch.query("SELECT count() FROM retention.sensors").trim(), "0");
+}
+
+#[test]
+fn sampled_transactions_are_stored_one_by_one() {
+    let ch = ClickHouse::start("sample");
+    let config = ch.config("sample", "transactions_sample = 1.0");
+    let pcap = common::capture("http_dns_wikipedia");
+    assert_ok(&run(&config, &pcap, "10"));
+    let raw = common::analyse(&pcap, 1);
+    let mut want: Vec<(u64, String, Option<u64>)> = raw
+        .txs
+        .iter()
+        .map(|t| {
+            let first = t["first_response"].as_f64().map(|us| (us * 1000.0).round() as u64);
+            (t["start_ns"].as_u64().unwrap(), t["signature"].as_str().unwrap().to_owned(), first)
+        })
+        .collect();
+    let mut got: Vec<(u64, String, Option<u64>)> = ch
+        .json_rows("SELECT start_ns, signature, first_response FROM sample.transactions")
+        .iter()
+        .map(|r| {
+            (
+                num(&r["start_ns"]),
+                r["signature"].as_str().unwrap().to_owned(),
+                (!r["first_response"].is_null()).then(|| num(&r["first_response"])),
+            )
+        })
+        .collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got.len(), 39);
+    assert_eq!(got, want);
+
+    // Half the rate: about half of them.
+    let config = ch.config("half", "transactions_sample = 0.5");
+    assert_ok(&run(&config, &pcap, "10"));
+    let n: u64 = ch.query("SELECT count() FROM half.transactions").trim().parse().unwrap();
+    assert!((8..=31).contains(&n), "{n} of 39 sampled");
 }

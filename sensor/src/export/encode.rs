@@ -7,7 +7,7 @@
 use crate::aggregate::{client_text, Key, Row};
 use crate::decode::addr_to_ip;
 use crate::flow::FlowStats;
-use crate::transaction::{Metric, Outcome};
+use crate::transaction::{Metric, Outcome, Transaction};
 use crate::worker::CaptureStats;
 use pastmon_common::SkipReason;
 
@@ -79,6 +79,28 @@ pub fn sensors_columns() -> Vec<Column> {
     c
 }
 
+pub fn transactions_columns() -> Vec<Column> {
+    let mut c: Vec<Column> = [
+        ("start", "DateTime"),
+        ("start_ns", "UInt64"),
+        ("sensor", "String"),
+        ("plugin", "String"),
+        ("signature", "String"),
+        ("client_ip", "String"),
+        ("client_port", "UInt16"),
+        ("server_ip", "String"),
+        ("server_port", "UInt16"),
+        ("outcome", "String"),
+        ("code", "UInt16"),
+    ]
+    .iter()
+    .map(|(n, t)| (n.to_string(), *t))
+    .collect();
+    c.extend(Metric::ALL.iter().map(|m| (m.name().to_string(), "Nullable(UInt64)")));
+    c.push(("batch_id".into(), "UInt64"));
+    c
+}
+
 /// RowBinary writer.
 #[derive(Default)]
 pub struct RowBinary(pub Vec<u8>);
@@ -112,6 +134,31 @@ impl RowBinary {
     fn datetime(&mut self, secs: u64) {
         self.u32(u32::try_from(secs).unwrap_or(u32::MAX));
     }
+}
+
+/// Appends one `transactions` row.
+pub fn transaction_row(out: &mut RowBinary, sensor: &str, tx: &Transaction, batch_id: u64) {
+    out.datetime(tx.start_ns / 1_000_000_000);
+    out.u64(tx.start_ns);
+    out.str(sensor);
+    out.str(tx.plugin);
+    out.str(&tx.signature);
+    out.str(&addr_to_ip(tx.client.0).to_string());
+    out.u16(tx.client.1);
+    out.str(&addr_to_ip(tx.server.0).to_string());
+    out.u16(tx.server.1);
+    out.str(tx.outcome.label());
+    out.u16(tx.outcome.code().unwrap_or(0));
+    for v in tx.metrics {
+        match v {
+            None => out.0.push(1),
+            Some(v) => {
+                out.0.push(0);
+                out.u64(v);
+            }
+        }
+    }
+    out.u64(batch_id);
 }
 
 /// Appends one level1 row.

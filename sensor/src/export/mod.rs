@@ -22,6 +22,7 @@ pub mod schema;
 pub mod spool;
 
 use crate::aggregate::{merge_rows, IntervalRows};
+use crate::transaction::Transaction;
 use clickhouse::{quote, ChError, ClickHouseConfig, Client};
 use encode::{RowBinary, SensorInterval};
 use serde::Deserialize;
@@ -67,6 +68,8 @@ pub enum Message {
         closed_before: u64,
         intervals: BTreeMap<u64, IntervalRows>,
         health: BTreeMap<u64, SensorInterval>,
+        /// Sampled transactions, for the `transactions` table.
+        transactions: Vec<Transaction>,
     },
 }
 
@@ -120,6 +123,7 @@ impl Exporter {
 struct Pending {
     rows: IntervalRows,
     health: SensorInterval,
+    transactions: Vec<Transaction>,
 }
 
 struct ExportLoop {
@@ -217,7 +221,12 @@ impl ExportLoop {
     }
 
     fn receive(&mut self, msg: Message) {
-        let Message::Progress { participant, closed_before, intervals, health } = msg;
+        let Message::Progress { participant, closed_before, intervals, health, transactions } = msg;
+        let interval_s = self.cfg.interval_s.max(1);
+        for tx in transactions {
+            let start = tx.start_ns / 1_000_000_000 / interval_s * interval_s;
+            self.pending.entry(start).or_default().transactions.push(tx);
+        }
         for (start, rows) in intervals {
             if start < self.exported_before {
                 self.stats.late_transactions += rows.values().map(|r| r.count).sum::<u64>();
@@ -269,6 +278,13 @@ impl ExportLoop {
             encode::level1_row(&mut level1, sensor, interval, key, row, id);
         }
         let mut parts = vec![Part { table: "level1".into(), rows: keys.len() as u64, data: level1.0 }];
+        if !p.transactions.is_empty() {
+            let mut txs = RowBinary::default();
+            for tx in &p.transactions {
+                encode::transaction_row(&mut txs, sensor, tx, id);
+            }
+            parts.push(Part { table: "transactions".into(), rows: p.transactions.len() as u64, data: txs.0 });
+        }
         if !late {
             let mut health = p.health;
             health.transactions = p.rows.values().map(|r| r.count).sum();

@@ -13,11 +13,13 @@ pub struct RetentionConfig {
     pub level2_hour_days: u32,
     pub level2_day_days: u32,
     pub sensors_days: u32,
+    pub transactions_days: u32,
 }
 
 /// How each table is partitioned: by day (YYYYMMDD), month (YYYYMM) or year.
-const TABLES: [(&str, Granularity); 4] = [
+const TABLES: [(&str, Granularity); 5] = [
     ("level1", Granularity::Day),
+    ("transactions", Granularity::Day),
     ("level2_hour", Granularity::Month),
     ("level2_day", Granularity::Year),
     ("sensors", Granularity::Month),
@@ -61,6 +63,7 @@ impl RetentionConfig {
             "level1" => self.level1_days,
             "level2_hour" => self.level2_hour_days,
             "level2_day" => self.level2_day_days,
+            "transactions" => self.transactions_days,
             _ => self.sensors_days,
         }
     }

@@ -15,6 +15,11 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 2, name: "level2_hour", sql: include_str!("../../../deploy/clickhouse/002_level2_hour.sql") },
     Migration { version: 3, name: "level2_day", sql: include_str!("../../../deploy/clickhouse/003_level2_day.sql") },
     Migration { version: 4, name: "sensors", sql: include_str!("../../../deploy/clickhouse/004_sensors.sql") },
+    Migration {
+        version: 5,
+        name: "transactions",
+        sql: include_str!("../../../deploy/clickhouse/005_transactions.sql"),
+    },
 ];
 
 impl Migration {

@@ -73,6 +73,7 @@ pub fn analyse(path: &Path, workers: usize) -> Run {
     let cfg = EngineConfig {
         workers,
         grace_s: 0,
+        transactions_sample: 0.0,
         flows: FlowConfig::default(),
         aggregate: AggregateConfig::default(),
         rules: Arc::new(Rules::default_rules()),
