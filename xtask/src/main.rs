@@ -3,6 +3,7 @@
 //!   test              every check CI runs: fmt, clippy, all tests
 //!   demo [--pcap F]   build, then analyse a capture with `pastmon raw`
 //!   bench pcap        capture-file throughput against tcpdump, tcptrace, tshark
+//!   bench clickhouse  level1 insert rate against clickhouse-client; spooling memory
 //!   fuzz [SECONDS]    run every fuzz target for a while (nightly, cargo-fuzz)
 
 mod bench;
@@ -18,10 +19,11 @@ fn main() {
         ["test", rest @ ..] => test(rest),
         ["demo", rest @ ..] => demo(rest),
         ["bench", "pcap", rest @ ..] => bench::pcap(rest),
+        ["bench", "clickhouse"] => bench::clickhouse(),
         ["fuzz", rest @ ..] => fuzz(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\n  test              fmt, clippy and every test (what CI runs)\n  demo [--pcap F]   build and analyse a capture with pastmon raw\n  bench pcap        capture-file throughput against tcpdump, tcptrace and tshark\n  fuzz [SECONDS]    run each fuzz target (default 60 s each)"
+                "usage: cargo xtask <command>\n\n  test              fmt, clippy and every test (what CI runs)\n  demo [--pcap F]   build and analyse a capture with pastmon raw\n  bench pcap        capture-file throughput against tcpdump, tcptrace and tshark\n  bench clickhouse  level1 insert rate against clickhouse-client, spooling memory\n  fuzz [SECONDS]    run each fuzz target (default 60 s each)"
             );
             std::process::exit(2);
         }
