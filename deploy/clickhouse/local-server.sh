@@ -3,6 +3,8 @@
 #
 #   local-server.sh install                      install Debian's clickhouse-server if missing
 #   local-server.sh start DIR HTTP_PORT TCP_PORT  config and data in DIR; returns when it answers
+#                                                 (DIR/extra.xml, if present, is added to the
+#                                                 config: cluster settings, see cluster/)
 #   local-server.sh stop DIR                      stop it (the data stays in DIR)
 #
 # Debian's package service does not start here, so the server is started by
@@ -46,6 +48,7 @@ XML
   <users_config>$dir/users.xml</users_config>
   <mark_cache_size>268435456</mark_cache_size>
   <timezone>UTC</timezone>
+$(cat "$dir/extra.xml" 2>/dev/null || true)
 </yandex>
 XML
     /usr/sbin/clickhouse-server --config-file="$dir/config.xml" >"$dir/log/stdout.log" 2>&1 &

@@ -16,6 +16,21 @@ pub struct ClickHouseConfig {
     pub password: String,
     /// Seconds before a request is abandoned (and retried later).
     pub timeout: u64,
+    /// Name of the ClickHouse cluster (its `remote_servers` entry) when the
+    /// database is clustered: tables are `<name>_local` (replicated) on
+    /// every node under a Distributed `<name>`, the sensor writes to the
+    /// local tables of the node in `url`, readers read the Distributed ones.
+    pub cluster: Option<String>,
+}
+
+impl ClickHouseConfig {
+    /// The table a sensor writes (and checks) for `table`.
+    pub fn write_table(&self, table: &str) -> String {
+        match self.cluster {
+            Some(_) => format!("{table}_local"),
+            None => table.to_owned(),
+        }
+    }
 }
 
 impl Default for ClickHouseConfig {
@@ -26,6 +41,7 @@ impl Default for ClickHouseConfig {
             user: "default".into(),
             password: String::new(),
             timeout: 30,
+            cluster: None,
         }
     }
 }
@@ -108,7 +124,7 @@ impl Client {
 
     /// Inserts RowBinary rows into `table` of the configured database.
     pub fn insert(&self, table: &str, rows: &[u8]) -> Result<(), ChError> {
-        let q = format!("INSERT INTO {}.{table} FORMAT RowBinary", self.cfg.database);
+        let q = format!("INSERT INTO {}.{} FORMAT RowBinary", self.cfg.database, self.cfg.write_table(table));
         self.log(&q, Some(rows));
         self.send(self.request(Some(&q)), rows).map(|_| ())
     }

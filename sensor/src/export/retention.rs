@@ -79,15 +79,17 @@ impl RetentionConfig {
                 continue;
             }
             let keep_from = first_kept(g, now_s.saturating_sub(u64::from(days) * 86_400));
+            // In a cluster each sensor trims the node it writes to; replicas follow.
+            let table = client.cfg.write_table(table);
             let partitions = client.query(&format!(
                 "SELECT DISTINCT partition FROM system.parts WHERE database = {} AND table = {} AND active",
                 quote(db),
-                quote(table)
+                quote(&table)
             ))?;
             for p in partitions.lines().filter_map(|l| l.trim().trim_matches('\'').parse::<u64>().ok()) {
                 if p < keep_from {
                     client.query(&format!("ALTER TABLE {db}.{table} DROP PARTITION {p}"))?;
-                    dropped.push((table.to_owned(), p));
+                    dropped.push((table.clone(), p));
                 }
             }
         }

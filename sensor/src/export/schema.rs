@@ -24,12 +24,86 @@ pub const MIGRATIONS: &[Migration] = &[
 
 impl Migration {
     /// The migration's statements for database `db`: comments dropped,
-    /// split at a `;` that ends a line.
-    pub fn statements(&self, db: &str) -> Vec<String> {
+    /// split at a `;` that ends a line; for a cluster, rewritten `ON CLUSTER`.
+    pub fn statements(&self, db: &str, cluster: Option<&str>) -> Vec<String> {
         let text: String =
             self.sql.lines().filter(|l| !l.trim_start().starts_with("--")).map(|l| format!("{l}\n")).collect();
-        text.split(";\n").map(str::trim).filter(|s| !s.is_empty()).map(|s| s.replace("{db}", db)).collect()
+        text.split(";\n")
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .flat_map(|s| match cluster {
+                Some(c) => on_cluster(s, c),
+                None => vec![s.to_owned()],
+            })
+            .map(|s| s.replace("{db}", db))
+            .collect()
     }
+}
+
+/// Rewrites one statement for a cluster: a table becomes a replicated
+/// `<name>_local` on every node plus a Distributed `<name>` over them; a
+/// materialized view feeds the local tables on every node (rollups per shard).
+fn on_cluster(statement: &str, cluster: &str) -> Vec<String> {
+    const TABLE: &str = "CREATE TABLE IF NOT EXISTS {db}.";
+    const VIEW: &str = "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.";
+    let name_of = |s: &str| -> String { s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect() };
+    if let Some(rest) = statement.strip_prefix(TABLE) {
+        let name = name_of(rest);
+        let body = &rest[name.len()..];
+        let columns = body.split_once("\nENGINE = ").map_or(body, |(cols, _)| cols);
+        let replicated = |engine: &str| {
+            format!("ENGINE = Replicated{engine}('/clickhouse/tables/{{shard}}/{{db}}/{name}', '{{replica}}')")
+        };
+        // ClickHouse 18.16 cannot create replicated tables whose columns have
+        // comments; the Distributed table that readers use keeps them.
+        let local = strip_comments(body)
+            .replace("ENGINE = AggregatingMergeTree", &replicated("AggregatingMergeTree"))
+            .replace("ENGINE = MergeTree", &replicated("MergeTree"));
+        vec![
+            format!("{TABLE}{name}_local ON CLUSTER {cluster}{local}"),
+            format!("{TABLE}{name} ON CLUSTER {cluster}{columns}\nENGINE = Distributed({cluster}, {{db}}, {name}_local, rand())"),
+        ]
+    } else if let Some(rest) = statement.strip_prefix(VIEW) {
+        let name = name_of(rest);
+        let body = &rest[name.len()..];
+        let body = match body.split_once(" TO {db}.") {
+            Some((head, tail)) => {
+                let target = name_of(tail);
+                format!("{head} TO {{db}}.{target}_local{}", &tail[target.len()..])
+            }
+            None => body.to_owned(),
+        };
+        let body = body.replace("FROM {db}.level1\n", "FROM {db}.level1_local\n");
+        vec![format!("{VIEW}{name} ON CLUSTER {cluster}{body}")]
+    } else {
+        vec![statement.to_owned()]
+    }
+}
+
+/// Removes `COMMENT '...'` clauses (quotes inside escaped with a backslash).
+fn strip_comments(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(at) = rest.find(" COMMENT '") {
+        out.push_str(&rest[..at]);
+        let mut chars = rest[at + 10..].char_indices();
+        let mut end = rest.len() - at - 10;
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '\'' => {
+                    end = i + 1;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        rest = &rest[at + 10 + end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// What `status` reports per migration.
@@ -64,7 +138,11 @@ pub fn status(client: &Client) -> Result<Vec<MigrationState>, ChError> {
 /// Applies every migration not yet applied; returns the versions applied now.
 pub fn apply(client: &Client) -> Result<Vec<u32>, ChError> {
     let db = &client.cfg.database;
-    client.query(&format!("CREATE DATABASE IF NOT EXISTS {db}"))?;
+    let cluster = client.cfg.cluster.as_deref();
+    let on_cluster = cluster.map(|c| format!(" ON CLUSTER {c}")).unwrap_or_default();
+    client.query(&format!("CREATE DATABASE IF NOT EXISTS {db}{on_cluster}"))?;
+    // Per node: each node records what it applied (the DDL itself is
+    // idempotent, so a second node applying it again is harmless).
     client.query(&format!(
         "CREATE TABLE IF NOT EXISTS {db}.schema_migrations (version UInt32, name String, applied_at DateTime) \
          ENGINE = MergeTree ORDER BY version"
@@ -72,7 +150,7 @@ pub fn apply(client: &Client) -> Result<Vec<u32>, ChError> {
     let applied = applied_versions(client)?;
     let mut now = Vec::new();
     for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
-        for statement in m.statements(db) {
+        for statement in m.statements(db, cluster) {
             client.query(&statement)?;
         }
         client.query(&format!(
@@ -91,10 +169,37 @@ mod tests {
 
     #[test]
     fn statements_are_split_and_comments_dropped() {
-        let s = MIGRATIONS[1].statements("db1");
+        let s = MIGRATIONS[1].statements("db1", None);
         assert_eq!(s.len(), 2);
         assert!(s[0].starts_with("CREATE TABLE IF NOT EXISTS db1.level2_hour"));
         assert!(s[1].starts_with("CREATE MATERIALIZED VIEW IF NOT EXISTS db1.level2_hour_mv TO db1.level2_hour"));
         assert!(s.iter().all(|st| !st.contains("--") && !st.contains("{db}")));
+    }
+
+    #[test]
+    fn comments_are_stripped_with_their_quotes() {
+        assert_eq!(strip_comments("a UInt8 COMMENT 'it\\'s, (x)',\nb String COMMENT ''\n)"), "a UInt8,\nb String\n)");
+    }
+
+    #[test]
+    fn cluster_statements_are_replicated_and_distributed() {
+        let s = MIGRATIONS[1].statements("db1", Some("c1"));
+        assert_eq!(s.len(), 3);
+        assert!(s[0].starts_with("CREATE TABLE IF NOT EXISTS db1.level2_hour_local ON CLUSTER c1\n("), "{}", s[0]);
+        assert!(s[0].contains(
+            "ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/db1/level2_hour', '{replica}')"
+        ));
+        assert!(!s[0].contains("COMMENT"));
+        assert!(s[1].starts_with("CREATE TABLE IF NOT EXISTS db1.level2_hour ON CLUSTER c1\n("), "{}", s[1]);
+        assert!(s[1].contains("COMMENT 'start of the hour (UTC)'"));
+        assert!(s[1].ends_with(")\nENGINE = Distributed(c1, db1, level2_hour_local, rand())"), "{}", s[1]);
+        assert!(
+            s[2].starts_with(
+                "CREATE MATERIALIZED VIEW IF NOT EXISTS db1.level2_hour_mv ON CLUSTER c1 TO db1.level2_hour_local AS"
+            ),
+            "{}",
+            s[2]
+        );
+        assert!(s[2].contains("FROM db1.level1_local\n"));
     }
 }
