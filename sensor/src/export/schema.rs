@@ -8,17 +8,52 @@ pub struct Migration {
     pub version: u32,
     pub name: &'static str,
     sql: &'static str,
+    /// Placeholders of a shared SQL file and their values here.
+    params: &'static [(&'static str, &'static str)],
 }
 
+const LEVEL2: &str = include_str!("../../../deploy/clickhouse/002_level2.sql");
+
 pub const MIGRATIONS: &[Migration] = &[
-    Migration { version: 1, name: "level1", sql: include_str!("../../../deploy/clickhouse/001_level1.sql") },
-    Migration { version: 2, name: "level2_hour", sql: include_str!("../../../deploy/clickhouse/002_level2_hour.sql") },
-    Migration { version: 3, name: "level2_day", sql: include_str!("../../../deploy/clickhouse/003_level2_day.sql") },
-    Migration { version: 4, name: "sensors", sql: include_str!("../../../deploy/clickhouse/004_sensors.sql") },
+    Migration {
+        version: 1,
+        name: "level1",
+        sql: include_str!("../../../deploy/clickhouse/001_level1.sql"),
+        params: &[],
+    },
+    Migration {
+        version: 2,
+        name: "level2_hour",
+        sql: LEVEL2,
+        params: &[
+            ("{rollup}", "level2_hour"),
+            ("{period}", "hour"),
+            ("{start_of}", "toStartOfHour"),
+            ("{partition}", "toYYYYMM"),
+        ],
+    },
+    Migration {
+        version: 3,
+        name: "level2_day",
+        sql: LEVEL2,
+        params: &[
+            ("{rollup}", "level2_day"),
+            ("{period}", "day"),
+            ("{start_of}", "toStartOfDay"),
+            ("{partition}", "toYear"),
+        ],
+    },
+    Migration {
+        version: 4,
+        name: "sensors",
+        sql: include_str!("../../../deploy/clickhouse/004_sensors.sql"),
+        params: &[],
+    },
     Migration {
         version: 5,
         name: "transactions",
         sql: include_str!("../../../deploy/clickhouse/005_transactions.sql"),
+        params: &[],
     },
 ];
 
@@ -26,8 +61,11 @@ impl Migration {
     /// The migration's statements for database `db`: comments dropped,
     /// split at a `;` that ends a line; for a cluster, rewritten `ON CLUSTER`.
     pub fn statements(&self, db: &str, cluster: Option<&str>) -> Vec<String> {
-        let text: String =
+        let mut text: String =
             self.sql.lines().filter(|l| !l.trim_start().starts_with("--")).map(|l| format!("{l}\n")).collect();
+        for (placeholder, value) in self.params {
+            text = text.replace(placeholder, value);
+        }
         text.split(";\n")
             .map(str::trim)
             .filter(|s| !s.is_empty())
@@ -173,7 +211,11 @@ mod tests {
         assert_eq!(s.len(), 2);
         assert!(s[0].starts_with("CREATE TABLE IF NOT EXISTS db1.level2_hour"));
         assert!(s[1].starts_with("CREATE MATERIALIZED VIEW IF NOT EXISTS db1.level2_hour_mv TO db1.level2_hour"));
-        assert!(s.iter().all(|st| !st.contains("--") && !st.contains("{db}")));
+        assert!(s.iter().all(|st| !st.contains("--") && !st.contains('{')));
+        let day = MIGRATIONS[2].statements("db1", None);
+        assert!(
+            day[0].contains("PARTITION BY toYear(interval_start)") && day[1].contains("toStartOfDay(interval_start)")
+        );
     }
 
     #[test]

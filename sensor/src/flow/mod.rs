@@ -6,7 +6,7 @@
 //!
 //! Invariants:
 //! - Memory is bounded: at most `max_flows` flows (the least recently seen is
-//!   evicted, counted); per flow a fixed record (616 bytes, checked at compile time) plus the parser's
+//!   evicted, counted); per flow a fixed record (632 bytes, checked at compile time) plus the parser's
 //!   message-head buffers (≤ 2 × 16 KiB, only while a head is incomplete) and
 //!   out-of-order segments (≤ 2 × 64 KiB, only while a hole is open).
 //! - Results depend only on the packets of the flow, never on when the table
@@ -154,16 +154,22 @@ struct Tcp {
     closed: bool,
 }
 
+/// The application side of a flow: its parser and the transactions it opens.
+struct App {
+    /// Chosen at the first payload; `None` before, or for unclaimed UDP.
+    parser: Option<Box<dyn Parser>>,
+    /// The choice was made (a UDP flow nobody claims keeps `parser` empty).
+    parser_chosen: bool,
+    facts: ConnFacts,
+    txs: Transactions,
+}
+
 struct Flow {
     key: FlowKey,
     client_is_lo: bool,
     last_seen: u64,
     packets: u64,
-    facts: ConnFacts,
-    txs: Transactions,
-    /// Chosen at the first payload; `None` before, or for unclaimed UDP.
-    parser: Option<Box<dyn Parser>>,
-    parser_chosen: bool,
+    app: App,
     tcp: Option<Box<Tcp>>,
     /// Least-recently-seen list links (slot indices; NIL at the ends).
     newer: u32,
@@ -178,7 +184,7 @@ const NIL: u32 = u32::MAX;
 pub const FLOW_RECORD_BYTES: usize =
     std::mem::size_of::<Option<Flow>>() + std::mem::size_of::<Tcp>() + std::mem::size_of::<(FlowKey, u32)>();
 // The module documentation and ARCHITECTURE.md state this size.
-const _: () = assert!(FLOW_RECORD_BYTES <= 616);
+const _: () = assert!(FLOW_RECORD_BYTES <= 632);
 
 /// One worker's flows.
 pub struct FlowTable {
@@ -257,16 +263,16 @@ impl FlowTable {
         flow.last_seen = ts;
         flow.packets += 1;
         let dir = if from_lo == flow.client_is_lo { Direction::ToServer } else { Direction::ToClient };
-        flow.txs.expire(ts, self.cfg.response_timeout_ns);
+        flow.app.txs.expire(ts, self.cfg.response_timeout_ns);
         match tcp {
             Some(h) => tcp_packet(flow, &mut self.namer, &mut self.stats, dir, ts, &h, p),
             None => udp_packet(flow, &mut self.namer, &mut self.stats, dir, ts, p),
         }
-        self.stats.unmatched_responses += std::mem::take(&mut flow.txs.unmatched_responses);
-        self.stats.transactions_overflowed += std::mem::take(&mut flow.txs.overflowed);
+        self.stats.unmatched_responses += std::mem::take(&mut flow.app.txs.unmatched_responses);
+        self.stats.transactions_overflowed += std::mem::take(&mut flow.app.txs.overflowed);
         // A closed flow stays until it ages out, so stragglers (a last ACK)
         // do not become new midstream flows.
-        flow.txs.emit_done(&flow.facts, sink);
+        flow.app.txs.emit_done(&flow.app.facts, sink);
     }
 
     /// Ends flows idle for longer than the idle timeout at `now`.
@@ -328,10 +334,12 @@ impl FlowTable {
             client_is_lo: from_lo == src_is_client,
             last_seen: ts,
             packets: 0,
-            facts: ConnFacts { client, server, tcp: tcp.is_some(), ..ConnFacts::default() },
-            txs: Transactions::default(),
-            parser: None,
-            parser_chosen: false,
+            app: App {
+                parser: None,
+                parser_chosen: false,
+                facts: ConnFacts { client, server, tcp: tcp.is_some(), ..ConnFacts::default() },
+                txs: Transactions::default(),
+            },
             tcp: tcp.map(|_| Box::default()),
             newer: NIL,
             older: NIL,
@@ -364,41 +372,19 @@ impl FlowTable {
             for dir in [Direction::ToServer, Direction::ToClient] {
                 let stream = &mut tcp.streams[dir as usize];
                 let finished = stream.finished();
-                stream.flush(&mut |piece| {
-                    app_piece(
-                        &mut flow.parser,
-                        &mut flow.txs,
-                        &mut flow.facts,
-                        &mut self.namer,
-                        &mut self.stats,
-                        dir,
-                        piece,
-                        ts,
-                        None,
-                    )
-                });
+                stream.flush(&mut |piece| flow.app.piece(&mut self.namer, &mut self.stats, dir, piece, ts, None));
                 if !finished {
-                    app_piece(
-                        &mut flow.parser,
-                        &mut flow.txs,
-                        &mut flow.facts,
-                        &mut self.namer,
-                        &mut self.stats,
-                        dir,
-                        Piece::End,
-                        ts,
-                        None,
-                    );
+                    flow.app.piece(&mut self.namer, &mut self.stats, dir, Piece::End, ts, None);
                 }
             }
-        } else if let Some(parser) = flow.parser.as_mut() {
+        } else if let Some(parser) = flow.app.parser.as_mut() {
             for dir in [Direction::ToServer, Direction::ToClient] {
                 let chunk = Chunk { dir, ts, packet: u64::MAX, stream_offset: 0, len: 0, gap: false, window: None };
-                parser.end(dir, &mut Events::new(&mut flow.txs, &flow.facts, &mut self.namer, chunk));
+                parser.end(dir, &mut Events::new(&mut flow.app.txs, &flow.app.facts, &mut self.namer, chunk));
             }
         }
-        flow.txs.flush(FlushReason::Close);
-        flow.txs.emit_done(&flow.facts, sink);
+        flow.app.txs.flush(FlushReason::Close);
+        flow.app.txs.emit_done(&flow.app.facts, sink);
     }
 
     fn touch(&mut self, s: u32) {
@@ -466,18 +452,18 @@ fn choose_parser(
 }
 
 fn udp_packet(flow: &mut Flow, namer: &mut Namer, stats: &mut FlowStats, dir: Direction, ts: u64, p: &Packet) {
-    if !flow.parser_chosen {
-        flow.parser_chosen = true;
+    if !flow.app.parser_chosen {
+        flow.app.parser_chosen = true;
         let first = (dir == Direction::ToServer).then_some(p.payload);
-        choose_parser(&mut flow.parser, &mut flow.facts, Transport::Udp, first);
+        choose_parser(&mut flow.app.parser, &mut flow.app.facts, Transport::Udp, first);
     }
-    let Some(parser) = flow.parser.as_mut() else {
+    let Some(parser) = flow.app.parser.as_mut() else {
         stats.udp_unclaimed_packets += 1;
         return;
     };
     let chunk =
         Chunk { dir, ts, packet: flow.packets, stream_offset: 0, len: p.payload.len(), gap: false, window: None };
-    parser.parse(dir, p.payload, &mut Events::new(&mut flow.txs, &flow.facts, namer, chunk));
+    parser.parse(dir, p.payload, &mut Events::new(&mut flow.app.txs, &flow.app.facts, namer, chunk));
 }
 
 fn tcp_packet(
@@ -490,7 +476,7 @@ fn tcp_packet(
     p: &Packet,
 ) {
     let Some(tcp) = flow.tcp.as_mut() else { return };
-    let facts = &mut flow.facts;
+    let facts = &mut flow.app.facts;
     let d = dir as usize;
     let syn = h.has(flags::SYN);
 
@@ -540,11 +526,10 @@ fn tcp_packet(
         }
     };
     if h.has(flags::ACK) && !syn {
-        let acked = other.acknowledged(h.ack, &mut |piece| {
-            app_piece(&mut flow.parser, &mut flow.txs, facts, namer, stats, dir.reverse(), piece, ts, None)
-        });
+        let acked =
+            other.acknowledged(h.ack, &mut |piece| flow.app.piece(namer, stats, dir.reverse(), piece, ts, None));
         if let (Direction::ToServer, Some(offset)) = (dir, acked) {
-            flow.txs.client_ack(offset, ts);
+            flow.app.txs.client_ack(offset, ts);
         }
     }
 
@@ -557,12 +542,10 @@ fn tcp_packet(
             ts,
             packet: flow.packets,
         };
-        let arrival = this.segment(seg, &mut |piece| {
-            app_piece(&mut flow.parser, &mut flow.txs, facts, namer, stats, dir, piece, ts, Some(window))
-        });
+        let arrival = this.segment(seg, &mut |piece| flow.app.piece(namer, stats, dir, piece, ts, Some(window)));
         match arrival {
             Arrival::Retransmission => {
-                facts.retransmits[d] += 1;
+                flow.app.facts.retransmits[d] += 1;
                 stats.retransmissions += 1;
             }
             Arrival::OutOfOrder => stats.out_of_order += 1,
@@ -571,64 +554,64 @@ fn tcp_packet(
     }
 
     if h.has(flags::RST) {
-        facts.resets += 1;
+        flow.app.facts.resets += 1;
         stats.resets += 1;
         tcp.closed = true;
-        flow.txs.flush(FlushReason::Reset);
+        flow.app.txs.flush(FlushReason::Reset);
     } else if tcp.streams[0].finished() && tcp.streams[1].finished() {
         tcp.closed = true;
-        flow.txs.flush(FlushReason::Close);
+        flow.app.txs.flush(FlushReason::Close);
     }
 }
 
-/// Hands one piece of a stream to the flow's parser (choosing it at the
-/// first payload).
-#[allow(clippy::too_many_arguments)]
-fn app_piece(
-    parser: &mut Option<Box<dyn Parser>>,
-    txs: &mut Transactions,
-    facts: &mut ConnFacts,
-    namer: &mut Namer,
-    stats: &mut FlowStats,
-    dir: Direction,
-    piece: Piece,
-    ts: u64,
-    window: Option<u32>,
-) {
-    if let Piece::Gap { len, truncated, .. } = piece {
-        if truncated {
-            stats.truncated_bytes += len;
-        } else {
-            stats.lost_bytes += len;
+impl App {
+    /// Hands one piece of a stream to the parser (choosing it at the first
+    /// payload).
+    fn piece(
+        &mut self,
+        namer: &mut Namer,
+        stats: &mut FlowStats,
+        dir: Direction,
+        piece: Piece,
+        ts: u64,
+        window: Option<u32>,
+    ) {
+        let App { parser, txs, facts, .. } = self;
+        if let Piece::Gap { len, truncated, .. } = piece {
+            if truncated {
+                stats.truncated_bytes += len;
+            } else {
+                stats.lost_bytes += len;
+            }
         }
-    }
-    if parser.is_none() {
-        let client_first = match (&piece, dir) {
-            (Piece::Data { data, .. }, Direction::ToServer) => Some(*data),
-            // Server speaks first, or the payload was cut: ports decide.
-            (Piece::Data { .. } | Piece::Gap { .. }, _) => None,
-            (Piece::End, _) => return,
+        if parser.is_none() {
+            let client_first = match (&piece, dir) {
+                (Piece::Data { data, .. }, Direction::ToServer) => Some(*data),
+                // Server speaks first, or the payload was cut: ports decide.
+                (Piece::Data { .. } | Piece::Gap { .. }, _) => None,
+                (Piece::End, _) => return,
+            };
+            choose_parser(parser, facts, Transport::Tcp, client_first);
+        }
+        let Some(parser) = parser.as_mut() else {
+            return;
         };
-        choose_parser(parser, facts, Transport::Tcp, client_first);
-    }
-    let Some(parser) = parser.as_mut() else {
-        return;
-    };
-    let mut chunk = Chunk { dir, ts, packet: u64::MAX, stream_offset: 0, len: 0, gap: false, window };
-    match piece {
-        Piece::Data { data, offset, ts, packet } => {
-            chunk.ts = ts;
-            chunk.packet = packet;
-            chunk.stream_offset = offset;
-            chunk.len = data.len();
-            parser.parse(dir, data, &mut Events::new(txs, &*facts, namer, chunk));
+        let mut chunk = Chunk { dir, ts, packet: u64::MAX, stream_offset: 0, len: 0, gap: false, window };
+        match piece {
+            Piece::Data { data, offset, ts, packet } => {
+                chunk.ts = ts;
+                chunk.packet = packet;
+                chunk.stream_offset = offset;
+                chunk.len = data.len();
+                parser.parse(dir, data, &mut Events::new(txs, &*facts, namer, chunk));
+            }
+            Piece::Gap { offset, len, .. } => {
+                chunk.stream_offset = offset;
+                chunk.len = len as usize;
+                chunk.gap = true;
+                parser.gap(dir, len as usize, &mut Events::new(txs, &*facts, namer, chunk));
+            }
+            Piece::End => parser.end(dir, &mut Events::new(txs, &*facts, namer, chunk)),
         }
-        Piece::Gap { offset, len, .. } => {
-            chunk.stream_offset = offset;
-            chunk.len = len as usize;
-            chunk.gap = true;
-            parser.gap(dir, len as usize, &mut Events::new(txs, &*facts, namer, chunk));
-        }
-        Piece::End => parser.end(dir, &mut Events::new(txs, &*facts, namer, chunk)),
     }
 }

@@ -309,9 +309,7 @@ impl Http {
             let side = &mut self.requests;
             match &mut side.phase {
                 Phase::Idle => {
-                    while i < data.len() && matches!(data[i], b'\r' | b'\n') {
-                        i += 1;
-                    }
+                    i += data[i..].iter().take_while(|b| matches!(b, b'\r' | b'\n')).count();
                     if i == data.len() {
                         break;
                     }
@@ -389,9 +387,7 @@ impl Http {
             let side = &mut self.responses;
             match &mut side.phase {
                 Phase::Idle => {
-                    while i < data.len() && matches!(data[i], b'\r' | b'\n') {
-                        i += 1;
-                    }
+                    i += data[i..].iter().take_while(|b| matches!(b, b'\r' | b'\n')).count();
                     if i == data.len() {
                         break;
                     }

@@ -1,10 +1,12 @@
 -- Columns must match the row encoder in sensor/src/export/encode.rs; the
 -- storage tests compare them with DESCRIBE TABLE on a real server.
+-- Applied twice: level2_hour and level2_day (see schema.rs for the
+-- {rollup}, {period}, {start_of} and {partition} of each).
 -- {db} is replaced by the database name. Works on ClickHouse 18.16 and modern.
 
-CREATE TABLE IF NOT EXISTS {db}.level2_day
+CREATE TABLE IF NOT EXISTS {db}.{rollup}
 (
-    interval_start DateTime COMMENT 'start of the day (UTC)',
+    interval_start DateTime COMMENT 'start of the {period} (UTC)',
     sensor String COMMENT 'name of the sensor that measured the row',
     plugin String COMMENT 'protocol plugin: http, dns, tcp ...',
     signature String COMMENT 'transaction name given by the signature rules',
@@ -151,12 +153,12 @@ CREATE TABLE IF NOT EXISTS {db}.level2_day
     resets_hist AggregateFunction(sumMap, Array(UInt16), Array(UInt64)) COMMENT 'resets: histogram (sumMapMerge)'
 )
 ENGINE = AggregatingMergeTree
-PARTITION BY toYear(interval_start)
+PARTITION BY {partition}(interval_start)
 ORDER BY (plugin, signature, server_ip, server_port, sensor, interval_start);
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.level2_day_mv TO {db}.level2_day AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{rollup}_mv TO {db}.{rollup} AS
 SELECT
-    toStartOfDay(interval_start) AS interval_start,
+    {start_of}(interval_start) AS interval_start,
     sensor,
     plugin,
     signature,
