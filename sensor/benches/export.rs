@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 const ROWS: usize = 20_000;
 const RUNS: usize = 5;
 
-/// A plausible row: every metric set, its histogram over a few buckets
-/// (50 transactions of one key in 5 minutes rarely spread wider).
+/// A plausible row of 50 transactions: timings and sizes spread over five
+/// histogram buckets, packet counts over two, and the near-constant metrics
+/// (MSS, windows, retransmissions, zero windows, resets) in one.
 fn row(seed: u64) -> Row {
     let mut r = Row { count: 50, ..Row::default() };
     r.outcomes.insert("2xx", 48);
@@ -32,7 +33,14 @@ fn row(seed: u64) -> Row {
         stat.min = base;
         stat.max = base * 40;
         stat.sum = base * 50 * 7;
-        stat.hist = Histogram::from_buckets((0..5).map(|b| (pastmon::histogram::bucket(base << b), 10)));
+        let metric = pastmon::transaction::Metric::ALL[i];
+        let spread: u64 = match metric.name() {
+            "acked_packets" | "server_packets" | "request_packets" => 2,
+            n if n.ends_with("mss") || n.ends_with("window") || n.starts_with("retransmits") => 1,
+            "zero_windows" | "resets" => 1,
+            _ => 5,
+        };
+        stat.hist = Histogram::from_buckets((0..spread).map(|b| (pastmon::histogram::bucket(base << b), 50 / spread)));
     }
     r
 }
