@@ -139,6 +139,7 @@ fn main() {
             retention: Default::default(),
         },
         1,
+        None,
     )
     .unwrap();
     let t = Instant::now();

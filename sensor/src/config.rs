@@ -16,6 +16,8 @@ use std::sync::Arc;
 pub struct Config {
     /// The sensor's name in the database.
     pub sensor: String,
+    /// Address of the Prometheus `/metrics` endpoint; none when absent.
+    pub metrics_listen: Option<std::net::SocketAddr>,
     #[serde(default)]
     pub analysis: Analysis,
     #[serde(default)]

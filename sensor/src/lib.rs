@@ -14,6 +14,7 @@ pub mod export;
 pub mod flow;
 pub mod fuzzing;
 pub mod histogram;
+pub mod metrics;
 pub mod plugins;
 pub mod report;
 pub mod rules;

@@ -8,9 +8,10 @@ use pastmon::config::Config;
 use pastmon::export::clickhouse::Client;
 use pastmon::export::{schema, ExportConfig, Exporter};
 use pastmon::flow::FlowConfig;
+use pastmon::metrics::{self, Health};
 use pastmon::report;
 use pastmon::rules::Rules;
-use pastmon::worker::{self, EngineConfig};
+use pastmon::worker::{self, EngineConfig, Outputs};
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
@@ -147,7 +148,8 @@ fn raw(args: RawArgs) -> Result<()> {
     };
     let jsonl = jsonl_file.clone().map(|f| f as worker::JsonlOut);
 
-    let results = with_progress(|progress| worker::run(&mut source, &cfg, jsonl, None, progress));
+    let outputs = Outputs { jsonl, ..Outputs::default() };
+    let results = with_progress(|progress| worker::run(&mut source, &cfg, outputs, progress));
     if let (Some(file), Some(path)) = (jsonl_file, &args.transactions) {
         file.lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -198,6 +200,11 @@ fn run(args: RunArgs) -> Result<()> {
     // The exporter applies the schema before its first insert; without the
     // database the sensor still runs and the spool keeps the data.
     let mut source = CaptureFile::open(&args.pcap)?;
+    let health = Health::new(engine.workers);
+    if let Some(addr) = config.metrics_listen {
+        let bound = metrics::serve(addr, health.clone()).with_context(|| format!("metrics_listen {addr}"))?;
+        eprintln!("pastmon: metrics on http://{bound}/metrics");
+    }
     let exporter = Exporter::start(
         ExportConfig {
             sensor: config.sensor.clone(),
@@ -208,9 +215,11 @@ fn run(args: RunArgs) -> Result<()> {
             retention: config.retention.clone(),
         },
         engine.workers + 1,
+        Some(health.clone()),
     )?;
     let sender = exporter.sender.clone();
-    let results = with_progress(|progress| worker::run(&mut source, &engine, None, Some(sender), progress));
+    let outputs = Outputs { export: Some(sender), health: Some(health), ..Outputs::default() };
+    let results = with_progress(|progress| worker::run(&mut source, &engine, outputs, progress));
     let stats = exporter.finish()?;
     let c = &results.capture;
     println!(

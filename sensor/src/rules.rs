@@ -157,6 +157,11 @@ impl Rules {
         self.plugins.get(plugin).unwrap_or(&self.fallback)
     }
 
+    /// Distinct signature names registered so far, over all plugins.
+    pub fn signatures(&self) -> u64 {
+        self.registry.lock().unwrap_or_else(|e| e.into_inner()).values().map(|n| n.len() as u64).sum()
+    }
+
     /// Names that went to `<PLUGIN>_OTHER` because the plugin's cap was reached.
     pub fn overflowed(&self) -> u64 {
         self.overflowed.load(Ordering::Relaxed)

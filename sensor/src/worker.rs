@@ -14,6 +14,7 @@ use crate::decode::{decode, Packet};
 use crate::export::encode::SensorInterval;
 use crate::export::Message;
 use crate::flow::{FlowConfig, FlowKey, FlowStats, FlowTable};
+use crate::metrics::Health;
 use crate::report;
 use crate::rules::{Namer, Rules};
 use crate::transaction::{Transaction, TransactionSink};
@@ -35,6 +36,18 @@ const SWEEP_EVERY_NS: u64 = 1_000_000_000;
 
 /// Where `--transactions` lines go, shared by the workers.
 pub type JsonlOut = Arc<Mutex<dyn Write + Send>>;
+
+/// Where a run's results go besides what `run` returns.
+#[derive(Default)]
+pub struct Outputs {
+    /// One JSON line per transaction.
+    pub jsonl: Option<JsonlOut>,
+    /// Closed intervals go to the exporter (participants: the workers, then
+    /// the reader) instead of into the results.
+    pub export: Option<SyncSender<Message>>,
+    /// Counters for `/metrics`, published once a second of capture time.
+    pub health: Option<Arc<Health>>,
+}
 
 #[derive(Clone)]
 pub struct EngineConfig {
@@ -279,6 +292,7 @@ fn worker_loop(
     mut recycle: rtrb::Producer<Batch>,
     jsonl: Option<JsonlOut>,
     mut closer: Option<Closer>,
+    health: Option<(usize, Arc<Health>)>,
 ) -> WorkerOutput {
     let mut flows = FlowTable::new(cfg.flows.clone(), Namer::new(cfg.rules.clone()));
     let sample_below = match (&closer, cfg.transactions_sample) {
@@ -323,6 +337,9 @@ fn worker_loop(
             now = now.max(f.ts);
         }
         now = now.max(batch.tick);
+        if let (Some((i, h)), true) = (&health, batch.tick != 0) {
+            h.publish_worker(*i, &flows.stats, flows.len(), sink.aggregates.transactions);
+        }
         if let Some(c) = closer.as_mut() {
             let due = c.due(now);
             if due > c.closed_before {
@@ -336,6 +353,9 @@ fn worker_loop(
     }
     flows.close_all(&mut sink);
     sink.flush_jsonl();
+    if let Some((i, h)) = &health {
+        h.publish_worker(*i, &flows.stats, flows.len(), sink.aggregates.transactions);
+    }
     if let Some(mut c) = closer {
         let health = flows_delta(&flows.stats, &mut flows_reported, c.interval_of(now));
         c.report(u64::MAX, sink.aggregates.take_before(u64::MAX), health, std::mem::take(&mut sink.sampled));
@@ -357,18 +377,15 @@ fn flows_delta(now: &FlowStats, reported: &mut FlowStats, interval: u64) -> BTre
     BTreeMap::from([(interval, SensorInterval { flows: delta, ..SensorInterval::default() })])
 }
 
-/// Runs a capture source through `cfg.workers` workers to its end.
-/// `jsonl` receives one JSON line per transaction; with `export`, closed
-/// intervals go to the exporter (participants: the workers, then the reader)
-/// instead of into the results; `progress` is called now and then with the
-/// source's progress.
+/// Runs a capture source through `cfg.workers` workers to its end;
+/// `progress` is called now and then with the source's progress.
 pub fn run(
     source: &mut dyn CaptureSource,
     cfg: &EngineConfig,
-    jsonl: Option<JsonlOut>,
-    export: Option<SyncSender<Message>>,
+    outputs: Outputs,
     progress: &mut dyn FnMut(u64, Option<u64>),
 ) -> Results {
+    let Outputs { jsonl, export, health } = outputs;
     let n = cfg.workers.max(1);
     let closer = |participant| {
         export.clone().map(|sender| Closer {
@@ -384,10 +401,10 @@ pub fn run(
     for i in 0..n {
         let (to_worker, from_reader) = rtrb::RingBuffer::new(RING_BATCHES);
         let (recycle, recycled) = rtrb::RingBuffer::new(RING_BATCHES + 2);
-        let (cfg, jsonl, closer) = (cfg.clone(), jsonl.clone(), closer(i));
+        let (cfg, jsonl, closer, health) = (cfg.clone(), jsonl.clone(), closer(i), health.clone().map(|h| (i, h)));
         let handle = thread::Builder::new()
             .name(format!("pastmon-worker-{i}"))
-            .spawn(move || worker_loop(cfg, from_reader, recycle, jsonl, closer))
+            .spawn(move || worker_loop(cfg, from_reader, recycle, jsonl, closer, health))
             .unwrap_or_else(|e| panic!("cannot start a worker thread: {e}"));
         links.push(WorkerLink { to_worker, recycled, current: Batch::default(), thread: handle.thread().clone() });
         handles.push(handle);
@@ -397,7 +414,7 @@ pub fn run(
     let mut reader_closer = closer(n);
     drop(export);
     // Capture health per interval, for the exporter.
-    let mut health: BTreeMap<u64, SensorInterval> = BTreeMap::new();
+    let mut intervals: BTreeMap<u64, SensorInterval> = BTreeMap::new();
     let mut next_tick = 0;
     let mut error = None;
     loop {
@@ -418,27 +435,40 @@ pub fn run(
                 link.send_current();
             }
             next_tick = ts + SWEEP_EVERY_NS;
+            if let Some(h) = &health {
+                h.publish_capture(&capture);
+                h.signatures.store(cfg.rules.signatures(), std::sync::atomic::Ordering::Relaxed);
+            }
             if let Some(c) = reader_closer.as_mut() {
                 let due = c.due(ts);
                 if due > c.closed_before {
-                    let open = health.split_off(&due);
-                    c.report(due, BTreeMap::new(), std::mem::replace(&mut health, open), Vec::new());
+                    let open = intervals.split_off(&due);
+                    c.report(due, BTreeMap::new(), std::mem::replace(&mut intervals, open), Vec::new());
                 }
             }
         }
-        let stats = match reader_closer.as_ref() {
-            Some(c) => &mut health.entry(c.interval_of(ts)).or_default().capture,
-            None => &mut capture,
-        };
-        stats.count(ts, frame.wire_len);
+        // The run's totals, and per interval for the exporter.
+        let mut interval = reader_closer.as_ref().map(|c| &mut intervals.entry(c.interval_of(ts)).or_default().capture);
+        capture.count(ts, frame.wire_len);
+        if let Some(s) = interval.as_deref_mut() {
+            s.count(ts, frame.wire_len);
+        }
         let packet = match decode(frame.link, frame.data) {
             Ok(p) => p,
             Err(reason) => {
-                stats.skipped[reason as usize] += 1;
+                capture.skipped[reason as usize] += 1;
+                if let Some(s) = interval {
+                    s.skipped[reason as usize] += 1;
+                }
                 continue;
             }
         };
-        stats.first_fragments += u64::from(packet.first_fragment);
+        if packet.first_fragment {
+            capture.first_fragments += 1;
+            if let Some(s) = interval {
+                s.first_fragments += 1;
+            }
+        }
         let worker = (FlowKey::of(&packet).0.hash() % n as u64) as usize;
         let link = &mut links[worker];
         let start = link.current.bytes.len() as u32;
@@ -460,10 +490,10 @@ pub fn run(
     }
     drop(links);
     if let Some(mut c) = reader_closer {
-        for h in health.values() {
-            capture.add(&h.capture);
-        }
-        c.report(u64::MAX, BTreeMap::new(), health, Vec::new());
+        c.report(u64::MAX, BTreeMap::new(), intervals, Vec::new());
+    }
+    if let Some(h) = &health {
+        h.publish_capture(&capture);
     }
 
     let mut flows = FlowStats::default();

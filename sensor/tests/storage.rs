@@ -340,3 +340,40 @@ fn sampled_transactions_are_stored_one_by_one() {
     let n: u64 = ch.query("SELECT count() FROM half.transactions").trim().parse().unwrap();
     assert!((8..=31).contains(&n), "{n} of 39 sampled");
 }
+
+#[test]
+fn metrics_show_capture_health_and_the_spool_while_clickhouse_is_down() {
+    let ch = ClickHouse::start("metrics");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let base = ch.config("metrics", "");
+    let config = ch.dir.join("metrics-on.toml");
+    let text = format!("metrics_listen = \"127.0.0.1:{port}\"\n") + &std::fs::read_to_string(&base).unwrap();
+    std::fs::write(&config, text).unwrap();
+    ch.down();
+    let pcap = common::capture("http_browser_espn");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pastmon"))
+        .args(["run", "--config", config.to_str().unwrap(), "--pcap", pcap.to_str().unwrap(), "--drain-timeout", "5"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = String::new();
+    for _ in 0..100 {
+        if let Ok(r) = ureq::get(&format!("http://127.0.0.1:{port}/metrics")).call() {
+            seen = r.into_string().unwrap();
+            if seen.contains("pastmon_spool_batches 1") {
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.wait();
+    for line in [
+        "pastmon_packets_total 956",
+        "pastmon_spool_batches 1",
+        "pastmon_transactions_total 75",
+        "pastmon_skipped_frames_total{reason=\"not_ip\"} 0",
+    ] {
+        assert!(seen.contains(line), "{line} missing from\n{seen}");
+    }
+    assert!(!seen.contains("pastmon_export_failures_total 0"), "the outage is counted:\n{seen}");
+}

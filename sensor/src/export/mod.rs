@@ -22,6 +22,7 @@ pub mod schema;
 pub mod spool;
 
 use crate::aggregate::{merge_rows, IntervalRows};
+use crate::metrics::Health;
 use crate::transaction::Transaction;
 use clickhouse::{quote, ChError, ClickHouseConfig, Client};
 use encode::{RowBinary, SensorInterval};
@@ -29,7 +30,9 @@ use serde::Deserialize;
 use spool::{Batch, Part, Spool, SpoolError};
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -99,12 +102,12 @@ pub struct Exporter {
 impl Exporter {
     /// Starts the exporter thread for `participants` senders. Batches left
     /// in the spool by an earlier run are replayed first.
-    pub fn start(cfg: ExportConfig, participants: usize) -> Result<Exporter, SpoolError> {
+    pub fn start(cfg: ExportConfig, participants: usize, health: Option<Arc<Health>>) -> Result<Exporter, SpoolError> {
         let spool = Spool::open(&cfg.spool.dir, cfg.spool.max_bytes)?;
         let (sender, receiver) = std::sync::mpsc::sync_channel(256);
         let handle = std::thread::Builder::new()
             .name("pastmon-exporter".into())
-            .spawn(move || ExportLoop::new(cfg, spool, participants).run(receiver))
+            .spawn(move || ExportLoop::new(cfg, spool, participants, health).run(receiver))
             .map_err(|source| SpoolError::Io { path: PathBuf::from("<thread>"), source })?;
         Ok(Exporter { sender, handle })
     }
@@ -147,6 +150,7 @@ struct ExportLoop {
     retention_at: Instant,
     last_error: Option<String>,
     stats: ExportStats,
+    health: Option<Arc<Health>>,
 }
 
 fn unix_now() -> u64 {
@@ -154,7 +158,7 @@ fn unix_now() -> u64 {
 }
 
 impl ExportLoop {
-    fn new(cfg: ExportConfig, spool: Spool, participants: usize) -> ExportLoop {
+    fn new(cfg: ExportConfig, spool: Spool, participants: usize, health: Option<Arc<Health>>) -> ExportLoop {
         let client = Client::new(cfg.clickhouse.clone());
         // Ids grow across restarts: seconds since the epoch, then a counter.
         let last_spooled = spool
@@ -178,6 +182,7 @@ impl ExportLoop {
             retention_at: Instant::now(),
             last_error: None,
             stats: ExportStats::default(),
+            health,
         }
     }
 
@@ -201,6 +206,7 @@ impl ExportLoop {
             if self.retry_at.is_none_or(|t| Instant::now() >= t) {
                 self.deliver()?;
             }
+            self.publish()?;
             if self.schema_ready && Instant::now() >= self.retention_at {
                 self.retention_at = Instant::now() + Duration::from_secs(3600);
                 match self.cfg.retention.enforce(&self.client, unix_now()) {
@@ -241,6 +247,20 @@ impl ExportLoop {
         if let Some(w) = self.watermarks.get_mut(participant) {
             *w = (*w).max(closed_before);
         }
+    }
+
+    /// Publishes the export's state for `/metrics`.
+    fn publish(&self) -> Result<(), SpoolError> {
+        let Some(h) = &self.health else { return Ok(()) };
+        let set = |a: &AtomicU64, v: u64| a.store(v, Ordering::Relaxed);
+        set(&h.batches_inserted, self.stats.batches_inserted);
+        set(&h.rows_inserted, self.stats.rows_inserted);
+        set(&h.failed_attempts, self.stats.failed_attempts);
+        set(&h.refused_batches, self.stats.refused);
+        set(&h.spool_bytes, self.spool.bytes());
+        set(&h.spool_batches, self.spool.pending()?.len() as u64);
+        set(&h.oldest_open_interval, self.pending.keys().next().copied().unwrap_or(0));
+        Ok(())
     }
 
     /// Turns every interval all participants have closed into a spooled batch.
@@ -294,7 +314,7 @@ impl ExportLoop {
             encode::sensors_row(&mut sensors, sensor, interval, &health, export, id);
             parts.push(Part { table: "sensors".into(), rows: 1, data: sensors.0 });
         }
-        Batch { id, parts }
+        Batch { id, interval_start: start, parts }
     }
 
     /// Sends spooled batches in order until one fails.
@@ -329,6 +349,9 @@ impl ExportLoop {
             match self.send(&batch) {
                 Ok(()) => {
                     self.last_error = None;
+                    if let Some(h) = &self.health {
+                        h.exported_until.fetch_max(batch.interval_start + self.cfg.interval_s, Ordering::Relaxed);
+                    }
                     self.spool.remove(&path)?;
                     self.clean.remove(&batch.id);
                     self.stats.batches_inserted += 1;

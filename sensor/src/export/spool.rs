@@ -26,6 +26,8 @@ pub struct Part {
 pub struct Batch {
     /// Unique per sensor, increasing: the replay order and the idempotency key.
     pub id: u64,
+    /// Start of the interval the batch holds (Unix seconds).
+    pub interval_start: u64,
     pub parts: Vec<Part>,
 }
 
@@ -114,6 +116,7 @@ fn encode(b: &Batch) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + b.parts.iter().map(|p| p.data.len() + 32).sum::<usize>());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&b.id.to_le_bytes());
+    out.extend_from_slice(&b.interval_start.to_le_bytes());
     out.extend_from_slice(&(b.parts.len() as u32).to_le_bytes());
     for p in &b.parts {
         out.extend_from_slice(&(p.table.len() as u16).to_le_bytes());
@@ -139,6 +142,7 @@ fn decode(bytes: &[u8]) -> Option<Batch> {
         Some(head)
     };
     let id = u64::from_le_bytes(take(8)?.try_into().ok()?);
+    let interval_start = u64::from_le_bytes(take(8)?.try_into().ok()?);
     let n = u32::from_le_bytes(take(4)?.try_into().ok()?);
     let mut parts = Vec::new();
     for _ in 0..n {
@@ -149,7 +153,7 @@ fn decode(bytes: &[u8]) -> Option<Batch> {
         let data = take(dlen)?.to_vec();
         parts.push(Part { table, rows, data });
     }
-    Some(Batch { id, parts })
+    Some(Batch { id, interval_start, parts })
 }
 
 #[cfg(test)]
@@ -159,6 +163,7 @@ mod tests {
     fn batch(id: u64) -> Batch {
         Batch {
             id,
+            interval_start: 1_700_000_100,
             parts: vec![
                 Part { table: "level1".into(), rows: 2, data: vec![1, 2, 3] },
                 Part { table: "sensors".into(), rows: 1, data: vec![] },

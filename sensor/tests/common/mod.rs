@@ -81,7 +81,8 @@ pub fn analyse(path: &Path, workers: usize) -> Run {
     let buf = Arc::new(Mutex::new(Vec::new()));
     let sink: worker::JsonlOut = Arc::new(Mutex::new(SharedBuf(buf.clone())));
     let mut source = CaptureFile::open(path).unwrap();
-    let results = worker::run(&mut source, &cfg, Some(sink), None, &mut |_, _| {});
+    let outputs = worker::Outputs { jsonl: Some(sink), ..worker::Outputs::default() };
+    let results = worker::run(&mut source, &cfg, outputs, &mut |_, _| {});
     let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
     let txs = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     Run { report: report::json_report(&results), results, txs }

@@ -1,0 +1,184 @@
+//! Health: counters the sensor's threads publish now and then (never per
+//! packet), served in the Prometheus text format on `/metrics`.
+//!
+//! The reader and each worker publish at every tick (once a second of
+//! capture time) into their own slots; the exporter after every round. The
+//! server thread only reads.
+
+use crate::flow::FlowStats;
+use crate::worker::CaptureStats;
+use pastmon_common::SkipReason;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+#[derive(Default)]
+pub struct Health {
+    capture: Mutex<CaptureStats>,
+    /// One slot per worker.
+    flows: Mutex<Vec<FlowStats>>,
+    open_flows: Mutex<Vec<u64>>,
+    transactions: Mutex<Vec<u64>>,
+    pub signatures: AtomicU64,
+    pub batches_inserted: AtomicU64,
+    pub rows_inserted: AtomicU64,
+    pub failed_attempts: AtomicU64,
+    pub spool_bytes: AtomicU64,
+    pub spool_batches: AtomicU64,
+    pub refused_batches: AtomicU64,
+    /// End (Unix seconds) of the newest interval in the database.
+    pub exported_until: AtomicU64,
+    /// Start (Unix seconds) of the oldest interval not yet exported (0: none).
+    pub oldest_open_interval: AtomicU64,
+}
+
+impl Health {
+    pub fn new(workers: usize) -> Arc<Health> {
+        let h = Health::default();
+        *lock(&h.flows) = vec![FlowStats::default(); workers];
+        *lock(&h.open_flows) = vec![0; workers];
+        *lock(&h.transactions) = vec![0; workers];
+        Arc::new(h)
+    }
+
+    pub fn publish_capture(&self, c: &CaptureStats) {
+        *lock(&self.capture) = c.clone();
+    }
+
+    pub fn publish_worker(&self, worker: usize, flows: &FlowStats, open_flows: usize, transactions: u64) {
+        if let Some(slot) = lock(&self.flows).get_mut(worker) {
+            *slot = flows.clone();
+        }
+        if let Some(slot) = lock(&self.open_flows).get_mut(worker) {
+            *slot = open_flows as u64;
+        }
+        if let Some(slot) = lock(&self.transactions).get_mut(worker) {
+            *slot = transactions;
+        }
+    }
+
+    /// The Prometheus text exposition at Unix time `now_s`.
+    pub fn render(&self, now_s: u64) -> String {
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, u64)]| {
+            let _ = writeln!(out, "# HELP pastmon_{name} {help}\n# TYPE pastmon_{name} {kind}");
+            for (labels, v) in samples {
+                let _ = writeln!(out, "pastmon_{name}{labels} {v}");
+            }
+        };
+        let one = |v: u64| vec![(String::new(), v)];
+        let c = lock(&self.capture).clone();
+        metric("packets_total", "counter", "Frames captured.", &one(c.packets));
+        metric("bytes_total", "counter", "Bytes captured (on the wire).", &one(c.bytes));
+        let skipped: Vec<(String, u64)> =
+            SkipReason::ALL.iter().map(|r| (format!("{{reason=\"{}\"}}", r.name()), c.skipped[*r as usize])).collect();
+        metric("skipped_frames_total", "counter", "Frames not analysed, by reason.", &skipped);
+        let mut flows = FlowStats::default();
+        for f in lock(&self.flows).iter() {
+            flows.add(f);
+        }
+        metric("flows_total", "counter", "Flows started.", &one(flows.flows));
+        metric(
+            "midstream_flows_total",
+            "counter",
+            "TCP connections picked up without their handshake.",
+            &one(flows.midstream),
+        );
+        metric("evicted_flows_total", "counter", "Flows evicted by the flow cap.", &one(flows.evicted));
+        metric("retransmissions_total", "counter", "Retransmitted TCP segments.", &one(flows.retransmissions));
+        metric("lost_bytes_total", "counter", "Payload bytes missing from the capture.", &one(flows.lost_bytes));
+        metric("open_flows", "gauge", "Flows in the workers' tables.", &one(lock(&self.open_flows).iter().sum()));
+        metric("transactions_total", "counter", "Transactions timed.", &one(lock(&self.transactions).iter().sum()));
+        metric("signatures", "gauge", "Distinct signature names.", &one(self.signatures.load(Ordering::Relaxed)));
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        metric(
+            "export_batches_total",
+            "counter",
+            "Batches inserted into ClickHouse.",
+            &one(get(&self.batches_inserted)),
+        );
+        metric("export_rows_total", "counter", "Rows inserted into ClickHouse.", &one(get(&self.rows_inserted)));
+        metric(
+            "export_failures_total",
+            "counter",
+            "Failed export attempts (retried).",
+            &one(get(&self.failed_attempts)),
+        );
+        metric(
+            "export_refused_batches_total",
+            "counter",
+            "Batches refused: spool full.",
+            &one(get(&self.refused_batches)),
+        );
+        metric("spool_bytes", "gauge", "Bytes waiting in the spool.", &one(get(&self.spool_bytes)));
+        metric("spool_batches", "gauge", "Batches waiting in the spool.", &one(get(&self.spool_batches)));
+        let lag = match get(&self.exported_until) {
+            0 => 0,
+            t => now_s.saturating_sub(t),
+        };
+        metric("export_lag_seconds", "gauge", "Seconds since the end of the newest exported interval.", &one(lag));
+        let age = match get(&self.oldest_open_interval) {
+            0 => 0,
+            t => now_s.saturating_sub(t),
+        };
+        metric("oldest_open_interval_age_seconds", "gauge", "Age of the oldest interval not yet exported.", &one(age));
+        out
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Serves `/metrics` on `addr` from a background thread; returns the bound
+/// address (port 0 picks a free one).
+pub fn serve(addr: SocketAddr, health: Arc<Health>) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr)?;
+    let bound = listener.local_addr()?;
+    std::thread::Builder::new().name("pastmon-metrics".into()).spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let mut request_line = String::new();
+            if BufReader::new(&stream).read_line(&mut request_line).is_err() {
+                continue;
+            }
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let (status, body) = if request_line.starts_with("GET /metrics ") {
+                ("200 OK", health.render(now))
+            } else {
+                ("404 Not Found", "only /metrics is served here\n".to_owned())
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    })?;
+    Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let h = Health::new(2);
+        h.publish_capture(&CaptureStats { packets: 10, bytes: 1000, ..CaptureStats::default() });
+        h.publish_worker(1, &FlowStats { flows: 3, ..FlowStats::default() }, 2, 7);
+        h.exported_until.store(1000, Ordering::Relaxed);
+        let text = h.render(1300);
+        for line in [
+            "pastmon_packets_total 10",
+            "pastmon_flows_total 3",
+            "pastmon_transactions_total 7",
+            "pastmon_export_lag_seconds 300",
+            "pastmon_skipped_frames_total{reason=\"not_ip\"} 0",
+        ] {
+            assert!(text.contains(line), "{line} missing:\n{text}");
+        }
+    }
+}
