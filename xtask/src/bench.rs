@@ -228,29 +228,15 @@ fn make_capture(file: &Path, packets: u64) -> Result<()> {
 /// local-server.sh), then the export benchmark (sensor/benches/export.rs).
 pub fn clickhouse() -> Result<()> {
     let root = crate::root();
-    let script = root.join("deploy/clickhouse/local-server.sh");
-    let script = script.to_str().context("path is not UTF-8")?;
-    sh::run(&mut cmd(script, &["install"]))?;
     let dir = root.join("target/bench/clickhouse");
-    let _ = std::fs::remove_dir_all(&dir);
-    let dir_s = dir.to_str().context("path is not UTF-8")?.to_owned();
-    let (http, tcp) = (free_port()?, free_port()?);
-    sh::run(&mut cmd(script, &["start", &dir_s, &http.to_string(), &tcp.to_string()]))?;
-    struct Stop<'a>(&'a str, &'a str);
-    impl Drop for Stop<'_> {
-        fn drop(&mut self) {
-            let _ = Command::new(self.0).args(["stop", self.1]).status();
-        }
-    }
-    let _stop = Stop(script, &dir_s);
-    let url = format!("http://127.0.0.1:{http}");
-    let spool = format!("{dir_s}/spool");
+    let ch = crate::local_ch::LocalClickHouse::start(dir.clone())?;
+    let spool = dir.join("spool");
+    let spool = spool.to_str().context("path is not UTF-8")?;
     sh::run(
-        cmd("cargo", &["bench", "-p", "pastmon", "--bench", "export", "--", &url, &tcp.to_string(), "bench", &spool])
-            .current_dir(&root),
+        cmd(
+            "cargo",
+            &["bench", "-p", "pastmon", "--bench", "export", "--", &ch.url(), &ch.tcp_port.to_string(), "bench", spool],
+        )
+        .current_dir(&root),
     )
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }

@@ -7,6 +7,7 @@
 //!   fuzz [SECONDS]    run every fuzz target for a while (nightly, cargo-fuzz)
 
 mod bench;
+mod local_ch;
 mod sh;
 
 use anyhow::{bail, Result};
@@ -56,6 +57,8 @@ fn test(rest: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// Analyses a capture in the foreground, then runs the sensor on it into a
+/// throw-away ClickHouse and shows what landed there.
 fn demo(rest: &[&str]) -> Result<()> {
     let pcap = match rest {
         [] => pcaps_dir().join("generated_http_python_sleep_curl_dns.pcap"),
@@ -68,12 +71,36 @@ fn demo(rest: &[&str]) -> Result<()> {
     let root = root();
     sh::run(sh::cmd("cargo", &["build", "--release", "--bin", "pastmon"]).current_dir(&root))?;
     let bin = root.join("target/release/pastmon");
+    let bin = bin.to_str().unwrap_or("pastmon");
     let rules = root.join("deploy/rules/demo.toml");
-    println!("$ pastmon raw --pcap {} --rules {} --interval 60", pcap.display(), rules.display());
-    sh::run(&mut sh::cmd(
-        bin.to_str().unwrap_or("pastmon"),
-        &["raw", "--pcap", pcap.to_str().unwrap_or(""), "--rules", rules.to_str().unwrap_or(""), "--interval", "60"],
-    ))
+    let (pcap_s, rules_s) = (pcap.to_str().unwrap_or(""), rules.to_str().unwrap_or(""));
+    println!("\n== pastmon raw: the analysis in the foreground, no database\n");
+    sh::run(&mut sh::cmd(bin, &["raw", "--pcap", pcap_s, "--rules", rules_s, "--interval", "60"]))?;
+
+    println!("\n== pastmon run: the same capture into ClickHouse\n");
+    let dir = root.join("target/demo");
+    let ch = local_ch::LocalClickHouse::start(dir.join("clickhouse"))?;
+    let config = dir.join("pastmon.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "sensor = \"demo\"\n[analysis]\nrules = \"{rules_s}\"\ninterval = 60\ngrace = 0\n\
+             [clickhouse]\nurl = \"{}\"\ndatabase = \"demo\"\n[spool]\ndir = \"{}\"\n",
+            ch.url(),
+            dir.join("spool").display()
+        ),
+    )?;
+    sh::run(&mut sh::cmd(bin, &["run", "--config", config.to_str().unwrap_or(""), "--pcap", pcap_s]))?;
+    let sql = "SELECT plugin, signature, sum(transactions) AS transactions, \
+               round(sum(first_response_sum) / sum(first_response_count) / 1e6, 3) AS avg_first_response_ms, \
+               round(max(last_response_max) / 1e6, 3) AS max_last_response_ms \
+               FROM demo.level1 GROUP BY plugin, signature ORDER BY transactions DESC FORMAT PrettyCompactNoEscapes";
+    println!("\n$ {sql}\n{}", ch.query(sql)?);
+    let sql = "SELECT interval_start, packets, bytes, flows, transactions, export_lag_seconds \
+               FROM demo.sensors ORDER BY interval_start FORMAT PrettyCompactNoEscapes";
+    println!("$ {sql}\n{}", ch.query(sql)?);
+    println!("(the demo's ClickHouse stops now; `pastmon run --config deploy/pastmon.toml` writes to yours)");
+    Ok(())
 }
 
 fn fuzz(rest: &[&str]) -> Result<()> {
