@@ -377,3 +377,26 @@ fn metrics_show_capture_health_and_the_spool_while_clickhouse_is_down() {
     }
     assert!(!seen.contains("pastmon_export_failures_total 0"), "the outage is counted:\n{seen}");
 }
+
+#[test]
+fn clickhouse_coming_back_while_the_sensor_runs_gets_everything_once() {
+    let ch = ClickHouse::start("comeback");
+    let config = ch.config("comeback", "");
+    let pcap = common::capture("generated_http_python_sleep_curl_dns");
+    ch.down();
+    let child = Command::new(env!("CARGO_BIN_EXE_pastmon"))
+        .args(["run", "--config", config.to_str().unwrap(), "--pcap", pcap.to_str().unwrap(), "--drain-timeout", "60"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The sensor has read the file and is retrying with backoff: bring the
+    // server back while it waits.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    ch.up();
+    let out = child.wait_with_output().unwrap();
+    assert_ok(&out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("retrying"), "the outage was seen");
+    assert_rows_equal(&stored_rows(&ch, "comeback"), &raw_rows(&pcap));
+    assert_eq!(ch.query("SELECT sum(packets) FROM comeback.sensors").trim(), "6832");
+}
