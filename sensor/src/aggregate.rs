@@ -291,7 +291,7 @@ mod tests {
             signature: "GET".into(),
             client: (addr_from_v4(client), 40000),
             server: (addr_from_v4([10, 0, 0, 1]), 80),
-            outcome: Outcome::Http(200),
+            outcome: Outcome::Status(200),
             start_ns: start_s * 1_000_000_000 + 5,
             metrics,
         }

@@ -1,7 +1,7 @@
 //! Turns arbitrary bytes into one conversation's packets and runs them
 //! through a flow table: the fuzz target `flows` and a smoke test share it.
 //!
-//! Input: byte 0 picks the server port (HTTP, DNS, generic TCP) and TCP or
+//! Input: byte 0 picks the server port (HTTP, DNS, SMTP, generic TCP) and TCP or
 //! UDP; then records of `[h, flags, seq_delta:2, ack_delta:2, window, len,
 //! payload...]`: `h` bit 0 is the direction, the rest advances the clock.
 
@@ -11,7 +11,7 @@ use crate::rules::{Namer, Rules};
 use crate::transaction::Transaction;
 use std::sync::{Arc, OnceLock};
 
-const PORTS: [u16; 4] = [80, 53, 5432, 8080];
+const PORTS: [u16; 4] = [80, 53, 25, 5432];
 
 pub fn run_conversation(data: &[u8]) {
     let Some((&first, mut rest)) = data.split_first() else { return };
@@ -83,7 +83,9 @@ mod tests {
     /// conversations, some seeded with real protocol bytes.
     #[test]
     fn random_conversations_never_panic() {
-        let seeds: [&[u8]; 4] = [
+        let seeds: [&[u8]; 6] = [
+            b"EHLO x\r\nMAIL FROM:<a@b>\r\nDATA\r\n",
+            b"250-x\r\n250 ok\r\n354 go\r\n334 VXNlcg==\r\n220 tls\r\n",
             b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
             b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x07example\x03com\x00\x00\x01\x00\x01",
@@ -99,7 +101,7 @@ mod tests {
         for _ in 0..3000 {
             let mut input = vec![rand() as u8];
             for _ in 0..(rand() % 12) {
-                let seed = seeds[(rand() % 4) as usize];
+                let seed = seeds[(rand() % 6) as usize];
                 let cut = (rand() as usize) % (seed.len() + 1);
                 let mut h = rand().to_le_bytes();
                 h[7] = cut as u8;

@@ -340,7 +340,7 @@ name = "$1"
     fn rules_without_settings_table() {
         let mut n = namer("[[http.rule]]\nmatch = '^GET /(\\w+)'\nname = 'GET_$1'\n");
         assert_eq!(&*n.name(0, "http", b"GET /sleep?ms=5 HTTP/1.1", 80), "GET_sleep");
-        let e = Rules::parse("r.toml", "\n[[smtp.rule]]\nmatch = 'a'\nname = 'b'\n").unwrap_err();
+        let e = Rules::parse("r.toml", "\n[[nosuchproto.rule]]\nmatch = 'a'\nname = 'b'\n").unwrap_err();
         assert_eq!(e.line, 2, "{e}");
     }
 

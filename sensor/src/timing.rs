@@ -205,6 +205,14 @@ impl<'a> Events<'a> {
         }
     }
 
+    /// The newest request goes on after an interim reply (SMTP `354`, `334`):
+    /// the client's next bytes belong to it again, until `request_end`.
+    pub fn request_resume(&mut self) {
+        if let Some(tx) = self.txs.open.back_mut().filter(|t| t.state == State::Waiting) {
+            tx.request_open = true;
+        }
+    }
+
     /// A response starts at byte `at`: to the oldest request without one, or
     /// to the request with `id`. Returns false when no request matches.
     pub fn response_start(&mut self, at: usize, id: Option<u32>) -> bool {

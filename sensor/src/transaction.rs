@@ -127,8 +127,8 @@ impl Metric {
 pub enum Outcome {
     /// Complete; the protocol has no result code (generic TCP).
     Ok,
-    /// HTTP status code of the final response.
-    Http(u16),
+    /// Three-digit status of the final response: HTTP status, SMTP reply code.
+    Status(u16),
     /// DNS response code.
     Dns(u8),
     /// No response before the response timeout or the end of the connection.
@@ -151,7 +151,7 @@ impl Outcome {
         "3xx",
         "4xx",
         "5xx",
-        "http_invalid",
+        "status_invalid",
         "NOERROR",
         "FORMERR",
         "SERVFAIL",
@@ -169,13 +169,13 @@ impl Outcome {
     pub fn label(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
-            Outcome::Http(s) => match s / 100 {
+            Outcome::Status(s) => match s / 100 {
                 1 => "1xx",
                 2 => "2xx",
                 3 => "3xx",
                 4 => "4xx",
                 5 => "5xx",
-                _ => "http_invalid",
+                _ => "status_invalid",
             },
             Outcome::Dns(rcode) => match rcode {
                 0 => "NOERROR",
@@ -196,7 +196,7 @@ impl Outcome {
     /// Protocol result code, when there is one (HTTP status, DNS rcode).
     pub fn code(self) -> Option<u16> {
         match self {
-            Outcome::Http(s) => Some(s),
+            Outcome::Status(s) => Some(s),
             Outcome::Dns(r) => Some(u16::from(r)),
             _ => None,
         }

@@ -118,7 +118,7 @@ fn keep_alive_timings_and_the_final_ack() {
     assert_eq!(txs.len(), 2);
     let a = &txs[0];
     assert_eq!(&*a.signature, "GET");
-    assert_eq!(a.outcome, Outcome::Http(200));
+    assert_eq!(a.outcome, Outcome::Status(200));
     assert_eq!(ms(a, Metric::FirstResponse), Some(50.0));
     assert_eq!(ms(a, Metric::LastResponse), Some(70.0));
     assert_eq!(ms(a, Metric::ServerTime), Some(50.0));
@@ -134,7 +134,7 @@ fn keep_alive_timings_and_the_final_ack() {
     assert_eq!(a.get(Metric::ClientMss), Some(1460));
     // Window scale 2 applies after the handshake.
     assert_eq!(a.get(Metric::ClientWindow), Some(4000));
-    assert_eq!(txs[1].outcome, Outcome::Http(404));
+    assert_eq!(txs[1].outcome, Outcome::Status(404));
     assert_eq!(ms(&txs[1], Metric::FirstResponse), Some(30.0));
 }
 
@@ -155,10 +155,10 @@ fn bodiless_responses_keep_the_stream_in_step() {
     assert_eq!(
         got,
         vec![
-            ("HEAD".into(), Outcome::Http(200), Some(10.0)),
-            ("GET".into(), Outcome::Http(204), Some(10.0)),
-            ("GET".into(), Outcome::Http(304), Some(10.0)),
-            ("GET".into(), Outcome::Http(500), Some(15.0)),
+            ("HEAD".into(), Outcome::Status(200), Some(10.0)),
+            ("GET".into(), Outcome::Status(204), Some(10.0)),
+            ("GET".into(), Outcome::Status(304), Some(10.0)),
+            ("GET".into(), Outcome::Status(500), Some(15.0)),
         ]
     );
 }
@@ -175,7 +175,7 @@ fn pipelined_requests_pair_in_order() {
     let lasts: Vec<Option<f64>> = txs.iter().map(|t| ms(t, Metric::LastResponse)).collect();
     assert_eq!(firsts, vec![Some(10.0), Some(25.0), Some(30.0)]);
     assert_eq!(lasts, vec![Some(10.0), Some(30.0), Some(30.0)]);
-    assert_eq!(txs[2].outcome, Outcome::Http(201));
+    assert_eq!(txs[2].outcome, Outcome::Status(201));
     // One segment carried all three requests: each counts it, bytes split.
     assert!(txs.iter().all(|t| t.get(Metric::RequestPackets) == Some(1) && t.get(Metric::RequestBytes) == Some(19)));
 }
@@ -190,7 +190,7 @@ fn close_delimited_body_ends_at_the_last_data_before_fin() {
     c.send(1, flags::ACK | flags::FIN, b"");
     let txs = c.finish();
     assert_eq!(txs.len(), 1);
-    assert_eq!(txs[0].outcome, Outcome::Http(200));
+    assert_eq!(txs[0].outcome, Outcome::Status(200));
     assert_eq!(ms(&txs[0], Metric::LastResponse), Some(40.0));
 }
 
@@ -205,7 +205,7 @@ fn continue_then_upload_then_final_response() {
     let txs = c.finish();
     assert_eq!(txs.len(), 1);
     let t = &txs[0];
-    assert_eq!(t.outcome, Outcome::Http(201));
+    assert_eq!(t.outcome, Outcome::Status(201));
     assert_eq!(ms(t, Metric::FirstResponse), Some(5.0));
     assert_eq!(ms(t, Metric::LastResponse), Some(80.0));
     assert_eq!(ms(t, Metric::RequestTime), Some(20.0));
@@ -221,7 +221,7 @@ fn upgrade_ends_http_parsing() {
     c.server(31, b"HTTP/1.1 200 OK\r\n\r\n");
     let txs = c.finish();
     assert_eq!(txs.len(), 1);
-    assert_eq!(txs[0].outcome, Outcome::Http(101));
+    assert_eq!(txs[0].outcome, Outcome::Status(101));
 }
 
 #[test]
@@ -233,7 +233,7 @@ fn no_response_reset_and_timeouts() {
     c.client(70_000, b"GET /next HTTP/1.1\r\n\r\n");
     c.server(70_010, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
     let txs = c.finish();
-    assert_eq!(txs.iter().map(|t| t.outcome).collect::<Vec<_>>(), vec![Outcome::NoResponse, Outcome::Http(200)]);
+    assert_eq!(txs.iter().map(|t| t.outcome).collect::<Vec<_>>(), vec![Outcome::NoResponse, Outcome::Status(200)]);
     assert_eq!(ms(&txs[1], Metric::FirstResponse), Some(10.0));
 
     // A reset in the middle of a response.

@@ -303,3 +303,49 @@ fn a_response_lost_from_the_capture_is_reported_lost() {
     assert!(lost[0]["first_response"].is_null());
     assert_eq!(http.iter().filter(|t| t["outcome"] == "2xx").count(), 999);
 }
+
+#[test]
+fn smtp_commands_are_timed_to_their_final_replies() {
+    // Expected values from tshark's view of the same frames:
+    //   tshark -r smtp_session.pcap -Y 'smtp.req.command || smtp.response.code' \
+    //          -T fields -e frame.number -e frame.time_epoch -e smtp.req.command -e smtp.response.code
+    // A command's first response is its first reply line; 3xx replies are
+    // interim: AUTH ends at 235 (after two 334 and the client's two lines),
+    // DATA at the 250 after the message (after 354). The greeting (220) is no
+    // transaction.
+    let run = analyse(&capture("smtp_session"), 2);
+    let mut got: Vec<(u64, String, u64, f64)> = run
+        .plugin("smtp")
+        .iter()
+        .map(|t| {
+            let start_us = t["start_ns"].as_u64().unwrap() / 1000;
+            (
+                start_us,
+                t["signature"].as_str().unwrap().to_owned(),
+                t["code"].as_u64().unwrap(),
+                f(&t["first_response"]),
+            )
+        })
+        .collect();
+    got.sort_by_key(|g| g.0);
+    let want: Vec<(u64, &str, u64, f64)> = vec![
+        (1254722768224809, "SMTP_EHLO", 250, 341374.0),  // frames 7 → 9
+        (1254722768568729, "SMTP_AUTH", 235, 1045069.0), // 10 → 15
+        (1254722769614414, "SMTP_MAIL", 250, 342351.0),  // 16 → 17
+        (1254722769957250, "SMTP_RCPT", 250, 362458.0),  // 18 → 19
+        (1254722770320203, "SMTP_DATA", 250, 1928586.0), // 20 → 52
+        (1254722774763825, "SMTP_QUIT", 221, 341642.0),  // 54 → 56
+        (1437831787883306, "SMTP_EHLO", 250, 2975.0),    // 68 → 70
+        (1437831787887031, "SMTP_MAIL", 250, 2754.0),    // 72 → 73
+        (1437831787890232, "SMTP_RCPT", 250, 2754.0),    // 75 → 76
+        (1437831787893587, "SMTP_RCPT", 250, 4037.0),    // 78 → 79
+        (1437831787898413, "SMTP_RCPT", 250, 2656.0),    // 81 → 82
+        (1437831787901697, "SMTP_DATA", 250, 12416.0),   // 84 → 88
+    ];
+    let want: Vec<(u64, String, u64, f64)> = want.into_iter().map(|(a, b, c, d)| (a, b.to_owned(), c, d)).collect();
+    assert_eq!(got, want);
+    // DATA's request runs from the command to the message's final dot (frame 45).
+    let data = run.plugin("smtp").into_iter().find(|t| t["start_ns"] == 1254722770320203000u64).unwrap();
+    assert_eq!(f(&data["request_time"]), 1538131.0);
+    assert_eq!(f(&data["server_time"]), 390455.0);
+}

@@ -374,7 +374,7 @@ impl Http {
 
     fn end_response(&mut self, at: usize, ev: &mut Events) {
         if self.in_response {
-            ev.response_end(at, self.status.map_or(Outcome::Incomplete, Outcome::Http));
+            ev.response_end(at, self.status.map_or(Outcome::Incomplete, Outcome::Status));
         }
         self.in_response = false;
         self.status = None;

@@ -1,0 +1,168 @@
+//! SMTP (25, 587): each command and its reply is a transaction, named by the
+//! command (`SMTP_EHLO`, `SMTP_DATA` …), its outcome the reply class.
+//!
+//! Replies may span lines (`250-…` continues, `250 …` ends). A 3xx reply is
+//! interim: after `354` the message follows and `DATA … .` is one request
+//! timed to the final reply; after `334` the next client line (AUTH data)
+//! belongs to the same request. The server's greeting answers no command and
+//! is not a transaction. After `STARTTLS` is accepted the rest is encrypted:
+//! parsing stops.
+
+use super::{Parser, Plugin, Transport};
+use crate::timing::Events;
+use crate::transaction::Outcome;
+use crate::Direction;
+
+pub static PLUGIN: Plugin = Plugin {
+    name: "smtp",
+    ports: &[25, 587],
+    transports: &[Transport::Tcp],
+    detect: |b| {
+        let head = &b[..b.len().min(5)];
+        head.eq_ignore_ascii_case(b"EHLO ") || head.eq_ignore_ascii_case(b"HELO ")
+    },
+    new_parser: |_| Box::<Smtp>::default(),
+};
+
+/// Bytes of a line kept to read a command or a reply code.
+const LINE_HEAD: usize = 512;
+
+/// The start of the current line of one direction (lines may span segments).
+#[derive(Default)]
+struct Line {
+    head: Vec<u8>,
+    /// Bytes of the current line seen (may exceed what `head` keeps).
+    len: usize,
+    /// The capture lost part of the current line: drop it.
+    damaged: bool,
+}
+
+impl Line {
+    /// Feeds `data`; calls `done(line_head, start, end)` for every line that
+    /// ends in it, with the line's first byte and the byte after its `\n`
+    /// as offsets into `data` (`start` is 0 for a line begun earlier).
+    fn feed(&mut self, data: &[u8], mut done: impl FnMut(&[u8], usize, usize)) {
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', data).map(|i| i + 1) {
+            let line_start = if self.len == 0 { start } else { 0 };
+            let piece = &data[start..end];
+            let keep = piece.len().min(LINE_HEAD.saturating_sub(self.head.len()));
+            self.head.extend_from_slice(&piece[..keep]);
+            if !self.damaged {
+                done(&self.head, line_start, end);
+            }
+            self.head.clear();
+            self.len = 0;
+            self.damaged = false;
+            start = end;
+        }
+        let piece = &data[start..];
+        let keep = piece.len().min(LINE_HEAD.saturating_sub(self.head.len()));
+        self.head.extend_from_slice(&piece[..keep]);
+        self.len += piece.len();
+    }
+}
+
+#[derive(Default, PartialEq, Eq, Clone, Copy)]
+enum Client {
+    #[default]
+    Commands,
+    /// After 334: the next line continues the current request.
+    AuthLine,
+    /// After 354: the message, until a line with a single dot.
+    Message,
+    /// After an accepted STARTTLS: not SMTP any more.
+    Encrypted,
+}
+
+#[derive(Default)]
+struct Smtp {
+    client: Client,
+    lines: [Line; 2],
+    /// A command was sent and its reply has not begun: the greeting comes
+    /// before any command and is no transaction.
+    awaiting: usize,
+    in_reply: bool,
+    last_verb_starttls: bool,
+}
+
+fn reply_code(line: &[u8]) -> Option<(u16, bool)> {
+    let code = std::str::from_utf8(line.get(..3)?).ok()?.parse().ok()?;
+    Some((code, line.get(3) != Some(&b'-')))
+}
+
+impl Smtp {
+    fn client_line(&mut self, line: &[u8], start: usize, end: usize, ev: &mut Events) {
+        match self.client {
+            Client::Encrypted => {}
+            Client::Message => {
+                if line.starts_with(b".\r\n") || line == b".\n" {
+                    ev.request_end(end);
+                    self.client = Client::Commands;
+                }
+            }
+            Client::AuthLine => {
+                ev.request_end(end);
+                self.client = Client::Commands;
+            }
+            Client::Commands => {
+                ev.request_start(start, 0);
+                ev.request_text(line.strip_suffix(b"\r\n").unwrap_or(line));
+                ev.request_end(end);
+                self.awaiting += 1;
+                self.last_verb_starttls = line.len() >= 8 && line[..8].eq_ignore_ascii_case(b"STARTTLS");
+            }
+        }
+    }
+
+    fn server_line(&mut self, line: &[u8], start: usize, end: usize, ev: &mut Events) {
+        let Some((code, last)) = reply_code(line) else { return };
+        if self.awaiting == 0 && !self.in_reply {
+            return; // the greeting, or a reply nothing asked for
+        }
+        if (300..400).contains(&code) {
+            // Interim: the client goes on with the same request.
+            if last {
+                self.client = if code == 354 { Client::Message } else { Client::AuthLine };
+                ev.request_resume();
+            }
+            return;
+        }
+        if !self.in_reply {
+            ev.response_start(start, None);
+            self.in_reply = true;
+        }
+        if last {
+            ev.response_end(end, Outcome::Status(code));
+            self.in_reply = false;
+            self.awaiting = self.awaiting.saturating_sub(1);
+            if self.last_verb_starttls && code == 220 {
+                self.client = Client::Encrypted;
+            }
+        }
+    }
+}
+
+impl Parser for Smtp {
+    fn parse(&mut self, dir: Direction, data: &[u8], ev: &mut Events) {
+        if self.client == Client::Encrypted {
+            return;
+        }
+        let mut line = std::mem::take(&mut self.lines[dir as usize]);
+        match dir {
+            Direction::ToServer => line.feed(data, |l, s, e| self.client_line(l, s, e, ev)),
+            Direction::ToClient => line.feed(data, |l, s, e| self.server_line(l, s, e, ev)),
+        }
+        self.lines[dir as usize] = line;
+    }
+
+    fn gap(&mut self, dir: Direction, _len: usize, _ev: &mut Events) {
+        // The line in progress is unknowable; the next newline resynchronises.
+        let line = &mut self.lines[dir as usize];
+        line.head.clear();
+        line.len = 1;
+        line.damaged = true;
+    }
+
+    fn end(&mut self, _dir: Direction, _ev: &mut Events) {}
+}
