@@ -118,7 +118,7 @@ fn main() {
     let rate = |s: f64| ROWS as f64 / s;
     println!(
         "level1 rows: {ROWS} per insert ({mb:.1} MB RowBinary, {} columns), {RUNS} runs, medians",
-        9 + 18 + 24 * 6 + 1
+        9 + pastmon::transaction::Outcome::LABELS.len() + 24 * 6 + 1
     );
     println!("{:<40} {:>10} {:>14} {:>10}", "", "seconds", "rows/s", "ratio");
     let (e, o, p) = (median(encode_s), median(ours), median(peer));

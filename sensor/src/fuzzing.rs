@@ -1,7 +1,7 @@
 //! Turns arbitrary bytes into one conversation's packets and runs them
 //! through a flow table: the fuzz target `flows` and a smoke test share it.
 //!
-//! Input: byte 0 picks the server port (HTTP, DNS, SMTP, generic TCP) and TCP or
+//! Input: byte 0 picks the server port (HTTP, DNS, SMTP, IMAP, generic TCP) and TCP or
 //! UDP; then records of `[h, flags, seq_delta:2, ack_delta:2, window, len,
 //! payload...]`: `h` bit 0 is the direction, the rest advances the clock.
 
@@ -11,11 +11,11 @@ use crate::rules::{Namer, Rules};
 use crate::transaction::Transaction;
 use std::sync::{Arc, OnceLock};
 
-const PORTS: [u16; 4] = [80, 53, 25, 5432];
+const PORTS: [u16; 8] = [80, 53, 25, 143, 5432, 8080, 110, 21];
 
 pub fn run_conversation(data: &[u8]) {
     let Some((&first, mut rest)) = data.split_first() else { return };
-    let port = PORTS[usize::from(first & 3)];
+    let port = PORTS[usize::from(first & 7)];
     let udp = first & 0x80 != 0;
     let cfg = FlowConfig { max_flows: 4, ..FlowConfig::default() };
     static RULES: OnceLock<Arc<Rules>> = OnceLock::new();
@@ -83,7 +83,9 @@ mod tests {
     /// conversations, some seeded with real protocol bytes.
     #[test]
     fn random_conversations_never_panic() {
-        let seeds: [&[u8]; 6] = [
+        let seeds: [&[u8]; 8] = [
+            b"a1 LOGIN {4}\r\nuser pass\r\na2 FETCH 1 BODY[]\r\n",
+            b"* 1 FETCH (BODY[] {3}\r\nabc)\r\n+ go\r\na1 OK done\r\na2 NO\r\n",
             b"EHLO x\r\nMAIL FROM:<a@b>\r\nDATA\r\n",
             b"250-x\r\n250 ok\r\n354 go\r\n334 VXNlcg==\r\n220 tls\r\n",
             b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
@@ -101,7 +103,7 @@ mod tests {
         for _ in 0..3000 {
             let mut input = vec![rand() as u8];
             for _ in 0..(rand() % 12) {
-                let seed = seeds[(rand() % 6) as usize];
+                let seed = seeds[(rand() % 8) as usize];
                 let cut = (rand() as usize) % (seed.len() + 1);
                 let mut h = rand().to_le_bytes();
                 h[7] = cut as u8;

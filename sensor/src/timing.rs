@@ -232,9 +232,27 @@ impl<'a> Events<'a> {
 
     /// The response being received ends just before byte `at`.
     pub fn response_end(&mut self, at: usize, outcome: Outcome) {
+        self.finish_response(at, None, outcome);
+    }
+
+    /// The response to the request with `id` ends just before byte `at`
+    /// (protocols that complete requests out of order: IMAP tags). A
+    /// request with no response yet gets one starting at `start`.
+    pub fn response_end_id(&mut self, start: usize, at: usize, id: u32, outcome: Outcome) {
+        let responding = self.txs.open.iter().any(|t| t.state == State::Responding && t.id == id);
+        if responding || self.response_start(start, Some(id)) {
+            self.finish_response(at, Some(id), outcome);
+        }
+    }
+
+    fn finish_response(&mut self, at: usize, id: Option<u32>, outcome: Outcome) {
         self.attribute(at);
         let tcp = self.facts.tcp;
-        if let Some(tx) = self.txs.responding() {
+        let tx = match id {
+            None => self.txs.responding(),
+            Some(id) => self.txs.open.iter_mut().find(|t| t.state == State::Responding && t.id == id),
+        };
+        if let Some(tx) = tx {
             tx.outcome = outcome;
             // The final ACK may have come already (a turn-taking protocol ends
             // a response only when the client speaks again).

@@ -139,12 +139,18 @@ pub enum Outcome {
     Incomplete,
     /// The response was lost from the capture (sequence gap), not on the wire.
     Lost,
+    /// The server refused the command (IMAP `NO`).
+    No,
+    /// The server rejected the command as malformed (IMAP `BAD`).
+    Bad,
+    /// The server answered with an error (POP3 `-ERR`).
+    Error,
 }
 
 impl Outcome {
     /// Every label [`Outcome::label`] gives, in the order of the database's
     /// `outcome_*` columns (named after the lower-cased label).
-    pub const LABELS: [&'static str; 18] = [
+    pub const LABELS: [&'static str; 21] = [
         "ok",
         "1xx",
         "2xx",
@@ -163,6 +169,9 @@ impl Outcome {
         "reset",
         "incomplete",
         "lost",
+        "no",
+        "bad",
+        "error",
     ];
 
     /// Label aggregated per key: HTTP by class, DNS by rcode name.
@@ -190,6 +199,9 @@ impl Outcome {
             Outcome::Reset => "reset",
             Outcome::Incomplete => "incomplete",
             Outcome::Lost => "lost",
+            Outcome::No => "no",
+            Outcome::Bad => "bad",
+            Outcome::Error => "error",
         }
     }
 

@@ -349,3 +349,33 @@ fn smtp_commands_are_timed_to_their_final_replies() {
     assert_eq!(f(&data["request_time"]), 1538131.0);
     assert_eq!(f(&data["server_time"]), 390455.0);
 }
+
+#[test]
+fn imap_commands_pair_with_their_tagged_completions() {
+    // The client sends 26 tagged commands (26 lines to port 143, no
+    // literals); each is one transaction ending at its tagged OK. Expected
+    // times from the frames (tshark -r imap_session.pcap -Y 'tcp.port==143'):
+    // a response starts with the first byte of the server's next line, even
+    // when that line ends in a later segment (FETCH 12: frame 43, not 44).
+    let run = analyse(&capture("imap_session"), 2);
+    let imap = run.plugin("imap");
+    assert_eq!(imap.len(), 26);
+    assert!(imap.iter().all(|t| t["outcome"] == "ok"));
+    let at = |start_us: u64| imap.iter().find(|t| t["start_ns"].as_u64().unwrap() / 1000 == start_us).copied().unwrap();
+    for (start_us, name, first, last) in [
+        (942357327546876, "IMAP_CAPABILITY", 659.0, 659.0),    // frames 6 → 7
+        (942357327548831, "IMAP_LOGIN", 104090.0, 104090.0),   // 8 → 9
+        (942357327745540, "IMAP_FETCH", 1013182.0, 1438190.0), // 14 → 22 … 34
+        (942357337315791, "IMAP_FETCH", 11463.0, 27665.0),     // 42 → 43 … 49, a {3339} literal
+    ] {
+        let t = at(start_us);
+        assert_eq!(t["signature"], name);
+        assert_eq!((f(&t["first_response"]), f(&t["last_response"])), (first, last), "{name} at {start_us}");
+    }
+    let names: BTreeMap<&str, usize> = imap.iter().fold(BTreeMap::new(), |mut m, t| {
+        *m.entry(t["signature"].as_str().unwrap()).or_default() += 1;
+        m
+    });
+    assert_eq!(names["IMAP_NOOP"], 14);
+    assert_eq!(names["IMAP_FETCH"], 3);
+}

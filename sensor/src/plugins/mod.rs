@@ -13,6 +13,8 @@
 mod dns;
 mod generic;
 mod http;
+mod imap;
+mod lines;
 mod smtp;
 
 use crate::timing::Events;
@@ -47,7 +49,7 @@ pub struct Plugin {
 
 /// Every plugin, in detection order. The generic TCP plugin comes last: it
 /// takes every TCP flow nothing else claimed.
-pub static PLUGINS: &[&Plugin] = &[&http::PLUGIN, &dns::PLUGIN, &smtp::PLUGIN, &generic::PLUGIN];
+pub static PLUGINS: &[&Plugin] = &[&http::PLUGIN, &dns::PLUGIN, &smtp::PLUGIN, &imap::PLUGIN, &generic::PLUGIN];
 
 pub fn is_known(name: &str) -> bool {
     PLUGINS.iter().any(|p| p.name == name)

@@ -8,6 +8,7 @@
 //! is not a transaction. After `STARTTLS` is accepted the rest is encrypted:
 //! parsing stops.
 
+use super::lines::{LineEvent, Lines};
 use super::{Parser, Plugin, Transport};
 use crate::timing::Events;
 use crate::transaction::Outcome;
@@ -24,45 +25,6 @@ pub static PLUGIN: Plugin = Plugin {
     new_parser: |_| Box::<Smtp>::default(),
 };
 
-/// Bytes of a line kept to read a command or a reply code.
-const LINE_HEAD: usize = 512;
-
-/// The start of the current line of one direction (lines may span segments).
-#[derive(Default)]
-struct Line {
-    head: Vec<u8>,
-    /// Bytes of the current line seen (may exceed what `head` keeps).
-    len: usize,
-    /// The capture lost part of the current line: drop it.
-    damaged: bool,
-}
-
-impl Line {
-    /// Feeds `data`; calls `done(line_head, start, end)` for every line that
-    /// ends in it, with the line's first byte and the byte after its `\n`
-    /// as offsets into `data` (`start` is 0 for a line begun earlier).
-    fn feed(&mut self, data: &[u8], mut done: impl FnMut(&[u8], usize, usize)) {
-        let mut start = 0;
-        for end in memchr::memchr_iter(b'\n', data).map(|i| i + 1) {
-            let line_start = if self.len == 0 { start } else { 0 };
-            let piece = &data[start..end];
-            let keep = piece.len().min(LINE_HEAD.saturating_sub(self.head.len()));
-            self.head.extend_from_slice(&piece[..keep]);
-            if !self.damaged {
-                done(&self.head, line_start, end);
-            }
-            self.head.clear();
-            self.len = 0;
-            self.damaged = false;
-            start = end;
-        }
-        let piece = &data[start..];
-        let keep = piece.len().min(LINE_HEAD.saturating_sub(self.head.len()));
-        self.head.extend_from_slice(&piece[..keep]);
-        self.len += piece.len();
-    }
-}
-
 #[derive(Default, PartialEq, Eq, Clone, Copy)]
 enum Client {
     #[default]
@@ -78,7 +40,7 @@ enum Client {
 #[derive(Default)]
 struct Smtp {
     client: Client,
-    lines: [Line; 2],
+    lines: [Lines; 2],
     /// A command was sent and its reply has not begun: the greeting comes
     /// before any command and is no transaction.
     awaiting: usize,
@@ -150,18 +112,25 @@ impl Parser for Smtp {
         }
         let mut line = std::mem::take(&mut self.lines[dir as usize]);
         match dir {
-            Direction::ToServer => line.feed(data, |l, s, e| self.client_line(l, s, e, ev)),
-            Direction::ToClient => line.feed(data, |l, s, e| self.server_line(l, s, e, ev)),
+            // Replies are recognised by their code, so by whole lines.
+            Direction::ToServer => line.feed(data, |e| {
+                if let LineEvent::End { head, start, end } = e {
+                    self.client_line(head, start, end, ev);
+                }
+                0
+            }),
+            Direction::ToClient => line.feed(data, |e| {
+                if let LineEvent::End { head, start, end } = e {
+                    self.server_line(head, start, end, ev);
+                }
+                0
+            }),
         }
         self.lines[dir as usize] = line;
     }
 
-    fn gap(&mut self, dir: Direction, _len: usize, _ev: &mut Events) {
-        // The line in progress is unknowable; the next newline resynchronises.
-        let line = &mut self.lines[dir as usize];
-        line.head.clear();
-        line.len = 1;
-        line.damaged = true;
+    fn gap(&mut self, dir: Direction, len: usize, _ev: &mut Events) {
+        self.lines[dir as usize].gap(len);
     }
 
     fn end(&mut self, _dir: Direction, _ev: &mut Events) {}
