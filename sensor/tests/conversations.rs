@@ -281,3 +281,66 @@ fn the_flow_cap_evicts_the_least_recently_seen() {
     assert_eq!(c.out[0].client.1, 40001);
     assert_eq!(c.out[0].outcome, Outcome::NoResponse);
 }
+
+fn summary(txs: &[Transaction]) -> Vec<(String, Outcome, Option<f64>, Option<f64>)> {
+    txs.iter()
+        .map(|t| (t.signature.to_string(), t.outcome, ms(t, Metric::FirstResponse), ms(t, Metric::LastResponse)))
+        .collect()
+}
+
+#[test]
+fn pop3_single_and_multi_line_replies() {
+    let mut c = Conv::open(110);
+    c.server(15, b"+OK POP3 ready\r\n");
+    c.client(20, b"USER alice\r\n");
+    c.server(22, b"+OK\r\n");
+    c.client(30, b"PASS secret\r\n");
+    c.server(80, b"-ERR bad password\r\n");
+    c.client(90, b"LIST\r\n");
+    c.server(95, b"+OK 2 messages\r\n1 120\r\n");
+    c.server(99, b"2 200\r\n.\r\n");
+    c.client(100, b"RETR 1\r\n");
+    c.server(104, b"+OK 120 octets\r\nSubject: hi\r\n\r\n..dot-stuffed\r\n");
+    c.server(120, b".\r\n");
+    c.client(130, b"LIST 2\r\n");
+    c.server(131, b"+OK 2 200\r\n");
+    let txs = c.finish();
+    let s = |n: &str, o, f, l| (n.to_owned(), o, Some(f), Some(l));
+    assert_eq!(
+        summary(&txs),
+        vec![
+            s("POP3_USER", Outcome::Ok, 2.0, 2.0),
+            s("POP3_PASS", Outcome::Error, 50.0, 50.0),
+            s("POP3_LIST", Outcome::Ok, 5.0, 9.0),
+            s("POP3_RETR", Outcome::Ok, 4.0, 20.0),
+            s("POP3_LIST", Outcome::Ok, 1.0, 1.0),
+        ]
+    );
+}
+
+#[test]
+fn ftp_commands_end_at_their_final_reply() {
+    let mut c = Conv::open(21);
+    c.server(15, b"220-Welcome\r\n220 ready\r\n");
+    c.client(20, b"USER anonymous\r\n");
+    c.server(25, b"331 Password please\r\n");
+    c.client(30, b"PASS x\r\n");
+    c.server(40, b"230-Hello\r\n  more text\r\n");
+    c.server(42, b"230 Logged in\r\n");
+    c.client(50, b"RETR big.iso\r\n");
+    c.server(52, b"150 Opening data connection\r\n");
+    c.server(950, b"226 Transfer complete\r\n");
+    c.client(960, b"CWD /nope\r\n");
+    c.server(961, b"550 No such directory\r\n");
+    let txs = c.finish();
+    let s = |n: &str, o, f, l| (n.to_owned(), o, Some(f), Some(l));
+    assert_eq!(
+        summary(&txs),
+        vec![
+            s("FTP_USER", Outcome::Status(331), 5.0, 5.0),
+            s("FTP_PASS", Outcome::Status(230), 10.0, 12.0),
+            s("FTP_RETR", Outcome::Status(226), 2.0, 900.0),
+            s("FTP_CWD", Outcome::Status(550), 1.0, 1.0),
+        ]
+    );
+}

@@ -11,10 +11,12 @@
 //! buffers at most a message head), and resynchronises after a gap.
 
 mod dns;
+mod ftp;
 mod generic;
 mod http;
 mod imap;
 mod lines;
+mod pop3;
 mod smtp;
 
 use crate::timing::Events;
@@ -49,7 +51,8 @@ pub struct Plugin {
 
 /// Every plugin, in detection order. The generic TCP plugin comes last: it
 /// takes every TCP flow nothing else claimed.
-pub static PLUGINS: &[&Plugin] = &[&http::PLUGIN, &dns::PLUGIN, &smtp::PLUGIN, &imap::PLUGIN, &generic::PLUGIN];
+pub static PLUGINS: &[&Plugin] =
+    &[&http::PLUGIN, &dns::PLUGIN, &smtp::PLUGIN, &imap::PLUGIN, &pop3::PLUGIN, &ftp::PLUGIN, &generic::PLUGIN];
 
 pub fn is_known(name: &str) -> bool {
     PLUGINS.iter().any(|p| p.name == name)
