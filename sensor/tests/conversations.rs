@@ -344,3 +344,22 @@ fn ftp_commands_end_at_their_final_reply() {
         ]
     );
 }
+
+#[test]
+fn smtp_stops_at_starttls_and_skips_the_greeting() {
+    let mut c = Conv::open(25);
+    c.server(15, b"220 mx ESMTP\r\n");
+    c.client(20, b"EHLO me\r\n");
+    c.server(21, b"250-mx\r\n250-PIPELINING\r\n");
+    c.server(23, b"250 STARTTLS\r\n");
+    c.client(30, b"STARTTLS\r\n");
+    c.server(31, b"220 go ahead\r\n");
+    c.client(40, b"\x16\x03\x01\x02\x00MAIL FROM:<x>\r\n");
+    c.server(45, b"\x16\x03\x03\x00\x5a250 ok\r\n");
+    let txs = c.finish();
+    let s = |n: &str, o, f, l| (n.to_owned(), o, Some(f), Some(l));
+    assert_eq!(
+        summary(&txs),
+        vec![s("SMTP_EHLO", Outcome::Status(250), 1.0, 3.0), s("SMTP_STARTTLS", Outcome::Status(220), 1.0, 1.0)]
+    );
+}

@@ -4,8 +4,8 @@
 //! transfer's 226 does. Replies may span lines (`123-…` until `123 …`). The
 //! greeting answers no command.
 
-use super::lines::{LineEvent, Lines};
-use super::{Parser, Plugin, Transport};
+use super::lines::{LineEvent, LineProtocol, Lines};
+use super::{Plugin, Transport};
 use crate::timing::Events;
 use crate::transaction::Outcome;
 use crate::Direction;
@@ -58,33 +58,27 @@ impl Ftp {
     }
 }
 
-impl Parser for Ftp {
-    fn parse(&mut self, dir: Direction, data: &[u8], ev: &mut Events) {
-        let mut lines = std::mem::take(&mut self.lines[dir as usize]);
-        lines.feed(data, |e| {
-            match (dir, e) {
-                (Direction::ToServer, LineEvent::End { head, start, end }) => {
-                    ev.request_start(start, 0);
-                    ev.request_text(head.strip_suffix(b"\r\n").unwrap_or(head));
-                    ev.request_end(end);
-                    self.awaiting += 1;
-                }
-                (Direction::ToClient, LineEvent::Begin { at, .. }) => {
-                    if !self.in_reply && self.awaiting > 0 {
-                        self.in_reply = ev.response_start(at, None);
-                    }
-                }
-                (Direction::ToClient, LineEvent::End { head, end, .. }) => self.server_line(head, end, ev),
-                (Direction::ToServer, LineEvent::Begin { .. }) => {}
+impl LineProtocol for Ftp {
+    fn lines(&mut self) -> &mut [Lines; 2] {
+        &mut self.lines
+    }
+
+    fn event(&mut self, dir: Direction, e: LineEvent, ev: &mut Events) -> u64 {
+        match (dir, e) {
+            (Direction::ToServer, LineEvent::End { head, start, end }) => {
+                ev.request_start(start, 0);
+                ev.request_text(head.strip_suffix(b"\r\n").unwrap_or(head));
+                ev.request_end(end);
+                self.awaiting += 1;
             }
-            0
-        });
-        self.lines[dir as usize] = lines;
+            (Direction::ToClient, LineEvent::Begin { at, .. }) => {
+                if !self.in_reply && self.awaiting > 0 {
+                    self.in_reply = ev.response_start(at, None);
+                }
+            }
+            (Direction::ToClient, LineEvent::End { head, end, .. }) => self.server_line(head, end, ev),
+            (Direction::ToServer, LineEvent::Begin { .. }) => {}
+        }
+        0
     }
-
-    fn gap(&mut self, dir: Direction, len: usize, _ev: &mut Events) {
-        self.lines[dir as usize].gap(len);
-    }
-
-    fn end(&mut self, _dir: Direction, _ev: &mut Events) {}
 }

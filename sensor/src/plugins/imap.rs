@@ -7,8 +7,8 @@
 //! continues on the line after it, and a `+` continuation request lets the
 //! client go on with the same command (literals, IDLE's DONE).
 
-use super::lines::{literal_len, LineEvent, Lines};
-use super::{Parser, Plugin, Transport};
+use super::lines::{literal_len, LineEvent, LineProtocol, Lines};
+use super::{Plugin, Transport};
 use crate::timing::Events;
 use crate::transaction::Outcome;
 use crate::Direction;
@@ -98,30 +98,22 @@ impl Imap {
     }
 }
 
-impl Parser for Imap {
-    fn parse(&mut self, dir: Direction, data: &[u8], ev: &mut Events) {
-        let mut lines = std::mem::take(&mut self.lines[dir as usize]);
-        match dir {
-            Direction::ToServer => lines.feed(data, |e| match e {
-                LineEvent::End { head, start, end } => self.client_line(head, start, end, ev),
-                LineEvent::Begin { .. } => 0,
-            }),
-            Direction::ToClient => lines.feed(data, |e| match e {
-                LineEvent::Begin { at, first } => {
-                    self.server_line_begins(at, first, ev);
-                    0
-                }
-                LineEvent::End { head, start, end } => self.server_line(head, start, end, ev),
-            }),
+impl LineProtocol for Imap {
+    fn lines(&mut self) -> &mut [Lines; 2] {
+        &mut self.lines
+    }
+
+    fn event(&mut self, dir: Direction, e: LineEvent, ev: &mut Events) -> u64 {
+        match (dir, e) {
+            (Direction::ToServer, LineEvent::End { head, start, end }) => self.client_line(head, start, end, ev),
+            (Direction::ToClient, LineEvent::Begin { at, first }) => {
+                self.server_line_begins(at, first, ev);
+                0
+            }
+            (Direction::ToClient, LineEvent::End { head, start, end }) => self.server_line(head, start, end, ev),
+            (Direction::ToServer, LineEvent::Begin { .. }) => 0,
         }
-        self.lines[dir as usize] = lines;
     }
-
-    fn gap(&mut self, dir: Direction, len: usize, _ev: &mut Events) {
-        self.lines[dir as usize].gap(len);
-    }
-
-    fn end(&mut self, _dir: Direction, _ev: &mut Events) {}
 }
 
 #[cfg(test)]

@@ -2,6 +2,40 @@
 //! only a bounded head of each is kept, and a line may announce a literal
 //! (IMAP `{n}`) whose bytes follow without being scanned for line ends.
 
+use super::Parser;
+use crate::timing::Events;
+use crate::Direction;
+
+/// A line-oriented protocol: it sees line events of both directions; the
+/// framing, gaps and the `Parser` plumbing are shared.
+pub trait LineProtocol: Send {
+    /// The framing state of [client→server, server→client].
+    fn lines(&mut self) -> &mut [Lines; 2];
+    /// A line event of `dir`; after an `End`, the literal bytes that follow.
+    fn event(&mut self, dir: Direction, event: LineEvent, ev: &mut Events) -> u64;
+    /// Parsing has stopped (the connection switched to TLS).
+    fn stopped(&self) -> bool {
+        false
+    }
+}
+
+impl<T: LineProtocol> Parser for T {
+    fn parse(&mut self, dir: Direction, data: &[u8], ev: &mut Events) {
+        if self.stopped() {
+            return;
+        }
+        let mut lines = std::mem::take(&mut self.lines()[dir as usize]);
+        lines.feed(data, |e| self.event(dir, e, ev));
+        self.lines()[dir as usize] = lines;
+    }
+
+    fn gap(&mut self, dir: Direction, len: usize, _ev: &mut Events) {
+        self.lines()[dir as usize].gap(len);
+    }
+
+    fn end(&mut self, _dir: Direction, _ev: &mut Events) {}
+}
+
 /// Bytes of a line kept to read a command, a tag or a reply code.
 const LINE_HEAD: usize = 512;
 

@@ -6,6 +6,8 @@
 //! plus gaps where the capture lost bytes, and reports request and response
 //! boundaries through [`Events`]; timing, byte counts and naming happen there.
 //! `generic.rs` is the smallest complete plugin: copy it to add a protocol.
+//! Line-oriented protocols (SMTP, IMAP, POP3, FTP) implement `lines::LineProtocol`
+//! instead and get line framing, literals and gap handling for free.
 //!
 //! Invariants: a parser never panics on any input, keeps bounded state (it
 //! buffers at most a message head), and resynchronises after a gap.

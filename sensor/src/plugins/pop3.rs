@@ -3,8 +3,8 @@
 //! TOP, CAPA, and to LIST and UIDL without an argument, continue until a
 //! line with a single dot. The greeting answers no command.
 
-use super::lines::{LineEvent, Lines};
-use super::{Parser, Plugin, Transport};
+use super::lines::{LineEvent, LineProtocol, Lines};
+use super::{Plugin, Transport};
 use crate::timing::Events;
 use crate::transaction::Outcome;
 use crate::Direction;
@@ -95,24 +95,18 @@ impl Pop3 {
     }
 }
 
-impl Parser for Pop3 {
-    fn parse(&mut self, dir: Direction, data: &[u8], ev: &mut Events) {
-        let mut lines = std::mem::take(&mut self.lines[dir as usize]);
-        lines.feed(data, |e| {
-            match (dir, e) {
-                (Direction::ToServer, LineEvent::End { head, start, end }) => self.client_line(head, start, end, ev),
-                (Direction::ToClient, LineEvent::Begin { at, .. }) => self.server_begins(at, ev),
-                (Direction::ToClient, LineEvent::End { head, end, .. }) => self.server_line(head, end, ev),
-                (Direction::ToServer, LineEvent::Begin { .. }) => {}
-            }
-            0
-        });
-        self.lines[dir as usize] = lines;
+impl LineProtocol for Pop3 {
+    fn lines(&mut self) -> &mut [Lines; 2] {
+        &mut self.lines
     }
 
-    fn gap(&mut self, dir: Direction, len: usize, _ev: &mut Events) {
-        self.lines[dir as usize].gap(len);
+    fn event(&mut self, dir: Direction, e: LineEvent, ev: &mut Events) -> u64 {
+        match (dir, e) {
+            (Direction::ToServer, LineEvent::End { head, start, end }) => self.client_line(head, start, end, ev),
+            (Direction::ToClient, LineEvent::Begin { at, .. }) => self.server_begins(at, ev),
+            (Direction::ToClient, LineEvent::End { head, end, .. }) => self.server_line(head, end, ev),
+            (Direction::ToServer, LineEvent::Begin { .. }) => {}
+        }
+        0
     }
-
-    fn end(&mut self, _dir: Direction, _ev: &mut Events) {}
 }

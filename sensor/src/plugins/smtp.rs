@@ -8,8 +8,8 @@
 //! is not a transaction. After `STARTTLS` is accepted the rest is encrypted:
 //! parsing stops.
 
-use super::lines::{LineEvent, Lines};
-use super::{Parser, Plugin, Transport};
+use super::lines::{LineEvent, LineProtocol, Lines};
+use super::{Plugin, Transport};
 use crate::timing::Events;
 use crate::transaction::Outcome;
 use crate::Direction;
@@ -105,33 +105,23 @@ impl Smtp {
     }
 }
 
-impl Parser for Smtp {
-    fn parse(&mut self, dir: Direction, data: &[u8], ev: &mut Events) {
-        if self.client == Client::Encrypted {
-            return;
-        }
-        let mut line = std::mem::take(&mut self.lines[dir as usize]);
-        match dir {
-            // Replies are recognised by their code, so by whole lines.
-            Direction::ToServer => line.feed(data, |e| {
-                if let LineEvent::End { head, start, end } = e {
-                    self.client_line(head, start, end, ev);
-                }
-                0
-            }),
-            Direction::ToClient => line.feed(data, |e| {
-                if let LineEvent::End { head, start, end } = e {
-                    self.server_line(head, start, end, ev);
-                }
-                0
-            }),
-        }
-        self.lines[dir as usize] = line;
+impl LineProtocol for Smtp {
+    fn lines(&mut self) -> &mut [Lines; 2] {
+        &mut self.lines
     }
 
-    fn gap(&mut self, dir: Direction, len: usize, _ev: &mut Events) {
-        self.lines[dir as usize].gap(len);
+    /// Replies are recognised by their code, so by whole lines.
+    fn event(&mut self, dir: Direction, e: LineEvent, ev: &mut Events) -> u64 {
+        if let LineEvent::End { head, start, end } = e {
+            match dir {
+                Direction::ToServer => self.client_line(head, start, end, ev),
+                Direction::ToClient => self.server_line(head, start, end, ev),
+            }
+        }
+        0
     }
 
-    fn end(&mut self, _dir: Direction, _ev: &mut Events) {}
+    fn stopped(&self) -> bool {
+        self.client == Client::Encrypted
+    }
 }
