@@ -1,7 +1,8 @@
 //! Turns arbitrary bytes into one conversation's packets and runs them
 //! through a flow table: the fuzz target `flows` and a smoke test share it.
 //!
-//! Input: byte 0 picks the server port (HTTP, DNS, SMTP, IMAP, generic TCP) and TCP or
+//! Input: byte 0 picks the server port (HTTP, DNS, SMTP, IMAP, PostgreSQL,
+//! POP3, FTP, generic TCP) and TCP or
 //! UDP; then records of `[h, flags, seq_delta:2, ack_delta:2, window, len,
 //! payload...]`: `h` bit 0 is the direction, the rest advances the clock.
 
@@ -83,7 +84,9 @@ mod tests {
     /// conversations, some seeded with real protocol bytes.
     #[test]
     fn random_conversations_never_panic() {
-        let seeds: [&[u8]; 8] = [
+        let seeds: [&[u8]; 10] = [
+            b"\x00\x00\x00\x08\x04\xd2\x16\x2fQ\x00\x00\x00\x0dSELECT 1\x00P\x00\x00\x00\x08\x00x\x00S\x00\x00\x00\x04",
+            b"NT\x00\x00\x00\x06\x00\x00E\x00\x00\x00\x05xZ\x00\x00\x00\x05I",
             b"a1 LOGIN {4}\r\nuser pass\r\na2 FETCH 1 BODY[]\r\n",
             b"* 1 FETCH (BODY[] {3}\r\nabc)\r\n+ go\r\na1 OK done\r\na2 NO\r\n",
             b"EHLO x\r\nMAIL FROM:<a@b>\r\nDATA\r\n",
@@ -103,7 +106,7 @@ mod tests {
         for _ in 0..3000 {
             let mut input = vec![rand() as u8];
             for _ in 0..(rand() % 12) {
-                let seed = seeds[(rand() % 8) as usize];
+                let seed = seeds[(rand() % 10) as usize];
                 let cut = (rand() as usize) % (seed.len() + 1);
                 let mut h = rand().to_le_bytes();
                 h[7] = cut as u8;

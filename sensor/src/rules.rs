@@ -51,6 +51,9 @@ struct RuleSpec {
     #[serde(rename = "match")]
     pattern: toml::Spanned<String>,
     name: toml::Spanned<String>,
+    /// Upper-case the captured parts (`select` → `PG_SELECT`).
+    #[serde(default)]
+    upper: bool,
 }
 
 #[derive(Debug)]
@@ -59,6 +62,7 @@ struct Rule {
     id: usize,
     regex: Regex,
     template: Vec<Piece>,
+    upper: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -135,7 +139,7 @@ impl Rules {
                     .map_err(|e| err(spec.pattern.span().start, format!("bad regex: {e}")))?;
                 let template = parse_template(spec.name.get_ref(), regex.captures_len() - 1)
                     .map_err(|reason| err(spec.name.span().start, reason))?;
-                rules.push(Rule { id: next_id, regex, template });
+                rules.push(Rule { id: next_id, regex, template, upper: spec.upper });
                 next_id += 1;
             }
             let mut p = PluginRules::empty(&plugin);
@@ -251,7 +255,11 @@ impl Namer {
                 }
                 Piece::Capture(i) => {
                     if let Some((s, e)) = locs.get(*i) {
+                        let from = self.scratch.len();
                         push_sanitized(&mut self.scratch, &text[s..e.min(s + p.max_capture_len)]);
+                        if rule.upper {
+                            self.scratch[from..].make_ascii_uppercase();
+                        }
                     }
                 }
             }

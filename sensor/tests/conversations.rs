@@ -249,7 +249,7 @@ fn no_response_reset_and_timeouts() {
 
 #[test]
 fn generic_tcp_takes_turns_and_names_by_port() {
-    let mut c = Conv::open(5432);
+    let mut c = Conv::open(9999);
     c.client(20, b"\x00\x00\x00\x08query-1");
     c.server(25, b"result-1a");
     c.server(28, b"result-1b");
@@ -257,7 +257,7 @@ fn generic_tcp_takes_turns_and_names_by_port() {
     c.server(49, b"result-2");
     let txs = c.finish();
     assert_eq!(txs.len(), 2);
-    assert!(txs.iter().all(|t| &*t.signature == "TCP_5432" && t.plugin == "tcp" && t.outcome == Outcome::Ok));
+    assert!(txs.iter().all(|t| &*t.signature == "TCP_9999" && t.plugin == "tcp" && t.outcome == Outcome::Ok));
     assert_eq!(ms(&txs[0], Metric::FirstResponse), Some(5.0));
     assert_eq!(ms(&txs[0], Metric::LastResponse), Some(8.0));
     assert_eq!(ms(&txs[1], Metric::LastResponse), Some(9.0));

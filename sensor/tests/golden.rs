@@ -379,3 +379,37 @@ fn imap_commands_pair_with_their_tagged_completions() {
     assert_eq!(names["IMAP_NOOP"], 14);
     assert_eq!(names["IMAP_FETCH"], 3);
 }
+
+#[test]
+fn postgres_queries_are_timed_to_ready_for_query() {
+    // 84 simple queries and 2 startups; tshark counts 86 ReadyForQuery:
+    //   tshark -r postgresql_app.pcap -Y pgsql -T fields -e pgsql.type
+    // Times from the frames: the first startup (SSLRequest answered N,
+    // StartupMessage frame 8, authentication, ReadyForQuery in frame 11)
+    // and the first SELECT (frame 14 → 15).
+    let run = analyse(&capture("postgresql_app"), 2);
+    let pg = run.plugin("pg");
+    assert_eq!(pg.len(), 86);
+    let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+    for t in &pg {
+        *names.entry(t["signature"].as_str().unwrap()).or_default() += 1;
+        assert_eq!(t["outcome"], "ok");
+    }
+    let want: BTreeMap<&str, usize> = [
+        ("PG_BEGIN", 26),
+        ("PG_COMMIT", 4),
+        ("PG_INSERT", 2),
+        ("PG_ROLLBACK", 22),
+        ("PG_SELECT", 26),
+        ("PG_SHOW", 4),
+        ("PG_STARTUP", 2),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(names, want);
+    let at = |ns: u64| pg.iter().find(|t| t["start_ns"] == ns).copied().unwrap();
+    let startup = at(1773396018139620000);
+    assert_eq!((f(&startup["first_response"]), f(&startup["last_response"])), (381.0, 3008.0));
+    let select = at(1773396018142947000);
+    assert_eq!((select["signature"].as_str(), f(&select["first_response"])), (Some("PG_SELECT"), 902.0));
+}

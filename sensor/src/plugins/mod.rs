@@ -19,6 +19,7 @@ mod http;
 mod imap;
 mod lines;
 mod pop3;
+mod postgres;
 mod smtp;
 
 use crate::timing::Events;
@@ -53,8 +54,16 @@ pub struct Plugin {
 
 /// Every plugin, in detection order. The generic TCP plugin comes last: it
 /// takes every TCP flow nothing else claimed.
-pub static PLUGINS: &[&Plugin] =
-    &[&http::PLUGIN, &dns::PLUGIN, &smtp::PLUGIN, &imap::PLUGIN, &pop3::PLUGIN, &ftp::PLUGIN, &generic::PLUGIN];
+pub static PLUGINS: &[&Plugin] = &[
+    &http::PLUGIN,
+    &dns::PLUGIN,
+    &smtp::PLUGIN,
+    &imap::PLUGIN,
+    &pop3::PLUGIN,
+    &ftp::PLUGIN,
+    &postgres::PLUGIN,
+    &generic::PLUGIN,
+];
 
 pub fn is_known(name: &str) -> bool {
     PLUGINS.iter().any(|p| p.name == name)
