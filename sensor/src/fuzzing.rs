@@ -2,7 +2,7 @@
 //! through a flow table: the fuzz target `flows` and a smoke test share it.
 //!
 //! Input: byte 0 picks the server port (HTTP, DNS, SMTP, IMAP, PostgreSQL,
-//! POP3, FTP, generic TCP) and TCP or
+//! Redis, POP3, FTP, generic TCP) and TCP or
 //! UDP; then records of `[h, flags, seq_delta:2, ack_delta:2, window, len,
 //! payload...]`: `h` bit 0 is the direction, the rest advances the clock.
 
@@ -12,11 +12,11 @@ use crate::rules::{Namer, Rules};
 use crate::transaction::Transaction;
 use std::sync::{Arc, OnceLock};
 
-const PORTS: [u16; 8] = [80, 53, 25, 143, 5432, 8080, 110, 21];
+const PORTS: [u16; 10] = [80, 53, 25, 143, 5432, 6379, 110, 21, 8080, 9999];
 
 pub fn run_conversation(data: &[u8]) {
     let Some((&first, mut rest)) = data.split_first() else { return };
-    let port = PORTS[usize::from(first & 7)];
+    let port = PORTS[usize::from(first & 0x0f) % PORTS.len()];
     let udp = first & 0x80 != 0;
     let cfg = FlowConfig { max_flows: 4, ..FlowConfig::default() };
     static RULES: OnceLock<Arc<Rules>> = OnceLock::new();
@@ -84,7 +84,9 @@ mod tests {
     /// conversations, some seeded with real protocol bytes.
     #[test]
     fn random_conversations_never_panic() {
-        let seeds: [&[u8]; 10] = [
+        let seeds: [&[u8]; 12] = [
+            b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\n",
+            b"*2\r\n%1\r\n+a\r\n:1\r\n$-1\r\n-ERR x\r\n$3\r\nabc\r\n",
             b"\x00\x00\x00\x08\x04\xd2\x16\x2fQ\x00\x00\x00\x0dSELECT 1\x00P\x00\x00\x00\x08\x00x\x00S\x00\x00\x00\x04",
             b"NT\x00\x00\x00\x06\x00\x00E\x00\x00\x00\x05xZ\x00\x00\x00\x05I",
             b"a1 LOGIN {4}\r\nuser pass\r\na2 FETCH 1 BODY[]\r\n",
@@ -106,7 +108,7 @@ mod tests {
         for _ in 0..3000 {
             let mut input = vec![rand() as u8];
             for _ in 0..(rand() % 12) {
-                let seed = seeds[(rand() % 10) as usize];
+                let seed = seeds[(rand() % 12) as usize];
                 let cut = (rand() as usize) % (seed.len() + 1);
                 let mut h = rand().to_le_bytes();
                 h[7] = cut as u8;

@@ -363,3 +363,29 @@ fn smtp_stops_at_starttls_and_skips_the_greeting() {
         vec![s("SMTP_EHLO", Outcome::Status(250), 1.0, 3.0), s("SMTP_STARTTLS", Outcome::Status(220), 1.0, 1.0)]
     );
 }
+
+#[test]
+fn redis_pipelined_commands_and_nested_replies() {
+    let mut c = Conv::open(6379);
+    // Three pipelined commands in one segment, one split across two.
+    c.client(20, b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*3\r\n$3\r\nset\r\n$1\r\nk\r\n$5\r\nhello\r\n*1\r\n$4\r\nEXEC\r\n*2\r\n$6\r\nLRANGE");
+    c.client(21, b"\r\n$1\r\nl\r\n");
+    c.server(25, b"$5\r\nvalue\r\n+OK\r\n");
+    c.server(27, b"*2\r\n*1\r\n:1\r\n$3\r\nab");
+    c.server(30, b"c\r\n");
+    c.server(31, b"-ERR wrong type\r\n");
+    c.client(40, b"PING\r\n");
+    c.server(41, b"+PONG\r\n");
+    let txs = c.finish();
+    let s = |n: &str, o, f, l| (n.to_owned(), o, Some(f), Some(l));
+    assert_eq!(
+        summary(&txs),
+        vec![
+            s("REDIS_GET", Outcome::Ok, 5.0, 5.0),
+            s("REDIS_SET", Outcome::Ok, 5.0, 5.0),
+            s("REDIS_EXEC", Outcome::Ok, 7.0, 10.0),
+            s("REDIS_LRANGE", Outcome::Error, 11.0, 11.0),
+            s("REDIS_PING", Outcome::Ok, 1.0, 1.0),
+        ]
+    );
+}

@@ -20,6 +20,7 @@ mod imap;
 mod lines;
 mod pop3;
 mod postgres;
+mod redis;
 mod smtp;
 
 use crate::timing::Events;
@@ -62,6 +63,7 @@ pub static PLUGINS: &[&Plugin] = &[
     &pop3::PLUGIN,
     &ftp::PLUGIN,
     &postgres::PLUGIN,
+    &redis::PLUGIN,
     &generic::PLUGIN,
 ];
 
