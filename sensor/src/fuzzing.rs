@@ -1,10 +1,12 @@
 //! Turns arbitrary bytes into one conversation's packets and runs them
-//! through a flow table: the fuzz target `flows` and a smoke test share it.
+//! through a flow table: the fuzz targets (`flows`, and one per parser) and
+//! a smoke test share it.
 //!
-//! Input: byte 0 picks the server port (HTTP, DNS, SMTP, IMAP, PostgreSQL,
-//! Redis, POP3, FTP, generic TCP) and TCP or
-//! UDP; then records of `[h, flags, seq_delta:2, ack_delta:2, window, len,
-//! payload...]`: `h` bit 0 is the direction, the rest advances the clock.
+//! Input of [`run_conversation`]: byte 0 picks the server port (HTTP, DNS,
+//! SMTP, IMAP, PostgreSQL, Redis, POP3, FTP, generic TCP) and TCP or UDP;
+//! then, as for [`run_conversation_on`], records of `[h, flags, seq_delta:2,
+//! ack_delta:2, window, len, payload...]`: `h` bit 0 is the direction, the
+//! rest advances the clock.
 
 use crate::decode::{addr_from_v4, Packet, TcpHeader, Transport};
 use crate::flow::{FlowConfig, FlowTable};
@@ -15,9 +17,13 @@ use std::sync::{Arc, OnceLock};
 const PORTS: [u16; 10] = [80, 53, 25, 143, 5432, 6379, 110, 21, 8080, 9999];
 
 pub fn run_conversation(data: &[u8]) {
-    let Some((&first, mut rest)) = data.split_first() else { return };
-    let port = PORTS[usize::from(first & 0x0f) % PORTS.len()];
-    let udp = first & 0x80 != 0;
+    let Some((&first, rest)) = data.split_first() else { return };
+    run_conversation_on(PORTS[usize::from(first & 0x0f) % PORTS.len()], first & 0x80 != 0, rest);
+}
+
+/// One conversation with a server on `port` (over UDP when `udp`): the
+/// per-parser fuzz targets pin the parser this way.
+pub fn run_conversation_on(port: u16, udp: bool, mut rest: &[u8]) {
     let cfg = FlowConfig { max_flows: 4, ..FlowConfig::default() };
     static RULES: OnceLock<Arc<Rules>> = OnceLock::new();
     let rules = RULES.get_or_init(|| Arc::new(Rules::default_rules()));

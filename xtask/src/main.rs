@@ -4,7 +4,8 @@
 //!   demo [--pcap F]   build, then analyse a capture with `pastmon raw`
 //!   bench pcap        capture-file throughput against tcpdump, tcptrace, tshark
 //!   bench clickhouse  level1 insert rate against clickhouse-client; spooling memory
-//!   fuzz [SECONDS]    run every fuzz target for a while (nightly, cargo-fuzz)
+//!   fuzz [SECONDS]    run every fuzz target for a while (nightly, cargo-fuzz):
+//!                     decode, flows, and one per parser
 
 mod bench;
 mod local_ch;
@@ -113,7 +114,7 @@ fn fuzz(rest: &[&str]) -> Result<()> {
     if !sh::succeeds(&mut sh::cmd("cargo", &["fuzz", "--version"])) {
         sh::run(&mut sh::cmd("cargo", &["install", "cargo-fuzz", "--locked"]))?;
     }
-    for target in ["decode", "flows"] {
+    for target in ["decode", "flows", "http", "dns", "dns_tcp", "smtp", "imap", "pop3", "ftp", "pg", "redis"] {
         println!("== fuzz {target} for {seconds} s");
         let max_time = format!("-max_total_time={seconds}");
         sh::run(
