@@ -1,7 +1,7 @@
 //! `cargo xtask …`: the project's commands.
 //!
 //!   test              every check CI runs: fmt, clippy, all tests
-//!   demo [--pcap F]   build, then analyse a capture with `pastmon raw`
+//!   demo [--pcap F]   build; `pastmon raw` on a capture, then `pastmon run` into a throw-away ClickHouse
 //!   bench pcap        capture-file throughput against tcpdump, tcptrace, tshark
 //!   bench clickhouse  level1 insert rate against clickhouse-client; spooling memory
 //!   fuzz [SECONDS]    run every fuzz target for a while (nightly, cargo-fuzz):
@@ -25,7 +25,7 @@ fn main() {
         ["fuzz", rest @ ..] => fuzz(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\n  test              fmt, clippy and every test (what CI runs)\n  demo [--pcap F]   build and analyse a capture with pastmon raw\n  bench pcap        capture-file throughput against tcpdump, tcptrace and tshark\n  bench clickhouse  level1 insert rate against clickhouse-client, spooling memory\n  fuzz [SECONDS]    run each fuzz target (default 60 s each)"
+                "usage: cargo xtask <command>\n\n  test              fmt, clippy and every test (what CI runs)\n  demo [--pcap F]   build; pastmon raw on a capture, then pastmon run into a throw-away ClickHouse\n  bench pcap        capture-file throughput against tcpdump, tcptrace and tshark\n  bench clickhouse  level1 insert rate against clickhouse-client, spooling memory\n  fuzz [SECONDS]    run each fuzz target (default 60 s each)"
             );
             std::process::exit(2);
         }
