@@ -29,7 +29,8 @@ fn client_json(c: ClientKey) -> Value {
 /// A metric value for JSON: microseconds for durations, else as is.
 fn json_value(m: Metric, v: f64) -> Value {
     match m.unit() {
-        Unit::Nanoseconds => json!((v / 1000.0 * 1000.0).round() / 1000.0),
+        // Nanosecond resolution, in microseconds.
+        Unit::Nanoseconds => json!(v.round() / 1000.0),
         _ => json!(v),
     }
 }

@@ -4,7 +4,7 @@
 //! transfer's 226 does. Replies may span lines (`123-…` until `123 …`). The
 //! greeting answers no command.
 
-use super::lines::{LineEvent, LineProtocol, Lines};
+use super::lines::{reply_code, LineEvent, LineProtocol, Lines};
 use super::{Plugin, Transport};
 use crate::timing::Events;
 use crate::transaction::Outcome;
@@ -29,11 +29,6 @@ struct Ftp {
     in_reply: bool,
     /// The code of a multi-line reply in progress (`123-`).
     continued: Option<u16>,
-}
-
-fn reply_code(line: &[u8]) -> Option<(u16, bool)> {
-    let code = std::str::from_utf8(line.get(..3)?).ok()?.parse().ok()?;
-    Some((code, line.get(3) != Some(&b'-')))
 }
 
 impl Ftp {

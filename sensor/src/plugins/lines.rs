@@ -112,6 +112,13 @@ impl Lines {
     }
 }
 
+/// A three-digit reply code (SMTP, FTP) and whether this is the reply's
+/// last line (`250 ok`) rather than a continued one (`250-…`).
+pub fn reply_code(line: &[u8]) -> Option<(u16, bool)> {
+    let code = std::str::from_utf8(line.get(..3)?).ok()?.parse().ok()?;
+    Some((code, line.get(3) != Some(&b'-')))
+}
+
 /// The literal a line announces at its end (`{n}` or `{n+}` before CRLF).
 pub fn literal_len(line: &[u8]) -> u64 {
     let line = line.strip_suffix(b"\r\n").or_else(|| line.strip_suffix(b"\n")).unwrap_or(line);

@@ -8,7 +8,7 @@
 //! is not a transaction. After `STARTTLS` is accepted the rest is encrypted:
 //! parsing stops.
 
-use super::lines::{LineEvent, LineProtocol, Lines};
+use super::lines::{reply_code, LineEvent, LineProtocol, Lines};
 use super::{Plugin, Transport};
 use crate::timing::Events;
 use crate::transaction::Outcome;
@@ -46,11 +46,6 @@ struct Smtp {
     awaiting: usize,
     in_reply: bool,
     last_verb_starttls: bool,
-}
-
-fn reply_code(line: &[u8]) -> Option<(u16, bool)> {
-    let code = std::str::from_utf8(line.get(..3)?).ok()?.parse().ok()?;
-    Some((code, line.get(3) != Some(&b'-')))
 }
 
 impl Smtp {
