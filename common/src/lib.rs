@@ -8,6 +8,8 @@
 //!   userspace decoder agree on what they parse.
 #![no_std]
 
+pub mod xdp;
+
 /// EtherType values the parsers understand.
 pub mod ethertype {
     pub const IPV4: u16 = 0x0800;

@@ -1,6 +1,7 @@
 //! The sensor's configuration file (TOML; example in `deploy/pastmon.toml`).
 
 use crate::aggregate::{AggregateConfig, ClientGranularity};
+use crate::capture::xdp::{AttachMode, RingSizes, Watch, XdpConfig, ZeroCopy};
 use crate::export::clickhouse::{check_identifier, ClickHouseConfig};
 use crate::export::retention::RetentionConfig;
 use crate::export::SpoolConfig;
@@ -18,6 +19,13 @@ pub struct Config {
     pub sensor: String,
     /// Address of the Prometheus `/metrics` endpoint; none when absent.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// The user a live sensor runs as once capture is set up.
+    pub user: Option<String>,
+    /// Let a live sensor go on as root when no `user` is set.
+    #[serde(default)]
+    pub allow_root: bool,
+    /// Live capture; `pastmon run --pcap` ignores it.
+    pub capture: Option<Capture>,
     #[serde(default)]
     pub analysis: Analysis,
     #[serde(default)]
@@ -26,6 +34,75 @@ pub struct Config {
     pub spool: SpoolConfig,
     #[serde(default)]
     pub retention: RetentionConfig,
+}
+
+/// What frames are not kept become on the monitor interface.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Others {
+    /// Dropped in the driver: the default on a dedicated monitor port.
+    #[default]
+    Drop,
+    /// Passed on to the kernel's stack.
+    Pass,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capture {
+    /// Monitor (mirror) interfaces, each with every rx queue.
+    pub interfaces: Vec<String>,
+    /// Watched servers, `ADDRESS[/LEN][:PORTS]`; none: keep everything.
+    #[serde(default)]
+    pub watch: Vec<Watch>,
+    #[serde(default)]
+    pub others: Others,
+    #[serde(default = "default_mode")]
+    pub mode: AttachMode,
+    #[serde(default = "default_zero_copy")]
+    pub zero_copy: ZeroCopy,
+    /// UMEM frames per rx queue (power of two).
+    #[serde(default = "default_frames")]
+    pub frames: u32,
+    /// Bytes per UMEM frame: 2048 or 4096.
+    #[serde(default = "default_frame_size")]
+    pub frame_size: u32,
+    /// Rx ring entries per queue (power of two).
+    #[serde(default = "default_rx_ring")]
+    pub rx_ring: u32,
+}
+
+fn default_mode() -> AttachMode {
+    AttachMode::Auto
+}
+fn default_zero_copy() -> ZeroCopy {
+    ZeroCopy::Auto
+}
+fn default_frames() -> u32 {
+    RingSizes::default().frames
+}
+fn default_frame_size() -> u32 {
+    RingSizes::default().frame_size
+}
+fn default_rx_ring() -> u32 {
+    RingSizes::default().rx_ring
+}
+
+impl Capture {
+    /// One XDP setup per interface.
+    pub fn xdp(&self) -> Vec<XdpConfig> {
+        self.interfaces
+            .iter()
+            .map(|interface| XdpConfig {
+                interface: interface.clone(),
+                watch: self.watch.clone(),
+                pass_others: self.others == Others::Pass,
+                mode: self.mode,
+                zero_copy: self.zero_copy,
+                sizes: RingSizes { frames: self.frames, frame_size: self.frame_size, rx_ring: self.rx_ring },
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,6 +176,13 @@ impl Config {
             return Err(invalid("analysis.interval must be at least 1 second".into()));
         }
         cfg.analysis.clients.parse::<ClientGranularity>().map_err(|e| invalid(format!("analysis.clients: {e}")))?;
+        if let Some(capture) = &cfg.capture {
+            if capture.interfaces.is_empty() {
+                return Err(invalid("capture.interfaces: name at least one interface".into()));
+            }
+            let sizes = RingSizes { frames: capture.frames, frame_size: capture.frame_size, rx_ring: capture.rx_ring };
+            sizes.check().map_err(|e| invalid(format!("capture: {e}")))?;
+        }
         Ok(cfg)
     }
 

@@ -1,9 +1,10 @@
 //! The `pastmon` command: a thin layer over the library.
 
 use anyhow::{bail, Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 use pastmon::aggregate::{AggregateConfig, ClientGranularity};
-use pastmon::capture::CaptureFile;
+use pastmon::capture::xdp::{AttachMode, RingSizes, Watch, XdpCapture, XdpConfig, ZeroCopy};
+use pastmon::capture::{CaptureFile, CaptureSource};
 use pastmon::config::Config;
 use pastmon::export::clickhouse::Client;
 use pastmon::export::{schema, ExportConfig, Exporter};
@@ -12,6 +13,7 @@ use pastmon::metrics::{self, Health};
 use pastmon::report;
 use pastmon::rules::Rules;
 use pastmon::worker::{self, EngineConfig, Outputs};
+use pastmon::{privileges, signals};
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
@@ -53,9 +55,9 @@ struct RunArgs {
     /// Configuration file (TOML, see deploy/pastmon.toml).
     #[arg(long)]
     config: PathBuf,
-    /// Read this capture file instead of a live interface.
+    /// Read this capture file instead of the live interfaces of [capture].
     #[arg(long)]
-    pcap: PathBuf,
+    pcap: Option<PathBuf>,
     /// At the end of the file, seconds to keep retrying an unreachable
     /// ClickHouse before leaving the rest in the spool.
     #[arg(long, default_value_t = 30)]
@@ -68,18 +70,50 @@ enum Format {
     Json,
 }
 
+/// Live capture options (`--iface`).
 #[derive(clap::Args)]
+struct LiveArgs {
+    /// Watched server, ADDRESS[/LEN][:PORTS], IPv6 in [brackets]; repeatable.
+    /// None: every frame is kept.
+    #[arg(long = "watch", value_name = "SERVER")]
+    watch: Vec<Watch>,
+    /// Pass frames not kept on to the kernel instead of dropping them.
+    #[arg(long)]
+    pass_others: bool,
+    #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
+    xdp_mode: AttachMode,
+    #[arg(long, value_enum, default_value_t = ZeroCopy::Auto)]
+    zero_copy: ZeroCopy,
+    /// UMEM frames per rx queue (power of two).
+    #[arg(long, default_value_t = RingSizes::default().frames)]
+    frames: u32,
+    /// Rx ring entries per rx queue (power of two).
+    #[arg(long, default_value_t = RingSizes::default().rx_ring)]
+    rx_ring: u32,
+    /// Stop after this many seconds (else at SIGINT or SIGTERM).
+    #[arg(long, value_name = "SECONDS")]
+    duration: Option<u64>,
+}
+
+#[derive(clap::Args)]
+#[command(group(ArgGroup::new("source").required(true).args(["pcap", "iface"])))]
 struct RawArgs {
     /// pcap or pcapng file to read.
     #[arg(long)]
-    pcap: PathBuf,
+    pcap: Option<PathBuf>,
+    /// Capture live from this monitor interface (XDP and AF_XDP, needs
+    /// root) until SIGINT or SIGTERM.
+    #[arg(long, value_name = "IF")]
+    iface: Option<String>,
+    #[command(flatten)]
+    live: LiveArgs,
     /// Signature rules (TOML); default: the built-in deploy/rules/default.toml.
     #[arg(long)]
     rules: Option<PathBuf>,
     /// Aggregation interval in seconds, aligned to the wall clock.
     #[arg(long, default_value_t = 300)]
     interval: u64,
-    /// Worker threads (default: the number of cores).
+    /// Worker threads (default: the number of cores; live: one per rx queue).
     #[arg(long)]
     workers: Option<usize>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -117,6 +151,65 @@ fn main() {
     }
 }
 
+/// Where frames come from: a file, or the sockets of live interfaces.
+enum Capture {
+    File(CaptureFile, String),
+    Live(Vec<XdpCapture>),
+}
+
+impl Capture {
+    /// Attaches to every interface; logs how.
+    fn live(configs: &[XdpConfig], duration: Option<u64>) -> Result<Capture> {
+        let stop = signals::stop_flag();
+        let mut captures = Vec::new();
+        for cfg in configs {
+            let capture = XdpCapture::open(cfg, stop)?;
+            let zero_copy = capture.sockets.iter().filter(|s| s.zero_copy()).count();
+            eprintln!(
+                "pastmon: {}: XDP attached in {:?} mode, {} rx queues ({} zero-copy), watching {}",
+                cfg.interface,
+                capture.mode,
+                capture.sockets.len(),
+                zero_copy,
+                if cfg.watch.is_empty() { "everything".to_owned() } else { format!("{} servers", cfg.watch.len()) }
+            );
+            captures.push(capture);
+        }
+        if let Some(seconds) = duration {
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_secs(seconds));
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            });
+        }
+        Ok(Capture::Live(captures))
+    }
+
+    fn sources(&mut self) -> Vec<&mut (dyn CaptureSource + Send)> {
+        match self {
+            Capture::File(file, _) => vec![file],
+            Capture::Live(captures) => captures
+                .iter_mut()
+                .flat_map(|c| c.sockets.iter_mut())
+                .map(|s| s as &mut (dyn CaptureSource + Send))
+                .collect(),
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Capture::File(_, name) => name.clone(),
+            Capture::Live(captures) => {
+                let names: Vec<String> = captures.iter().map(|c| c.interface.clone()).collect();
+                format!("live {}", names.join(", "))
+            }
+        }
+    }
+
+    fn open_file(path: &std::path::Path) -> Result<Capture> {
+        Ok(Capture::File(CaptureFile::open(path)?, path.display().to_string()))
+    }
+}
+
 fn raw(args: RawArgs) -> Result<()> {
     let rules = match &args.rules {
         Some(path) => Rules::load(path)?,
@@ -125,10 +218,29 @@ fn raw(args: RawArgs) -> Result<()> {
     if args.interval == 0 {
         bail!("--interval must be at least 1 second");
     }
+    let mut capture = match (&args.pcap, &args.iface) {
+        (Some(path), _) => Capture::open_file(path)?,
+        (None, Some(iface)) => {
+            let l = &args.live;
+            let cfg = XdpConfig {
+                interface: iface.clone(),
+                watch: l.watch.clone(),
+                pass_others: l.pass_others,
+                mode: l.xdp_mode,
+                zero_copy: l.zero_copy,
+                sizes: RingSizes { frames: l.frames, rx_ring: l.rx_ring, ..RingSizes::default() },
+            };
+            Capture::live(&[cfg], l.duration)?
+        }
+        (None, None) => bail!("give --pcap FILE or --iface IF"),
+    };
+    let is_live = matches!(capture, Capture::Live(_));
+    let mut sources = capture.sources();
+    let live_workers = is_live.then_some(sources.len());
     let cfg = EngineConfig {
         grace_s: 0,
         transactions_sample: 0.0,
-        workers: args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        workers: args.workers.or(live_workers).unwrap_or_else(cores),
         flows: FlowConfig {
             max_flows: args.max_flows,
             idle_timeout_ns: args.idle_timeout * 1_000_000_000,
@@ -138,7 +250,6 @@ fn raw(args: RawArgs) -> Result<()> {
         aggregate: AggregateConfig { interval_s: args.interval, clients: args.clients, ..AggregateConfig::default() },
         rules: Arc::new(rules),
     };
-    let mut source = CaptureFile::open(&args.pcap)?;
     let jsonl_file = match &args.transactions {
         Some(path) => {
             let file = File::create(path).with_context(|| format!("{}", path.display()))?;
@@ -149,7 +260,10 @@ fn raw(args: RawArgs) -> Result<()> {
     let jsonl = jsonl_file.clone().map(|f| f as worker::JsonlOut);
 
     let outputs = Outputs { jsonl, ..Outputs::default() };
-    let results = with_progress(|progress| worker::run(&mut source, &cfg, outputs, progress));
+    let results = with_progress(|progress| worker::run(&mut sources, &cfg, outputs, progress));
+    drop(sources);
+    let name = capture.name();
+    drop(capture); // detaches the XDP program before the report is printed
     if let (Some(file), Some(path)) = (jsonl_file, &args.transactions) {
         file.lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -159,7 +273,7 @@ fn raw(args: RawArgs) -> Result<()> {
 
     let mut stdout = std::io::stdout().lock();
     match args.format {
-        Format::Text => stdout.write_all(report::text_report(&results, &args.pcap.display().to_string()).as_bytes())?,
+        Format::Text => stdout.write_all(report::text_report(&results, &name).as_bytes())?,
         Format::Json => {
             serde_json::to_writer_pretty(&mut stdout, &report::json_report(&results))?;
             writeln!(stdout)?;
@@ -170,6 +284,10 @@ fn raw(args: RawArgs) -> Result<()> {
         bail!("{e} (the statistics above cover the frames before it)");
     }
     Ok(())
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Runs `f` with a progress callback that drives a bar on a terminal.
@@ -196,15 +314,37 @@ fn with_progress<T>(f: impl FnOnce(&mut dyn FnMut(u64, Option<u64>)) -> T) -> T 
 
 fn run(args: RunArgs) -> Result<()> {
     let config = Config::load(&args.config)?;
-    let engine = config.engine()?;
-    // The exporter applies the schema before its first insert; without the
-    // database the sensor still runs and the spool keeps the data.
-    let mut source = CaptureFile::open(&args.pcap)?;
-    let health = Health::new(engine.workers);
+    let mut engine = config.engine()?;
+    let mut capture = match (&args.pcap, &config.capture) {
+        (Some(path), _) => Capture::open_file(path)?,
+        (None, Some(live)) => {
+            if config.user.is_none() && privileges::is_root() && !config.allow_root {
+                bail!(
+                    "{}: set `user` to the account the sensor drops to once capture is set up \
+                     (or `allow_root = true` to stay root)",
+                    args.config.display()
+                );
+            }
+            Capture::live(&live.xdp(), None)?
+        }
+        (None, None) => bail!("{}: no [capture] section; give --pcap FILE to read a file", args.config.display()),
+    };
+    let is_live = matches!(capture, Capture::Live(_));
+    let mut sources = capture.sources();
+    if is_live && config.analysis.workers == 0 {
+        engine.workers = sources.len();
+    }
+    let health = Health::new(sources.len(), engine.workers);
     if let Some(addr) = config.metrics_listen {
         let bound = metrics::serve(addr, health.clone()).with_context(|| format!("metrics_listen {addr}"))?;
         eprintln!("pastmon: metrics on http://{bound}/metrics");
     }
+    if let (true, Some(user)) = (is_live, &config.user) {
+        privileges::drop_to(user)?;
+        eprintln!("pastmon: running as {user}, no capabilities");
+    }
+    // The exporter applies the schema before its first insert; without the
+    // database the sensor still runs and the spool keeps the data.
     let exporter = Exporter::start(
         ExportConfig {
             sensor: config.sensor.clone(),
@@ -214,17 +354,19 @@ fn run(args: RunArgs) -> Result<()> {
             drain_timeout: std::time::Duration::from_secs(args.drain_timeout),
             retention: config.retention.clone(),
         },
-        engine.workers + 1,
+        engine.workers + sources.len(),
         Some(health.clone()),
     )?;
     let sender = exporter.sender.clone();
     let outputs = Outputs { export: Some(sender), health: Some(health), ..Outputs::default() };
-    let results = with_progress(|progress| worker::run(&mut source, &engine, outputs, progress));
+    let results = with_progress(|progress| worker::run(&mut sources, &engine, outputs, progress));
+    drop(sources);
+    let name = capture.name();
+    drop(capture);
     let stats = exporter.finish()?;
     let c = &results.capture;
     println!(
-        "{}: {} packets, {} flows; exported {} batches ({} rows), {} replayed from the spool, {} duplicates skipped, {} late transactions",
-        args.pcap.display(),
+        "{name}: {} packets, {} flows; exported {} batches ({} rows), {} replayed from the spool, {} duplicates skipped, {} late transactions",
         c.packets,
         results.flows.flows,
         stats.batches_inserted,

@@ -5,6 +5,7 @@
 //! capture time) into their own slots; the exporter after every round. The
 //! server thread only reads.
 
+use crate::capture::{sum_counters, SourceCounter};
 use crate::flow::FlowStats;
 use crate::worker::CaptureStats;
 use pastmon_common::SkipReason;
@@ -16,7 +17,9 @@ use std::sync::{Arc, Mutex};
 
 #[derive(Default)]
 pub struct Health {
-    capture: Mutex<CaptureStats>,
+    /// One slot per reader (capture source): its counts and the source's own
+    /// counters.
+    capture: Mutex<Vec<(CaptureStats, Vec<SourceCounter>)>>,
     /// One slot per worker.
     flows: Mutex<Vec<FlowStats>>,
     open_flows: Mutex<Vec<u64>>,
@@ -35,16 +38,19 @@ pub struct Health {
 }
 
 impl Health {
-    pub fn new(workers: usize) -> Arc<Health> {
+    pub fn new(readers: usize, workers: usize) -> Arc<Health> {
         let h = Health::default();
+        *lock(&h.capture) = vec![Default::default(); readers];
         *lock(&h.flows) = vec![FlowStats::default(); workers];
         *lock(&h.open_flows) = vec![0; workers];
         *lock(&h.transactions) = vec![0; workers];
         Arc::new(h)
     }
 
-    pub fn publish_capture(&self, c: &CaptureStats) {
-        *lock(&self.capture) = c.clone();
+    pub fn publish_capture(&self, reader: usize, c: &CaptureStats, counters: &[SourceCounter]) {
+        if let Some(slot) = lock(&self.capture).get_mut(reader) {
+            *slot = (c.clone(), counters.to_vec());
+        }
     }
 
     pub fn publish_worker(&self, worker: usize, flows: &FlowStats, open_flows: usize, transactions: u64) {
@@ -69,12 +75,20 @@ impl Health {
             }
         };
         let one = |v: u64| vec![(String::new(), v)];
-        let c = lock(&self.capture).clone();
+        let mut c = CaptureStats::default();
+        let mut source_counters = Vec::new();
+        for (stats, counters) in lock(&self.capture).iter() {
+            c.add(stats);
+            source_counters.extend(counters.iter().cloned());
+        }
         metric("packets_total", "counter", "Frames captured.", &one(c.packets));
         metric("bytes_total", "counter", "Bytes captured (on the wire).", &one(c.bytes));
         let skipped: Vec<(String, u64)> =
             SkipReason::ALL.iter().map(|r| (format!("{{reason=\"{}\"}}", r.name()), c.skipped[*r as usize])).collect();
         metric("skipped_frames_total", "counter", "Frames not analysed, by reason.", &skipped);
+        for counter in sum_counters(source_counters) {
+            metric(counter.name, "counter", counter.help, &one(counter.value));
+        }
         let mut flows = FlowStats::default();
         for f in lock(&self.flows).iter() {
             flows.add(f);
@@ -166,13 +180,16 @@ mod tests {
 
     #[test]
     fn renders_prometheus_text() {
-        let h = Health::new(2);
-        h.publish_capture(&CaptureStats { packets: 10, bytes: 1000, ..CaptureStats::default() });
+        let h = Health::new(2, 2);
+        h.publish_capture(0, &CaptureStats { packets: 10, bytes: 1000, ..CaptureStats::default() }, &[]);
+        let kept = SourceCounter { name: "xdp_kept_total", help: "Kept.", value: 4 };
+        h.publish_capture(1, &CaptureStats { packets: 5, ..CaptureStats::default() }, &[kept]);
         h.publish_worker(1, &FlowStats { flows: 3, ..FlowStats::default() }, 2, 7);
         h.exported_until.store(1000, Ordering::Relaxed);
         let text = h.render(1300);
         for line in [
-            "pastmon_packets_total 10",
+            "pastmon_packets_total 15",
+            "pastmon_xdp_kept_total 4",
             "pastmon_flows_total 3",
             "pastmon_transactions_total 7",
             "pastmon_export_lag_seconds 300",

@@ -77,6 +77,7 @@ fn capture_json(r: &Results) -> Value {
         "signatures_overflowed": r.signatures_overflowed,
         "clients_folded": r.aggregates.folded_clients,
         "error": r.error.as_ref().map(|e| e.to_string()),
+        "source_counters": r.source_counters.iter().map(|c| (c.name.to_owned(), json!(c.value))).collect::<Map<String, Value>>(),
     })
 }
 
@@ -164,6 +165,10 @@ pub fn text_report(r: &Results, source: &str) -> String {
         r.signatures_overflowed,
         f.unmatched_responses
     );
+    if !r.source_counters.is_empty() {
+        let counters: Vec<String> = r.source_counters.iter().map(|c| format!("{} {}", c.name, c.value)).collect();
+        let _ = writeln!(out, "  live capture     {}", counters.join(", "));
+    }
     if let Some(e) = &r.error {
         let _ = writeln!(out, "  error            {e}");
     }

@@ -9,7 +9,7 @@
 //! path.
 
 use crate::aggregate::{AggregateConfig, Aggregates, IntervalRows};
-use crate::capture::{CaptureError, CaptureSource};
+use crate::capture::{sum_counters, CaptureError, CaptureSource, LinkType, Next, SourceCounter};
 use crate::decode::{decode, Packet};
 use crate::export::encode::SensorInterval;
 use crate::export::Message;
@@ -147,6 +147,8 @@ impl Closer {
 /// Everything one run produced.
 pub struct Results {
     pub capture: CaptureStats,
+    /// The sources' own counters (live capture: kernel and socket drops).
+    pub source_counters: Vec<SourceCounter>,
     pub flows: FlowStats,
     pub aggregates: Aggregates,
     /// Signature names that overflowed a plugin's cap into `<PLUGIN>_OTHER`.
@@ -281,6 +283,12 @@ impl TransactionSink for WorkerSink {
     }
 }
 
+/// A worker's end of one reader.
+struct WorkerInput {
+    from_reader: rtrb::Consumer<Batch>,
+    recycle: rtrb::Producer<Batch>,
+}
+
 struct WorkerOutput {
     flows: FlowStats,
     aggregates: Aggregates,
@@ -288,8 +296,7 @@ struct WorkerOutput {
 
 fn worker_loop(
     cfg: EngineConfig,
-    mut from_reader: rtrb::Consumer<Batch>,
-    mut recycle: rtrb::Producer<Batch>,
+    mut inputs: Vec<WorkerInput>,
     jsonl: Option<JsonlOut>,
     mut closer: Option<Closer>,
     health: Option<(usize, Arc<Health>)>,
@@ -312,44 +319,56 @@ fn worker_loop(
     let mut now = 0;
     let mut flows_reported = FlowStats::default();
     loop {
-        let mut batch = match from_reader.pop() {
-            Ok(b) => b,
-            Err(_) if from_reader.is_abandoned() && from_reader.is_empty() => break,
-            Err(_) => {
-                idle_spins += 1;
-                if idle_spins < 4 {
-                    thread::yield_now();
-                } else {
-                    thread::park_timeout(Duration::from_millis(1));
+        let mut got = false;
+        let mut all_over = true;
+        for input in &mut inputs {
+            let mut batch = match input.from_reader.pop() {
+                Ok(b) => b,
+                Err(_) => {
+                    all_over &= input.from_reader.is_abandoned() && input.from_reader.is_empty();
+                    continue;
                 }
-                continue;
+            };
+            got = true;
+            all_over = false;
+            for f in &batch.frames {
+                let mut packet = f.packet;
+                packet.payload = &batch.bytes[f.start as usize..(f.start + f.len) as usize];
+                flows.packet(f.ts, &packet, &mut sink);
+                if f.ts >= next_sweep {
+                    flows.sweep(f.ts, &mut sink);
+                    next_sweep = f.ts + SWEEP_EVERY_NS;
+                }
+                now = now.max(f.ts);
             }
-        };
-        idle_spins = 0;
-        for f in &batch.frames {
-            let mut packet = f.packet;
-            packet.payload = &batch.bytes[f.start as usize..(f.start + f.len) as usize];
-            flows.packet(f.ts, &packet, &mut sink);
-            if f.ts >= next_sweep {
-                flows.sweep(f.ts, &mut sink);
-                next_sweep = f.ts + SWEEP_EVERY_NS;
+            now = now.max(batch.tick);
+            if let (Some((i, h)), true) = (&health, batch.tick != 0) {
+                h.publish_worker(*i, &flows.stats, flows.len(), sink.aggregates.transactions);
             }
-            now = now.max(f.ts);
+            if let Some(c) = closer.as_mut() {
+                let due = c.due(now);
+                if due > c.closed_before {
+                    let health = flows_delta(&flows.stats, &mut flows_reported, due - c.interval_s);
+                    c.report(due, sink.aggregates.take_before(due), health, std::mem::take(&mut sink.sampled));
+                }
+            }
+            batch.clear();
+            // The reader may have stopped taking recycled batches; then drop it.
+            let _ = input.recycle.push(batch);
         }
-        now = now.max(batch.tick);
-        if let (Some((i, h)), true) = (&health, batch.tick != 0) {
-            h.publish_worker(*i, &flows.stats, flows.len(), sink.aggregates.transactions);
+        if all_over {
+            break;
         }
-        if let Some(c) = closer.as_mut() {
-            let due = c.due(now);
-            if due > c.closed_before {
-                let health = flows_delta(&flows.stats, &mut flows_reported, due - c.interval_s);
-                c.report(due, sink.aggregates.take_before(due), health, std::mem::take(&mut sink.sampled));
+        if got {
+            idle_spins = 0;
+        } else {
+            idle_spins += 1;
+            if idle_spins < 4 {
+                thread::yield_now();
+            } else {
+                thread::park_timeout(Duration::from_millis(1));
             }
         }
-        batch.clear();
-        // The reader may have stopped taking recycled batches; then drop it.
-        let _ = recycle.push(batch);
     }
     flows.close_all(&mut sink);
     sink.flush_jsonl();
@@ -377,10 +396,13 @@ fn flows_delta(now: &FlowStats, reported: &mut FlowStats, interval: u64) -> BTre
     BTreeMap::from([(interval, SensorInterval { flows: delta, ..SensorInterval::default() })])
 }
 
-/// Runs a capture source through `cfg.workers` workers to its end;
-/// `progress` is called now and then with the source's progress.
+/// Runs capture sources through `cfg.workers` workers to their end. Each
+/// source has its own reader (the first on the calling thread, which alone
+/// reports `progress`); every reader reaches every worker over its own SPSC
+/// ring, so frames of one flow seen by different sources (rx queues with
+/// asymmetric RSS) meet at the flow's owner.
 pub fn run(
-    source: &mut dyn CaptureSource,
+    sources: &mut [&mut (dyn CaptureSource + Send)],
     cfg: &EngineConfig,
     outputs: Outputs,
     progress: &mut dyn FnMut(u64, Option<u64>),
@@ -396,106 +418,70 @@ pub fn run(
             closed_before: 0,
         })
     };
-    let mut links = Vec::with_capacity(n);
+    let mut reader_links: Vec<Vec<WorkerLink>> = sources.iter().map(|_| Vec::with_capacity(n)).collect();
     let mut handles = Vec::with_capacity(n);
     for i in 0..n {
-        let (to_worker, from_reader) = rtrb::RingBuffer::new(RING_BATCHES);
-        let (recycle, recycled) = rtrb::RingBuffer::new(RING_BATCHES + 2);
+        let mut inputs = Vec::with_capacity(sources.len());
+        let mut producers = Vec::with_capacity(sources.len());
+        for _ in 0..sources.len() {
+            let (to_worker, from_reader) = rtrb::RingBuffer::new(RING_BATCHES);
+            let (recycle, recycled) = rtrb::RingBuffer::new(RING_BATCHES + 2);
+            inputs.push(WorkerInput { from_reader, recycle });
+            producers.push((to_worker, recycled));
+        }
         let (cfg, jsonl, closer, health) = (cfg.clone(), jsonl.clone(), closer(i), health.clone().map(|h| (i, h)));
         let handle = thread::Builder::new()
             .name(format!("pastmon-worker-{i}"))
-            .spawn(move || worker_loop(cfg, from_reader, recycle, jsonl, closer, health))
+            .spawn(move || worker_loop(cfg, inputs, jsonl, closer, health))
             .unwrap_or_else(|e| panic!("cannot start a worker thread: {e}"));
-        links.push(WorkerLink { to_worker, recycled, current: Batch::default(), thread: handle.thread().clone() });
+        for (links, (to_worker, recycled)) in reader_links.iter_mut().zip(producers) {
+            links.push(WorkerLink { to_worker, recycled, current: Batch::default(), thread: handle.thread().clone() });
+        }
         handles.push(handle);
     }
 
-    let mut capture = CaptureStats::default();
-    let mut reader_closer = closer(n);
+    let readers: Vec<Reader> = reader_links
+        .into_iter()
+        .enumerate()
+        .map(|(r, links)| Reader {
+            index: r,
+            links,
+            capture: CaptureStats::default(),
+            intervals: BTreeMap::new(),
+            closer: closer(n + r),
+            health: health.clone(),
+            rules: cfg.rules.clone(),
+            next_tick: 0,
+        })
+        .collect();
     drop(export);
-    // Capture health per interval, for the exporter.
-    let mut intervals: BTreeMap<u64, SensorInterval> = BTreeMap::new();
-    let mut next_tick = 0;
-    let mut error = None;
-    loop {
-        let frame = match source.next_frame() {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => {
-                error = Some(e);
-                break;
-            }
-        };
-        let ts = frame.ts_ns;
-        if ts >= next_tick {
-            // Once a second of capture time: every worker learns the time
-            // (and gets its partial batch), so idle ones close intervals too.
-            for link in &mut links {
-                link.current.tick = ts;
-                link.send_current();
-            }
-            next_tick = ts + SWEEP_EVERY_NS;
-            if let Some(h) = &health {
-                h.publish_capture(&capture);
-                h.signatures.store(cfg.rules.signatures(), std::sync::atomic::Ordering::Relaxed);
-            }
-            if let Some(c) = reader_closer.as_mut() {
-                let due = c.due(ts);
-                if due > c.closed_before {
-                    let open = intervals.split_off(&due);
-                    c.report(due, BTreeMap::new(), std::mem::replace(&mut intervals, open), Vec::new());
-                }
-            }
+    let mut outs = thread::scope(|scope| {
+        let mut readers = readers.into_iter();
+        let mut sources = sources.iter_mut();
+        let first = readers.next().zip(sources.next());
+        let others: Vec<_> = readers
+            .zip(sources)
+            .map(|(reader, source)| {
+                thread::Builder::new()
+                    .name(format!("pastmon-reader-{}", reader.index))
+                    .spawn_scoped(scope, move || reader.read(&mut **source, &mut |_, _| {}))
+                    .unwrap_or_else(|e| panic!("cannot start a reader thread: {e}"))
+            })
+            .collect();
+        let mut outs: Vec<ReaderOutput> =
+            first.map(|(reader, source)| reader.read(&mut **source, progress)).into_iter().collect();
+        for h in others {
+            outs.push(h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
         }
-        // The run's totals, and per interval for the exporter.
-        let mut interval = reader_closer.as_ref().map(|c| &mut intervals.entry(c.interval_of(ts)).or_default().capture);
-        capture.count(ts, frame.wire_len);
-        if let Some(s) = interval.as_deref_mut() {
-            s.count(ts, frame.wire_len);
-        }
-        let packet = match decode(frame.link, frame.data) {
-            Ok(p) => p,
-            Err(reason) => {
-                capture.skipped[reason as usize] += 1;
-                if let Some(s) = interval {
-                    s.skipped[reason as usize] += 1;
-                }
-                continue;
-            }
-        };
-        if packet.first_fragment {
-            capture.first_fragments += 1;
-            if let Some(s) = interval {
-                s.first_fragments += 1;
-            }
-        }
-        let worker = (FlowKey::of(&packet).0.hash() % n as u64) as usize;
-        let link = &mut links[worker];
-        let start = link.current.bytes.len() as u32;
-        link.current.bytes.extend_from_slice(packet.payload);
-        let len = packet.payload.len() as u32;
-        link.current.frames.push(FrameRef { ts: frame.ts_ns, packet: Packet { payload: &[], ..packet }, start, len });
-        if link.current.is_full() {
-            link.send_current();
-        }
-        if capture.packets % 8192 == 0 {
-            let (done, total) = source.progress();
-            progress(done, total);
-        }
-    }
-    for link in &mut links {
-        if !link.current.frames.is_empty() {
-            link.send_current();
-        }
-    }
-    drop(links);
-    if let Some(mut c) = reader_closer {
-        c.report(u64::MAX, BTreeMap::new(), intervals, Vec::new());
-    }
-    if let Some(h) = &health {
-        h.publish_capture(&capture);
-    }
+        outs
+    });
 
+    let mut capture = CaptureStats::default();
+    let mut error = None;
+    for out in &mut outs {
+        capture.add(&out.capture);
+        error = error.or(out.error.take());
+    }
     let mut flows = FlowStats::default();
     let mut aggregates = Aggregates::new(&cfg.aggregate);
     for h in handles {
@@ -506,7 +492,139 @@ pub fn run(
         flows.add(&out.flows);
         aggregates.merge(out.aggregates);
     }
-    let (done, total) = source.progress();
-    progress(done, total);
-    Results { capture, flows, aggregates, signatures_overflowed: cfg.rules.overflowed(), error }
+    Results {
+        capture,
+        source_counters: sum_counters(outs.into_iter().flat_map(|o| o.counters)),
+        flows,
+        aggregates,
+        signatures_overflowed: cfg.rules.overflowed(),
+        error,
+    }
+}
+
+/// One source's reader: decodes each frame once, counts it, and hands it to
+/// the worker owning its flow.
+struct Reader {
+    index: usize,
+    links: Vec<WorkerLink>,
+    capture: CaptureStats,
+    /// Capture health per interval, for the exporter.
+    intervals: BTreeMap<u64, SensorInterval>,
+    closer: Option<Closer>,
+    health: Option<Arc<Health>>,
+    rules: Arc<Rules>,
+    next_tick: u64,
+}
+
+struct ReaderOutput {
+    capture: CaptureStats,
+    counters: Vec<SourceCounter>,
+    error: Option<CaptureError>,
+}
+
+impl Reader {
+    fn read(mut self, source: &mut dyn CaptureSource, progress: &mut dyn FnMut(u64, Option<u64>)) -> ReaderOutput {
+        let mut error = None;
+        loop {
+            let frame = match source.next_frame() {
+                Ok(Next::Frame(f)) => f,
+                Ok(Next::Idle { now_ns }) => {
+                    if now_ns >= self.next_tick {
+                        self.tick(now_ns, source);
+                    }
+                    continue;
+                }
+                Ok(Next::End) => break,
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            };
+            let ts = frame.ts_ns;
+            self.frame(ts, frame.link, frame.data, frame.wire_len);
+            // After the frame (its borrow of the source is over): the tick
+            // then carries it, and the source can be asked for counters.
+            if ts >= self.next_tick {
+                self.tick(ts, source);
+            }
+            if self.capture.packets % 8192 == 0 {
+                let (done, total) = source.progress();
+                progress(done, total);
+            }
+        }
+        for link in &mut self.links {
+            if !link.current.frames.is_empty() {
+                link.send_current();
+            }
+        }
+        let counters = source.counters();
+        let Reader { links, capture, intervals, closer, health, index, .. } = self;
+        drop(links);
+        if let Some(mut c) = closer {
+            c.report(u64::MAX, BTreeMap::new(), intervals, Vec::new());
+        }
+        if let Some(h) = &health {
+            h.publish_capture(index, &capture, &counters);
+        }
+        let (done, total) = source.progress();
+        progress(done, total);
+        ReaderOutput { capture, counters, error }
+    }
+
+    /// Once a second of capture time: every worker learns the time (and gets
+    /// its partial batch), so idle ones close intervals too; the reader
+    /// reports its closed intervals and publishes its counters.
+    fn tick(&mut self, ts: u64, source: &mut dyn CaptureSource) {
+        for link in &mut self.links {
+            link.current.tick = ts;
+            link.send_current();
+        }
+        self.next_tick = ts + SWEEP_EVERY_NS;
+        if let Some(h) = &self.health {
+            h.publish_capture(self.index, &self.capture, &source.counters());
+            h.signatures.store(self.rules.signatures(), std::sync::atomic::Ordering::Relaxed);
+        }
+        if let Some(c) = self.closer.as_mut() {
+            let due = c.due(ts);
+            if due > c.closed_before {
+                let open = self.intervals.split_off(&due);
+                c.report(due, BTreeMap::new(), std::mem::replace(&mut self.intervals, open), Vec::new());
+            }
+        }
+    }
+
+    /// Counts and decodes one frame and queues it for its flow's worker.
+    fn frame(&mut self, ts: u64, link: LinkType, data: &[u8], wire_len: u32) {
+        let mut interval =
+            self.closer.as_ref().map(|c| &mut self.intervals.entry(c.interval_of(ts)).or_default().capture);
+        self.capture.count(ts, wire_len);
+        if let Some(s) = interval.as_deref_mut() {
+            s.count(ts, wire_len);
+        }
+        let packet = match decode(link, data) {
+            Ok(p) => p,
+            Err(reason) => {
+                self.capture.skipped[reason as usize] += 1;
+                if let Some(s) = interval {
+                    s.skipped[reason as usize] += 1;
+                }
+                return;
+            }
+        };
+        if packet.first_fragment {
+            self.capture.first_fragments += 1;
+            if let Some(s) = interval {
+                s.first_fragments += 1;
+            }
+        }
+        let worker = (FlowKey::of(&packet).0.hash() % self.links.len() as u64) as usize;
+        let link = &mut self.links[worker];
+        let start = link.current.bytes.len() as u32;
+        link.current.bytes.extend_from_slice(packet.payload);
+        let len = packet.payload.len() as u32;
+        link.current.frames.push(FrameRef { ts, packet: Packet { payload: &[], ..packet }, start, len });
+        if link.current.is_full() {
+            link.send_current();
+        }
+    }
 }

@@ -7,7 +7,7 @@
 //! sections and interfaces, per-interface `if_tsresol` and `if_tsoffset`,
 //! enhanced, simple and obsolete packet blocks; other blocks are skipped.
 
-use super::{CaptureError, CaptureSource, Frame, LinkType};
+use super::{CaptureError, CaptureSource, Frame, LinkType, Next};
 use std::fs::File;
 use std::io::{self, Read};
 use std::ops::Range;
@@ -307,14 +307,19 @@ impl CaptureFile {
 }
 
 impl CaptureSource for CaptureFile {
-    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
+    fn next_frame(&mut self) -> Result<Next<'_>, CaptureError> {
         let next = match self.format {
             Format::Pcap { swapped, nanos, link } => {
                 self.next_pcap(swapped, nanos)?.map(|(ts, _, wire)| (ts, link, wire))
             }
             Format::PcapNg { .. } => self.next_pcapng()?,
         };
-        Ok(next.map(|(ts_ns, link, wire_len)| Frame { ts_ns, link, data: &self.window[self.frame.clone()], wire_len }))
+        Ok(match next {
+            Some((ts_ns, link, wire_len)) => {
+                Next::Frame(Frame { ts_ns, link, data: &self.window[self.frame.clone()], wire_len })
+            }
+            None => Next::End,
+        })
     }
 
     fn progress(&self) -> (u64, Option<u64>) {
@@ -380,12 +385,12 @@ mod tests {
             for be in [false, true] {
                 let path = write_temp(&format!("{magic:x}-{be}.pcap"), &pcap_file(magic, be, frac));
                 let mut f = CaptureFile::open(&path).unwrap();
-                let fr = f.next_frame().unwrap().unwrap();
+                let Next::Frame(fr) = f.next_frame().unwrap() else { panic!("no frame") };
                 assert_eq!(fr.ts_ns, 1_700_000_000 * 1_000_000_000 + want_ns);
                 assert_eq!(fr.data, &[1, 2, 3]);
                 assert_eq!(fr.wire_len, 60);
                 assert_eq!(fr.link, LinkType::Ethernet);
-                assert!(f.next_frame().unwrap().is_none());
+                assert!(matches!(f.next_frame().unwrap(), Next::End));
                 std::fs::remove_file(path).unwrap();
             }
         }

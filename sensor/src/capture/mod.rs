@@ -5,6 +5,7 @@
 //! Sources never interpret the bytes; that is the decoder's job.
 
 mod file;
+pub mod xdp;
 
 pub use file::CaptureFile;
 
@@ -51,14 +52,53 @@ pub struct Frame<'a> {
     pub wire_len: u32,
 }
 
+/// What a source has next.
+#[derive(Debug)]
+pub enum Next<'a> {
+    Frame(Frame<'a>),
+    /// No frame for a while (live sources only): the time is `now_ns`, so
+    /// intervals close without traffic.
+    Idle {
+        now_ns: u64,
+    },
+    /// The capture is over (end of file, or a live source was stopped).
+    End,
+}
+
+/// A counter a source keeps of its own (kernel and socket drops of a live
+/// capture), reported with the statistics and on `/metrics`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SourceCounter {
+    /// Prometheus-style name, `pastmon_` prefix left out.
+    pub name: &'static str,
+    pub help: &'static str,
+    pub value: u64,
+}
+
+/// Adds counters of several sources by name, in first-seen order.
+pub fn sum_counters(all: impl IntoIterator<Item = SourceCounter>) -> Vec<SourceCounter> {
+    let mut sum: Vec<SourceCounter> = Vec::new();
+    for c in all {
+        match sum.iter_mut().find(|s| s.name == c.name) {
+            Some(s) => s.value += c.value,
+            None => sum.push(c),
+        }
+    }
+    sum
+}
+
 /// A source of frames. Frames borrow the source, so a consumer copies what
 /// it keeps before asking for the next one.
 pub trait CaptureSource {
-    /// The next frame, or `None` at the end of the capture.
-    fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError>;
+    fn next_frame(&mut self) -> Result<Next<'_>, CaptureError>;
 
     /// Bytes consumed so far and the total, when known (for progress bars).
     fn progress(&self) -> (u64, Option<u64>);
+
+    /// The source's own counters; asked about once a second, never per frame.
+    fn counters(&mut self) -> Vec<SourceCounter> {
+        Vec::new()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,4 +113,12 @@ pub enum CaptureError {
     UnknownFormat { path: PathBuf, magic: u32 },
     #[error("{path}: malformed capture at byte {offset}: {what}")]
     Malformed { path: PathBuf, offset: u64, what: String },
+    /// A live source failed while capturing.
+    #[error("{device}: {what}: {source}")]
+    Live {
+        device: String,
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
 }

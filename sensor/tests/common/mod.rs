@@ -82,7 +82,7 @@ pub fn analyse(path: &Path, workers: usize) -> Run {
     let sink: worker::JsonlOut = Arc::new(Mutex::new(SharedBuf(buf.clone())));
     let mut source = CaptureFile::open(path).unwrap();
     let outputs = worker::Outputs { jsonl: Some(sink), ..worker::Outputs::default() };
-    let results = worker::run(&mut source, &cfg, outputs, &mut |_, _| {});
+    let results = worker::run(&mut [&mut source], &cfg, outputs, &mut |_, _| {});
     let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
     let txs = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     Run { report: report::json_report(&results), results, txs }

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# A small network with a mirror (SPAN) port, built from network namespaces:
+#
+#   NAME-c (client 10.N.0.1) ── bridge in NAME-sw ── NAME-s (servers 10.N.0.2, 10.N.0.3)
+#                                     │ tc mirred: everything to and from the servers
+#                                     ▼
+#                         NAME-mon0 ══ NAME-mon1 in NAME-mon (the sensor's monitor port,
+#                                                  QUEUES rx queues)
+#
+# nginx (Debian nginx-light + libnginx-mod-http-echo) listens on both server
+# addresses, port 80, with endpoints of known delays:
+#   /delay10   answers after 10 ms        /delay200  answers after 200 ms
+#   /stream    first byte at once, last byte 200 ms later
+#   /fail      500 at once                /          a small page
+#
+# Usage: lab.sh up NAME N [QUEUES]   (N: 1..250, picks 10.N.0.0/24)
+#        lab.sh down NAME
+#        lab.sh install              (the Debian packages it needs)
+# Needs root. `up` removes leftovers of an earlier run of the same NAME first.
+set -euo pipefail
+
+cmd=${1:?usage: lab.sh up NAME N [QUEUES] | down NAME | install}
+
+down() {
+    local name=$1
+    if [[ -f /run/pastmon-lab-$name/nginx.pid ]]; then
+        kill "$(cat "/run/pastmon-lab-$name/nginx.pid")" 2>/dev/null || true
+    fi
+    for ns in c s sw mon; do
+        ip netns del "$name-$ns" 2>/dev/null || true
+    done
+    rm -rf "/run/pastmon-lab-$name"
+}
+
+case $cmd in
+install)
+    need=()
+    for pkg in iproute2 ethtool nginx-light libnginx-mod-http-echo curl wrk tcpdump; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+    done
+    if ((${#need[@]})); then
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${need[@]}"
+    fi
+    # Debian starts the packaged nginx on port 80 of the host; the lab runs its own.
+    systemctl disable --now nginx >/dev/null 2>&1 || true
+    ;;
+down)
+    down "${2:?NAME}"
+    ;;
+up)
+    name=${2:?NAME}
+    n=${3:?N}
+    queues=${4:-2}
+    down "$name"
+    dir=/run/pastmon-lab-$name
+    mkdir -p "$dir/tmp" "$dir/html"
+    for ns in c s sw mon; do
+        ip netns add "$name-$ns"
+        ip -n "$name-$ns" link set lo up
+    done
+    ip link add "$name-c0" netns "$name-c" type veth peer name "$name-swc" netns "$name-sw"
+    ip link add "$name-s0" netns "$name-s" type veth peer name "$name-sws" netns "$name-sw"
+    ip link add "$name-mon0" netns "$name-sw" numtxqueues "$queues" numrxqueues "$queues" type veth \
+        peer name "$name-mon1" netns "$name-mon" numtxqueues "$queues" numrxqueues "$queues"
+    ip -n "$name-sw" link add "$name-br" type bridge
+    for dev in swc sws; do
+        ip -n "$name-sw" link set "$name-$dev" master "$name-br"
+    done
+    ip -n "$name-c" addr add "10.$n.0.1/24" dev "$name-c0"
+    ip -n "$name-s" addr add "10.$n.0.2/24" dev "$name-s0"
+    ip -n "$name-s" addr add "10.$n.0.3/24" dev "$name-s0"
+    # Wire-sized packets: no segmentation or receive offloads anywhere.
+    for pair in c:c0 s:s0 sw:swc sw:sws sw:mon0 mon:mon1; do
+        ns=${pair%%:*} dev=$name-${pair#*:}
+        ip netns exec "$name-$ns" ethtool -K "$dev" tso off gso off gro off >/dev/null 2>&1 || true
+        ip -n "$name-$ns" link set "$dev" up
+    done
+    ip -n "$name-sw" link set "$name-br" up
+    # The SPAN port: a copy of every frame to and from the servers.
+    ip netns exec "$name-sw" tc qdisc add dev "$name-sws" clsact
+    for dir_ in ingress egress; do
+        ip netns exec "$name-sw" tc filter add dev "$name-sws" "$dir_" protocol all u32 match u32 0 0 \
+            action mirred egress mirror dev "$name-mon0"
+    done
+    echo "<html><body>pastmon lab</body></html>" >"$dir/html/index.html"
+    cat >"$dir/nginx.conf" <<CONF
+load_module /usr/lib/nginx/modules/ngx_http_echo_module.so;
+daemon on; worker_processes 1; pid $dir/nginx.pid; error_log $dir/error.log;
+events { worker_connections 1024; }
+http {
+    access_log $dir/access.log;
+    client_body_temp_path $dir/tmp; proxy_temp_path $dir/tmp; fastcgi_temp_path $dir/tmp;
+    uwsgi_temp_path $dir/tmp; scgi_temp_path $dir/tmp;
+    keepalive_requests 100000;
+    server {
+        listen 10.$n.0.2:80; listen 10.$n.0.3:80;
+        root $dir/html;
+        location = /delay10 { echo_sleep 0.01; echo "ok"; }
+        location = /delay200 { echo_sleep 0.2; echo "ok"; }
+        location = /stream { echo "first"; echo_flush; echo_sleep 0.2; echo "last"; }
+        location = /fail { return 500; }
+    }
+}
+CONF
+    ip netns exec "$name-s" nginx -c "$dir/nginx.conf"
+    # Wait until nginx answers.
+    for _ in $(seq 50); do
+        ip netns exec "$name-c" curl -s -o /dev/null "http://10.$n.0.2/" && break
+        sleep 0.1
+    done
+    ;;
+*)
+    echo "usage: lab.sh up NAME N [QUEUES] | down NAME | install" >&2
+    exit 2
+    ;;
+esac
