@@ -13,9 +13,14 @@
 #   /stream    first byte at once, last byte 200 ms later
 #   /fail      500 at once                /          a small page
 #
-# Usage: lab.sh up NAME N [QUEUES]   (N: 1..250, picks 10.N.0.0/24)
+# Usage: lab.sh up NAME N [QUEUES [MONITOR]]   (N: 1..250, picks 10.N.0.0/24)
+#        MONITOR: "ns" (default) puts NAME-mon1 in namespace NAME-mon; "root"
+#        leaves it in the caller's namespace (a sensor that must reach
+#        services on the host's loopback, such as a test ClickHouse).
 #        lab.sh down NAME
 #        lab.sh install              (the Debian packages it needs)
+# The access log, /run/pastmon-lab-NAME/access.log, has one line per request:
+# SERVER_ADDRESS URI STATUS SECONDS.
 # Needs root. `up` removes leftovers of an earlier run of the same NAME first.
 set -euo pipefail
 
@@ -28,6 +33,12 @@ down() {
     fi
     for ns in c s sw mon; do
         ip netns del "$name-$ns" 2>/dev/null || true
+    done
+    # A monitor veth left in the caller's namespace goes with its peer; wait
+    # for the kernel to finish removing it.
+    for _ in $(seq 20); do
+        ip link show "$name-mon1" >/dev/null 2>&1 || break
+        sleep 0.1
     done
     rm -rf "/run/pastmon-lab-$name"
 }
@@ -53,6 +64,7 @@ up)
     name=${2:?NAME}
     n=${3:?N}
     queues=${4:-2}
+    monitor=${5:-ns}
     down "$name"
     dir=/run/pastmon-lab-$name
     mkdir -p "$dir/tmp" "$dir/html"
@@ -62,8 +74,13 @@ up)
     done
     ip link add "$name-c0" netns "$name-c" type veth peer name "$name-swc" netns "$name-sw"
     ip link add "$name-s0" netns "$name-s" type veth peer name "$name-sws" netns "$name-sw"
+    ip link del "$name-mon1" 2>/dev/null || true
     ip link add "$name-mon0" netns "$name-sw" numtxqueues "$queues" numrxqueues "$queues" type veth \
-        peer name "$name-mon1" netns "$name-mon" numtxqueues "$queues" numrxqueues "$queues"
+        peer name "$name-mon1" numtxqueues "$queues" numrxqueues "$queues"
+    if [[ $monitor == ns ]]; then
+        ip link set "$name-mon1" netns "$name-mon"
+    fi
+    mon_ns() { if [[ $monitor == ns ]]; then ip netns exec "$name-mon" "$@"; else "$@"; fi; }
     ip -n "$name-sw" link add "$name-br" type bridge
     for dev in swc sws; do
         ip -n "$name-sw" link set "$name-$dev" master "$name-br"
@@ -72,11 +89,13 @@ up)
     ip -n "$name-s" addr add "10.$n.0.2/24" dev "$name-s0"
     ip -n "$name-s" addr add "10.$n.0.3/24" dev "$name-s0"
     # Wire-sized packets: no segmentation or receive offloads anywhere.
-    for pair in c:c0 s:s0 sw:swc sw:sws sw:mon0 mon:mon1; do
+    for pair in c:c0 s:s0 sw:swc sw:sws sw:mon0; do
         ns=${pair%%:*} dev=$name-${pair#*:}
         ip netns exec "$name-$ns" ethtool -K "$dev" tso off gso off gro off >/dev/null 2>&1 || true
         ip -n "$name-$ns" link set "$dev" up
     done
+    mon_ns ethtool -K "$name-mon1" tso off gso off gro off >/dev/null 2>&1 || true
+    mon_ns ip link set "$name-mon1" up
     ip -n "$name-sw" link set "$name-br" up
     # The SPAN port: a copy of every frame to and from the servers.
     ip netns exec "$name-sw" tc qdisc add dev "$name-sws" clsact
@@ -90,7 +109,10 @@ load_module /usr/lib/nginx/modules/ngx_http_echo_module.so;
 daemon on; worker_processes 1; pid $dir/nginx.pid; error_log $dir/error.log;
 events { worker_connections 1024; }
 http {
-    access_log $dir/access.log;
+    # One line per request: the server address, the URI and the status, to
+    # count what the clients really asked of each server.
+    log_format lab '\$server_addr \$request_uri \$status \$request_time';
+    access_log $dir/access.log lab;
     client_body_temp_path $dir/tmp; proxy_temp_path $dir/tmp; fastcgi_temp_path $dir/tmp;
     uwsgi_temp_path $dir/tmp; scgi_temp_path $dir/tmp;
     keepalive_requests 100000;

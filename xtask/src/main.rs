@@ -10,6 +10,7 @@
 mod bench;
 mod local_ch;
 mod sh;
+mod toolchain;
 
 use anyhow::{bail, Result};
 use std::path::PathBuf;
@@ -17,6 +18,11 @@ use std::path::PathBuf;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // Everything below builds the sensor, whose build.rs builds the XDP program.
+    if let Err(e) = toolchain::ensure_ebpf() {
+        eprintln!("xtask: {e:#}");
+        std::process::exit(1);
+    }
     let result = match args.as_slice() {
         ["test", rest @ ..] => test(rest),
         ["demo", rest @ ..] => demo(rest),

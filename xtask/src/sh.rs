@@ -32,3 +32,12 @@ pub fn describe(c: &Command) -> String {
     }
     s
 }
+
+/// Runs `c` and returns its stdout; an unsuccessful exit is an error.
+pub fn output(c: &mut Command) -> Result<String> {
+    let out = c.output().with_context(|| format!("cannot run {}", describe(c)))?;
+    if !out.status.success() {
+        bail!("{} failed: {}", describe(c), out.status);
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}

@@ -56,8 +56,9 @@ pub struct Frame<'a> {
 #[derive(Debug)]
 pub enum Next<'a> {
     Frame(Frame<'a>),
-    /// No frame for a while (live sources only): the time is `now_ns`, so
-    /// intervals close without traffic.
+    /// No frame right now (live sources only). Every later frame of this
+    /// source is stamped at or after `now_ns`, so workers need not wait for
+    /// it, and intervals close without traffic.
     Idle {
         now_ns: u64,
     },

@@ -22,6 +22,9 @@ use xdpilone::{DeviceQueue, IfInfo, RingRx, Socket, SocketConfig, Umem, UmemConf
 const RX_BATCH: u32 = 64;
 /// How long a reader waits for frames before it reports the time (idle).
 const POLL_MS: i32 = 100;
+/// Frames stamped by the program may still be on their way to the rx ring
+/// when the ring looks empty: an idle report stays this far behind.
+const IN_FLIGHT_NS: u64 = 1_000_000;
 
 /// Sizes of one socket's UMEM and rings.
 #[derive(Clone, Copy, Debug)]
@@ -151,6 +154,8 @@ pub struct XdpSocket {
     next: usize,
     /// Frames whose descriptors were bad: their chunks go back too.
     invalid: u64,
+    /// The empty ring was reported (Idle) once; the next empty look waits.
+    idle_reported: bool,
     clock: WallClock,
     stop: &'static AtomicBool,
     /// The program's counters, reported by the first socket only.
@@ -238,6 +243,7 @@ impl XdpSocket {
             batch: Vec::with_capacity(RX_BATCH as usize),
             next: 0,
             invalid: 0,
+            idle_reported: false,
             clock: WallClock::new(),
             stop,
             program,
@@ -332,20 +338,25 @@ impl CaptureSource for XdpSocket {
             }
             self.receive();
             if self.batch.is_empty() {
-                self.wait().map_err(|source| CaptureError::Live {
-                    device: format!("{} queue {}", self.device, self.queue),
-                    what: "waiting for frames",
-                    source,
-                })?;
-                self.receive();
+                // First tell the reader (it hands partial batches on), then wait.
+                if self.idle_reported {
+                    self.wait().map_err(|source| CaptureError::Live {
+                        device: format!("{} queue {}", self.device, self.queue),
+                        what: "waiting for frames",
+                        source,
+                    })?;
+                    self.receive();
+                }
                 if self.batch.is_empty() {
+                    self.idle_reported = true;
                     let now = clock_ns(libc::CLOCK_MONOTONIC);
                     if now >= self.clock.refresh_at_mono {
                         self.clock.refresh(now);
                     }
-                    return Ok(Next::Idle { now_ns: self.clock.wall(now) });
+                    return Ok(Next::Idle { now_ns: self.clock.wall(now.saturating_sub(IN_FLIGHT_NS)) });
                 }
             }
+            self.idle_reported = false;
         };
         let ts_ns = self.timestamp(&desc);
         let data = self.area.get(desc.addr, desc.len as usize).unwrap_or_default();

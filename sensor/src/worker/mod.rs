@@ -8,6 +8,8 @@
 //! dropped from); nothing else is shared, so no lock sits on the per-packet
 //! path.
 
+mod merge;
+
 use crate::aggregate::{AggregateConfig, Aggregates, IntervalRows};
 use crate::capture::{sum_counters, CaptureError, CaptureSource, LinkType, Next, SourceCounter};
 use crate::decode::{decode, Packet};
@@ -33,6 +35,8 @@ const BATCH_BYTES: usize = 256 * 1024;
 const RING_BATCHES: usize = 16;
 /// Flows are swept for idleness once per this much capture time.
 const SWEEP_EVERY_NS: u64 = 1_000_000_000;
+/// An idle live source hands partial batches over at most this often.
+const FLUSH_EVERY_NS: u64 = 1_000_000;
 
 /// Where `--transactions` lines go, shared by the workers.
 pub type JsonlOut = Arc<Mutex<dyn Write + Send>>;
@@ -283,12 +287,6 @@ impl TransactionSink for WorkerSink {
     }
 }
 
-/// A worker's end of one reader.
-struct WorkerInput {
-    from_reader: rtrb::Consumer<Batch>,
-    recycle: rtrb::Producer<Batch>,
-}
-
 struct WorkerOutput {
     flows: FlowStats,
     aggregates: Aggregates,
@@ -296,7 +294,7 @@ struct WorkerOutput {
 
 fn worker_loop(
     cfg: EngineConfig,
-    mut inputs: Vec<WorkerInput>,
+    mut inputs: merge::Inputs,
     jsonl: Option<JsonlOut>,
     mut closer: Option<Closer>,
     health: Option<(usize, Arc<Health>)>,
@@ -317,47 +315,38 @@ fn worker_loop(
     let mut next_sweep = 0;
     let mut idle_spins = 0u32;
     let mut now = 0;
-    let mut flows_reported = FlowStats::default();
+    let mut flow_health = FlowHealth::default();
+    let mut next_report = 0;
     loop {
-        let mut got = false;
-        let mut all_over = true;
-        for input in &mut inputs {
-            let mut batch = match input.from_reader.pop() {
-                Ok(b) => b,
-                Err(_) => {
-                    all_over &= input.from_reader.is_abandoned() && input.from_reader.is_empty();
-                    continue;
-                }
-            };
-            got = true;
-            all_over = false;
-            for f in &batch.frames {
-                let mut packet = f.packet;
-                packet.payload = &batch.bytes[f.start as usize..(f.start + f.len) as usize];
-                flows.packet(f.ts, &packet, &mut sink);
-                if f.ts >= next_sweep {
-                    flows.sweep(f.ts, &mut sink);
-                    next_sweep = f.ts + SWEEP_EVERY_NS;
-                }
-                now = now.max(f.ts);
+        let got = inputs.pull();
+        inputs.drain(|ts, packet| {
+            flows.packet(ts, packet, &mut sink);
+            if ts >= next_sweep {
+                flows.sweep(ts, &mut sink);
+                next_sweep = ts + SWEEP_EVERY_NS;
             }
-            now = now.max(batch.tick);
-            if let (Some((i, h)), true) = (&health, batch.tick != 0) {
+            now = now.max(ts);
+        });
+        if inputs.over() {
+            break;
+        }
+        // Every reader has reached the horizon: intervals before it can close.
+        now = now.max(inputs.horizon());
+        if let Some(c) = closer.as_mut() {
+            if now >= next_report {
+                flow_health.note(&flows.stats, c.interval_of(now));
+            }
+            let due = c.due(now);
+            if due > c.closed_before {
+                let health = flow_health.take_before(due);
+                c.report(due, sink.aggregates.take_before(due), health, std::mem::take(&mut sink.sampled));
+            }
+        }
+        if now >= next_report {
+            if let Some((i, h)) = &health {
                 h.publish_worker(*i, &flows.stats, flows.len(), sink.aggregates.transactions);
             }
-            if let Some(c) = closer.as_mut() {
-                let due = c.due(now);
-                if due > c.closed_before {
-                    let health = flows_delta(&flows.stats, &mut flows_reported, due - c.interval_s);
-                    c.report(due, sink.aggregates.take_before(due), health, std::mem::take(&mut sink.sampled));
-                }
-            }
-            batch.clear();
-            // The reader may have stopped taking recycled batches; then drop it.
-            let _ = input.recycle.push(batch);
-        }
-        if all_over {
-            break;
+            next_report = now + SWEEP_EVERY_NS;
         }
         if got {
             idle_spins = 0;
@@ -376,7 +365,8 @@ fn worker_loop(
         h.publish_worker(*i, &flows.stats, flows.len(), sink.aggregates.transactions);
     }
     if let Some(mut c) = closer {
-        let health = flows_delta(&flows.stats, &mut flows_reported, c.interval_of(now));
+        flow_health.note(&flows.stats, c.interval_of(now));
+        let health = flow_health.take_before(u64::MAX);
         c.report(u64::MAX, sink.aggregates.take_before(u64::MAX), health, std::mem::take(&mut sink.sampled));
         if sink.sample_overflow > 0 {
             eprintln!("pastmon: {} transactions not sampled (more than {MAX_SAMPLED} waiting)", sink.sample_overflow);
@@ -385,15 +375,29 @@ fn worker_loop(
     WorkerOutput { flows: flows.stats.clone(), aggregates: sink.aggregates }
 }
 
-/// Flow counters since the last report, attributed to `interval`.
-fn flows_delta(now: &FlowStats, reported: &mut FlowStats, interval: u64) -> BTreeMap<u64, SensorInterval> {
-    let mut delta = now.clone();
-    delta.subtract(reported);
-    *reported = now.clone();
-    if delta == FlowStats::default() {
-        return BTreeMap::new();
+/// A worker's flow counters per interval for the `sensors` table: noted once
+/// a second (a flow counts in the interval of the tick after it started),
+/// handed over as intervals close.
+#[derive(Default)]
+struct FlowHealth {
+    noted: FlowStats,
+    by_interval: BTreeMap<u64, SensorInterval>,
+}
+
+impl FlowHealth {
+    fn note(&mut self, now: &FlowStats, interval: u64) {
+        let mut delta = now.clone();
+        delta.subtract(&self.noted);
+        if delta != FlowStats::default() {
+            self.by_interval.entry(interval).or_default().flows.add(&delta);
+            self.noted = now.clone();
+        }
     }
-    BTreeMap::from([(interval, SensorInterval { flows: delta, ..SensorInterval::default() })])
+
+    fn take_before(&mut self, due: u64) -> BTreeMap<u64, SensorInterval> {
+        let open = self.by_interval.split_off(&due);
+        std::mem::replace(&mut self.by_interval, open)
+    }
 }
 
 /// Runs capture sources through `cfg.workers` workers to their end. Each
@@ -421,14 +425,15 @@ pub fn run(
     let mut reader_links: Vec<Vec<WorkerLink>> = sources.iter().map(|_| Vec::with_capacity(n)).collect();
     let mut handles = Vec::with_capacity(n);
     for i in 0..n {
-        let mut inputs = Vec::with_capacity(sources.len());
+        let mut rings = Vec::with_capacity(sources.len());
         let mut producers = Vec::with_capacity(sources.len());
         for _ in 0..sources.len() {
             let (to_worker, from_reader) = rtrb::RingBuffer::new(RING_BATCHES);
             let (recycle, recycled) = rtrb::RingBuffer::new(RING_BATCHES + 2);
-            inputs.push(WorkerInput { from_reader, recycle });
+            rings.push((from_reader, recycle));
             producers.push((to_worker, recycled));
         }
+        let inputs = merge::Inputs::new(rings);
         let (cfg, jsonl, closer, health) = (cfg.clone(), jsonl.clone(), closer(i), health.clone().map(|h| (i, h)));
         let handle = thread::Builder::new()
             .name(format!("pastmon-worker-{i}"))
@@ -452,6 +457,7 @@ pub fn run(
             health: health.clone(),
             rules: cfg.rules.clone(),
             next_tick: 0,
+            next_flush: 0,
         })
         .collect();
     drop(export);
@@ -514,6 +520,7 @@ struct Reader {
     health: Option<Arc<Health>>,
     rules: Arc<Rules>,
     next_tick: u64,
+    next_flush: u64,
 }
 
 struct ReaderOutput {
@@ -529,9 +536,7 @@ impl Reader {
             let frame = match source.next_frame() {
                 Ok(Next::Frame(f)) => f,
                 Ok(Next::Idle { now_ns }) => {
-                    if now_ns >= self.next_tick {
-                        self.tick(now_ns, source);
-                    }
+                    self.idle(now_ns, source);
                     continue;
                 }
                 Ok(Next::End) => break,
@@ -547,7 +552,7 @@ impl Reader {
             if ts >= self.next_tick {
                 self.tick(ts, source);
             }
-            if self.capture.packets % 8192 == 0 {
+            if self.capture.packets.is_multiple_of(8192) {
                 let (done, total) = source.progress();
                 progress(done, total);
             }
@@ -571,6 +576,21 @@ impl Reader {
         ReaderOutput { capture, counters, error }
     }
 
+    /// A live source has nothing for now: the workers get the partial
+    /// batches and the time (at most every FLUSH_EVERY_NS), so frames wait
+    /// neither for full batches nor, in a worker's merge, for this reader.
+    fn idle(&mut self, now_ns: u64, source: &mut dyn CaptureSource) {
+        if now_ns >= self.next_tick {
+            self.tick(now_ns, source);
+        } else if now_ns >= self.next_flush {
+            for link in &mut self.links {
+                link.current.tick = now_ns;
+                link.send_current();
+            }
+            self.next_flush = now_ns + FLUSH_EVERY_NS;
+        }
+    }
+
     /// Once a second of capture time: every worker learns the time (and gets
     /// its partial batch), so idle ones close intervals too; the reader
     /// reports its closed intervals and publishes its counters.
@@ -580,6 +600,7 @@ impl Reader {
             link.send_current();
         }
         self.next_tick = ts + SWEEP_EVERY_NS;
+        self.next_flush = ts + FLUSH_EVERY_NS;
         if let Some(h) = &self.health {
             h.publish_capture(self.index, &self.capture, &source.counters());
             h.signatures.store(self.rules.signatures(), std::sync::atomic::Ordering::Relaxed);

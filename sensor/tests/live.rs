@@ -1,0 +1,282 @@
+//! Live capture end to end: a network of namespaces with a mirror port
+//! (tests/lab/lab.sh), real nginx with endpoints of known delays, real curl
+//! and wrk clients, and the sensor attached with XDP to the monitor veth
+//! (two rx queues) in its own namespace. Needs root, as CI runs it; skipped
+//! with a message otherwise.
+//!
+//! Truth: the delays nginx was told to add, the requests the clients made
+//! (nginx's access log, per server and URI), and tcpdump's capture of the
+//! same mirror port replayed through `pastmon raw --pcap`.
+
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn root_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn is_root() -> bool {
+    pastmon::privileges::is_root()
+}
+
+/// The lab network; torn down on drop, also when the test panics.
+struct Lab {
+    name: &'static str,
+    net: u8,
+}
+
+impl Lab {
+    fn up(name: &'static str, net: u8, monitor: &str) -> Lab {
+        let status = Command::new(root_dir().join("tests/lab/lab.sh"))
+            .args(["up", name, &net.to_string(), "2", monitor])
+            .status()
+            .expect("tests/lab/lab.sh");
+        assert!(status.success(), "lab.sh up failed");
+        Lab { name, net }
+    }
+
+    fn ns(&self, which: &str, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &format!("{}-{which}", self.name)]).args(args);
+        c
+    }
+
+    fn server(&self, host: u8) -> String {
+        format!("10.{}.0.{host}", self.net)
+    }
+
+    fn curl(&self, host: u8, path: &str, times: usize) {
+        let url = format!("http://{}{path}", self.server(host));
+        for _ in 0..times {
+            let out = self.ns("c", &["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", &url]).output().unwrap();
+            assert!(out.status.success(), "curl {url}: {out:?}");
+        }
+    }
+
+    /// Requests nginx logged, by (server address, URI).
+    fn access_log(&self) -> BTreeMap<(String, String), usize> {
+        let text = std::fs::read_to_string(format!("/run/pastmon-lab-{}/access.log", self.name)).unwrap();
+        let mut counts = BTreeMap::new();
+        for line in text.lines() {
+            let f: Vec<&str> = line.split(' ').collect();
+            *counts.entry((f[0].to_owned(), f[1].to_owned())).or_default() += 1;
+        }
+        counts
+    }
+
+    /// Whether an XDP program is attached to the monitor interface.
+    fn xdp_attached(&self, monitor_ns: Option<&str>) -> bool {
+        let dev = format!("{}-mon1", self.name);
+        let mut c = Command::new("ip");
+        if let Some(ns) = monitor_ns {
+            c.args(["-n", ns]);
+        }
+        let out = c.args(["link", "show", "dev", &dev]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).contains("xdp")
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new(root_dir().join("tests/lab/lab.sh")).args(["down", self.name]).status();
+    }
+}
+
+fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn interrupt(child: &Child) {
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+}
+
+fn finish(child: Child, what: &str) -> Output {
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{what} failed: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn read_jsonl(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn micros(tx: &Value, metric: &str) -> f64 {
+    tx[metric].as_f64().unwrap_or_else(|| panic!("{metric} missing in {tx}"))
+}
+
+/// Transactions keyed by client port and their order on the connection.
+fn by_connection(txs: &[Value]) -> HashMap<(u64, usize), &Value> {
+    let mut sorted: Vec<&Value> = txs.iter().collect();
+    sorted.sort_by_key(|t| t["start_ns"].as_u64());
+    let mut nth: HashMap<u64, usize> = HashMap::new();
+    let mut out = HashMap::new();
+    for t in sorted {
+        let port = t["client_port"].as_u64().unwrap();
+        let n = nth.entry(port).or_default();
+        out.insert((port, *n), t);
+        *n += 1;
+    }
+    out
+}
+
+#[test]
+fn live_capture_times_real_nginx_through_a_mirror_port() {
+    if !is_root() {
+        eprintln!("live capture test skipped: needs root (CI runs it as root)");
+        return;
+    }
+    let lab = Lab::up("pmlv", 81, "ns");
+    let dir = std::env::temp_dir().join(format!("pastmon-live-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (pcap, live_jsonl, replay_jsonl) = (dir.join("mirror.pcap"), dir.join("live.jsonl"), dir.join("replay.jsonl"));
+    let rules = root_dir().join("deploy/rules/demo.toml");
+    let watched = format!("{}:80", lab.server(2));
+
+    // tcpdump on the switch port the mirror copies (the same frames).
+    let tcpdump = lab
+        .ns("sw", &["tcpdump", "-i", "pmlv-sws", "-s", "0", "-U", "-w", pcap.to_str().unwrap(), "tcp", "port", "80"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let sensor = lab
+        .ns(
+            "mon",
+            &[
+                env!("CARGO_BIN_EXE_pastmon"),
+                "raw",
+                "--iface",
+                "pmlv-mon1",
+                "--watch",
+                &watched,
+                "--rules",
+                rules.to_str().unwrap(),
+                "--interval",
+                "60",
+                "--format",
+                "json",
+                "--transactions",
+                live_jsonl.to_str().unwrap(),
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the XDP program", Duration::from_secs(20), || lab.xdp_attached(Some("pmlv-mon")));
+    std::thread::sleep(Duration::from_millis(500)); // tcpdump's socket
+
+    lab.curl(2, "/delay10", 5);
+    lab.curl(2, "/delay200", 3);
+    lab.curl(2, "/stream", 3);
+    lab.curl(2, "/fail", 2);
+    // Keep-alive load on two connections, stopped after 2,000 responses (a
+    // few more may be in flight): the count is nginx's log.
+    let script = dir.join("stop.lua");
+    std::fs::write(
+        &script,
+        "local n = 0\nfunction response()\n  n = n + 1\n  if n >= 2000 then wrk.thread:stop() end\nend\n",
+    )
+    .unwrap();
+    let url = format!("http://{}/", lab.server(2));
+    let wrk = lab.ns("c", &["wrk", "-t1", "-c2", "-d10s", "-s", script.to_str().unwrap(), &url]).output().unwrap();
+    assert!(wrk.status.success(), "wrk: {wrk:?}");
+    // A server that is not watched.
+    lab.curl(3, "/delay10", 4);
+    std::thread::sleep(Duration::from_millis(500)); // the last ACKs and FINs
+
+    interrupt(&sensor);
+    let sensor = finish(sensor, "pastmon raw --iface");
+    interrupt(&tcpdump);
+    finish(tcpdump, "tcpdump");
+    assert!(!lab.xdp_attached(Some("pmlv-mon")), "an XDP program is still attached after the sensor exited");
+
+    let report: Value = serde_json::from_slice(&sensor.stdout).unwrap();
+    let counters = &report["capture"]["source_counters"];
+    assert!(counters["xdp_filtered_out_total"].as_u64().unwrap() > 0, "{counters}");
+    for dropped in ["xsk_rx_dropped_total", "xsk_rx_ring_full_total", "xdp_redirect_failed_total"] {
+        assert_eq!(counters[dropped], 0, "{dropped}: {counters}");
+    }
+
+    // Exactly the requests nginx served to the watched server, none of the other.
+    let live = read_jsonl(&live_jsonl);
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for tx in &live {
+        assert_eq!(tx["server"], lab.server(2), "a server that is not watched was reported: {tx}");
+        *seen.entry(tx["signature"].as_str().unwrap().to_owned()).or_default() += 1;
+    }
+    let log = lab.access_log();
+    let served = |uri: &str| log.get(&(lab.server(2), uri.to_owned())).copied().unwrap_or(0);
+    assert_eq!(log.get(&(lab.server(3), "/delay10".to_owned())), Some(&4), "{log:?}");
+    for (uri, signature, made) in [
+        ("/delay10", "GET_delay10", 5),
+        ("/delay200", "GET_delay200", 3),
+        ("/stream", "GET_stream", 3),
+        ("/fail", "GET_fail", 2),
+    ] {
+        assert_eq!(served(uri), made, "nginx log for {uri}: {log:?}");
+        assert_eq!(seen.get(signature).copied().unwrap_or(0), made, "{signature}: {seen:?}");
+    }
+    // wrk counts the responses it read; nginx also logs the one or two
+    // requests in flight when wrk stopped.
+    let wrk_out = String::from_utf8_lossy(&wrk.stdout);
+    let wrk_done: usize =
+        wrk_out.lines().find_map(|l| l.trim().split(" requests in").next()?.trim().parse().ok()).unwrap_or(0);
+    let keep_alive = seen.get("GET").copied().unwrap_or(0);
+    assert!(wrk_done >= 2000, "{wrk_out}");
+    assert!(
+        (wrk_done..=served("/")).contains(&keep_alive),
+        "wrk read {wrk_done} responses, nginx logged {}, the sensor saw {keep_alive}",
+        served("/")
+    );
+
+    // Timings against the delays nginx was told to add (within 2 ms).
+    let within = |v: f64, want_ms: f64| (want_ms * 1000.0..=(want_ms + 2.0) * 1000.0).contains(&v);
+    for tx in &live {
+        let (first, last) = (micros(tx, "first_response"), micros(tx, "last_response"));
+        match tx["signature"].as_str().unwrap() {
+            "GET_delay10" => assert!(within(first, 10.0) && within(last, 10.0), "{tx}"),
+            "GET_delay200" => assert!(within(first, 200.0) && within(last, 200.0), "{tx}"),
+            "GET_stream" => assert!(within(first, 0.0) && within(last, 200.0), "{tx}"),
+            "GET_fail" => assert_eq!(tx["code"], 500, "{tx}"),
+            _ => {}
+        }
+    }
+
+    // The same frames from tcpdump, through the file path: the same transactions.
+    let replay = Command::new(env!("CARGO_BIN_EXE_pastmon"))
+        .args(["raw", "--pcap", pcap.to_str().unwrap(), "--rules", rules.to_str().unwrap()])
+        .args(["--interval", "60", "--transactions", replay_jsonl.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
+    let replayed = read_jsonl(&replay_jsonl);
+    let replayed: Vec<Value> = replayed.into_iter().filter(|t| t["server"] == lab.server(2)).collect();
+    assert!(
+        replayed.len() >= live.len() && replayed.len() <= live.len() + 2,
+        "{} replayed, {} live",
+        replayed.len(),
+        live.len()
+    );
+    let (live_by, replay_by) = (by_connection(&live), by_connection(&replayed));
+    for (key, l) in &live_by {
+        let r = replay_by.get(key).unwrap_or_else(|| panic!("{l} not in the replay"));
+        for field in ["signature", "outcome", "code", "request_bytes", "server_bytes", "server_packets"] {
+            assert_eq!(l[field], r[field], "{field}: live {l} replay {r}");
+        }
+        // Two capture points of the same mirror: tens of microseconds apart.
+        for metric in ["first_response", "last_response"] {
+            let (a, b) = (micros(l, metric), micros(r, metric));
+            assert!((a - b).abs() < 1000.0, "{metric}: live {a} µs, replay {b} µs");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
