@@ -8,6 +8,9 @@
 //! (nginx's access log, per server and URI), and tcpdump's capture of the
 //! same mirror port replayed through `pastmon raw --pcap`.
 
+mod common;
+
+use common::clickhouse::ClickHouse;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -21,6 +24,10 @@ fn root_dir() -> PathBuf {
 fn is_root() -> bool {
     pastmon::privileges::is_root()
 }
+
+/// The live tests run one at a time: their timings must not share the two
+/// cores with another lab's traffic.
+static ONE_LAB_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The lab network; torn down on drop, also when the test panics.
 struct Lab {
@@ -133,6 +140,7 @@ fn live_capture_times_real_nginx_through_a_mirror_port() {
         eprintln!("live capture test skipped: needs root (CI runs it as root)");
         return;
     }
+    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let lab = Lab::up("pmlv", 81, "ns");
     let dir = std::env::temp_dir().join(format!("pastmon-live-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -279,4 +287,97 @@ fn live_capture_times_real_nginx_through_a_mirror_port() {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Reads `/metrics` from the sensor.
+fn metrics(addr: &str) -> String {
+    ureq::get(&format!("http://{addr}/metrics")).call().map(|r| r.into_string().unwrap()).unwrap_or_default()
+}
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in\n{text}"))
+}
+
+/// The long-running sensor: attaches, drops to `nobody` with no
+/// capabilities, serves /metrics, writes closed intervals to a real
+/// ClickHouse, and on SIGTERM drains, detaches and exits cleanly.
+#[test]
+fn the_sensor_runs_unprivileged_into_clickhouse_and_detaches_on_sigterm() {
+    if !is_root() {
+        eprintln!("live sensor test skipped: needs root (CI runs it as root)");
+        return;
+    }
+    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // The monitor port stays in this namespace: the sensor reaches the test
+    // ClickHouse on loopback.
+    let lab = Lab::up("pmlr", 83, "root");
+    let ch = ClickHouse::start("live");
+    let spool = ch.dir.join("spool-live");
+    std::fs::create_dir_all(&spool).unwrap();
+    // The sensor runs as nobody once capture is set up.
+    Command::new("chmod").args(["0777", spool.to_str().unwrap()]).status().unwrap();
+    let metrics_addr =
+        format!("127.0.0.1:{}", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    let config = ch.dir.join("live.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "sensor = \"live-sensor\"\nuser = \"nobody\"\nmetrics_listen = \"{metrics_addr}\"\n\
+             [capture]\ninterfaces = [\"pmlr-mon1\"]\nwatch = [\"{}:80\"]\n\
+             [analysis]\nrules = \"{}\"\ninterval = 2\ngrace = 0\n\
+             [clickhouse]\nurl = \"{}\"\ndatabase = \"live\"\n[spool]\ndir = \"{}\"\n",
+            lab.server(2),
+            root_dir().join("deploy/rules/demo.toml").display(),
+            ch.url(),
+            spool.display()
+        ),
+    )
+    .unwrap();
+    let sensor = Command::new(env!("CARGO_BIN_EXE_pastmon"))
+        .args(["run", "--config", config.to_str().unwrap(), "--drain-timeout", "20"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the XDP program", Duration::from_secs(20), || lab.xdp_attached(None));
+    wait_until("the privilege drop", Duration::from_secs(10), || {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", sensor.id())).unwrap_or_default();
+        status.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("65534"))
+    });
+    let status = std::fs::read_to_string(format!("/proc/{}/status", sensor.id())).unwrap();
+    let cap_eff = status.lines().find_map(|l| l.strip_prefix("CapEff:")).unwrap().trim().to_owned();
+    assert_eq!(cap_eff, "0000000000000000", "capabilities left after the drop");
+
+    lab.curl(2, "/delay10", 4);
+    lab.curl(2, "/fail", 2);
+    lab.curl(3, "/delay10", 3); // not watched
+    wait_until("the transactions in /metrics", Duration::from_secs(10), || {
+        metrics(&metrics_addr).contains("pastmon_transactions_total 6")
+    });
+    let text = metrics(&metrics_addr);
+    assert!(metric(&text, "pastmon_xdp_kept_total") > 0, "{text}");
+    assert!(metric(&text, "pastmon_xdp_filtered_out_total") > 0, "{text}");
+    assert_eq!(metric(&text, "pastmon_xsk_rx_dropped_total"), 0, "{text}");
+    // Intervals of 2 s close as time passes, without more traffic.
+    wait_until("level1 rows", Duration::from_secs(20), || {
+        ch.query("EXISTS TABLE live.level1").trim() == "1"
+            && ch.query("SELECT sum(transactions) FROM live.level1").trim() == "6"
+    });
+
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(sensor.id() as i32, libc::SIGTERM) };
+    let out = finish(sensor, "pastmon run");
+    assert!(!lab.xdp_attached(None), "an XDP program is still attached after the sensor exited");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("running as nobody"), "{stderr}");
+
+    let by_signature = ch.query(
+        "SELECT signature, sum(transactions) FROM live.level1 WHERE server_ip = '10.83.0.2' GROUP BY signature ORDER BY signature",
+    );
+    assert_eq!(by_signature, "GET_delay10\t4\nGET_fail\t2\n");
+    assert_eq!(ch.query("SELECT count() FROM live.level1 WHERE server_ip != '10.83.0.2'").trim(), "0");
+    let packets = ch.query("SELECT sum(packets) FROM live.sensors WHERE sensor = 'live-sensor'");
+    assert!(packets.trim().parse::<u64>().unwrap() > 20, "{packets}");
 }
