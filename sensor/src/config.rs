@@ -212,6 +212,7 @@ impl Config {
                 ..AggregateConfig::default()
             },
             rules: Arc::new(rules),
+            pin_cores: false,
         })
     }
 }

@@ -249,6 +249,7 @@ fn raw(args: RawArgs) -> Result<()> {
         },
         aggregate: AggregateConfig { interval_s: args.interval, clients: args.clients, ..AggregateConfig::default() },
         rules: Arc::new(rules),
+        pin_cores: is_live,
     };
     let jsonl_file = match &args.transactions {
         Some(path) => {
@@ -334,6 +335,7 @@ fn run(args: RunArgs) -> Result<()> {
     if is_live && config.analysis.workers == 0 {
         engine.workers = sources.len();
     }
+    engine.pin_cores = is_live;
     let health = Health::new(sources.len(), engine.workers);
     if let Some(addr) = config.metrics_listen {
         let bound = metrics::serve(addr, health.clone()).with_context(|| format!("metrics_listen {addr}"))?;

@@ -413,3 +413,25 @@ fn postgres_queries_are_timed_to_ready_for_query() {
     let select = at(1773396018142947000);
     assert_eq!((select["signature"].as_str(), f(&select["first_response"])), (Some("PG_SELECT"), 902.0));
 }
+
+#[test]
+fn tls_handshake_and_application_data_turns_are_timed() {
+    // tshark -r tls12_session.pcap -T fields -e frame.number -e frame.time_relative
+    //   -e tcp.len -e tls.record.content_type -e tls.handshake.type
+    // ClientHello (no SNI) frame 4 at 0.037056; the server's first flight
+    // starts in frame 5 at 0.078141 (ServerHello, Certificate for
+    // *.taleo.net); the client's key exchange, then the server's
+    // ChangeCipherSpec + Finished in frame 11 at 0.117843: the handshake is
+    // 41.085 ms to the first response byte, 80.787 ms to Finished.
+    // Application data: client records in frames 13 (3.067287) and 15, the
+    // server's in frames 16 (3.256275) to 18 (3.256620): 188.988 / 189.333 ms.
+    // The client's close_notify alert (frame 20) is not a request.
+    let run = analyse(&capture("tls12_session"), 1);
+    let tls = run.plugin("tls");
+    let got: Vec<(&str, f64, f64)> = tls
+        .iter()
+        .map(|t| (t["signature"].as_str().unwrap(), f(&t["first_response"]), f(&t["last_response"])))
+        .collect();
+    assert_eq!(got, vec![("TLS_HANDSHAKE_*.taleo.net", 41085.0, 80787.0), ("TLS_*.taleo.net", 188988.0, 189333.0)]);
+    assert_eq!((tls[1]["request_bytes"].as_u64(), tls[1]["server_bytes"].as_u64()), (Some(58), Some(2066)));
+}

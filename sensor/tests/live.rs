@@ -381,3 +381,24 @@ fn the_sensor_runs_unprivileged_into_clickhouse_and_detaches_on_sigterm() {
     let packets = ch.query("SELECT sum(packets) FROM live.sensors WHERE sensor = 'live-sensor'");
     assert!(packets.trim().parse::<u64>().unwrap() > 20, "{packets}");
 }
+
+/// However the sensor ends, the kernel takes its XDP program off.
+#[test]
+fn a_killed_sensor_leaves_no_program_attached() {
+    if !is_root() {
+        eprintln!("live kill test skipped: needs root (CI runs it as root)");
+        return;
+    }
+    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::up("pmlk", 84, "ns");
+    let mut sensor = lab
+        .ns("mon", &[env!("CARGO_BIN_EXE_pastmon"), "raw", "--iface", "pmlk-mon1", "--xdp-mode", "native"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the XDP program", Duration::from_secs(20), || lab.xdp_attached(Some("pmlk-mon")));
+    sensor.kill().unwrap(); // SIGKILL: no cleanup code runs
+    sensor.wait().unwrap();
+    wait_until("the kernel to detach the program", Duration::from_secs(5), || !lab.xdp_attached(Some("pmlk-mon")));
+}

@@ -22,6 +22,7 @@ mod pop3;
 mod postgres;
 mod redis;
 mod smtp;
+mod tls;
 
 use crate::timing::Events;
 use crate::Direction;
@@ -64,6 +65,7 @@ pub static PLUGINS: &[&Plugin] = &[
     &ftp::PLUGIN,
     &postgres::PLUGIN,
     &redis::PLUGIN,
+    &tls::PLUGIN,
     &generic::PLUGIN,
 ];
 

@@ -63,6 +63,9 @@ pub struct EngineConfig {
     pub flows: FlowConfig,
     pub aggregate: AggregateConfig,
     pub rules: Arc<Rules>,
+    /// Pin reader and worker `i` to core `i` (live capture: one socket, its
+    /// reader and a worker per core, as the NIC spreads its queues).
+    pub pin_cores: bool,
 }
 
 /// What the reader saw.
@@ -437,7 +440,12 @@ pub fn run(
         let (cfg, jsonl, closer, health) = (cfg.clone(), jsonl.clone(), closer(i), health.clone().map(|h| (i, h)));
         let handle = thread::Builder::new()
             .name(format!("pastmon-worker-{i}"))
-            .spawn(move || worker_loop(cfg, inputs, jsonl, closer, health))
+            .spawn(move || {
+                if cfg.pin_cores {
+                    pin_to_core(i);
+                }
+                worker_loop(cfg, inputs, jsonl, closer, health)
+            })
             .unwrap_or_else(|e| panic!("cannot start a worker thread: {e}"));
         for (links, (to_worker, recycled)) in reader_links.iter_mut().zip(producers) {
             links.push(WorkerLink { to_worker, recycled, current: Batch::default(), thread: handle.thread().clone() });
@@ -461,6 +469,10 @@ pub fn run(
         })
         .collect();
     drop(export);
+    let pin = cfg.pin_cores;
+    if pin {
+        pin_to_core(0); // the first reader runs on the calling thread
+    }
     let mut outs = thread::scope(|scope| {
         let mut readers = readers.into_iter();
         let mut sources = sources.iter_mut();
@@ -470,7 +482,12 @@ pub fn run(
             .map(|(reader, source)| {
                 thread::Builder::new()
                     .name(format!("pastmon-reader-{}", reader.index))
-                    .spawn_scoped(scope, move || reader.read(&mut **source, &mut |_, _| {}))
+                    .spawn_scoped(scope, move || {
+                        if pin {
+                            pin_to_core(reader.index);
+                        }
+                        reader.read(&mut **source, &mut |_, _| {})
+                    })
                     .unwrap_or_else(|e| panic!("cannot start a reader thread: {e}"))
             })
             .collect();
@@ -505,6 +522,25 @@ pub fn run(
         aggregates,
         signatures_overflowed: cfg.rules.overflowed(),
         error,
+    }
+}
+
+/// Pins the calling thread to core `i` modulo the cores it may use; a
+/// failure (a restricted cpuset) leaves the scheduler in charge.
+fn pin_to_core(i: usize) {
+    // SAFETY: cpu_set_t is plain data; the calls only read and write it.
+    unsafe {
+        let mut allowed: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut allowed) != 0 {
+            return;
+        }
+        let cores: Vec<usize> = (0..libc::CPU_SETSIZE as usize).filter(|c| libc::CPU_ISSET(*c, &allowed)).collect();
+        if cores.is_empty() {
+            return;
+        }
+        let mut one: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cores[i % cores.len()], &mut one);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one);
     }
 }
 

@@ -77,6 +77,7 @@ pub fn analyse(path: &Path, workers: usize) -> Run {
         flows: FlowConfig::default(),
         aggregate: AggregateConfig::default(),
         rules: Arc::new(Rules::default_rules()),
+        pin_cores: false,
     };
     let buf = Arc::new(Mutex::new(Vec::new()));
     let sink: worker::JsonlOut = Arc::new(Mutex::new(SharedBuf(buf.clone())));
