@@ -13,8 +13,9 @@ use super::{Batch, FrameRef};
 use crate::decode::Packet;
 use std::collections::VecDeque;
 
-/// Batches an input may hold back before its frames are taken regardless.
-const MAX_QUEUED: usize = 8;
+/// Batches an input may hold back before its frames are taken regardless
+/// (readers send at least one per millisecond: this is ~64 ms of lag).
+const MAX_QUEUED: usize = 64;
 
 struct Input {
     from_reader: rtrb::Consumer<Batch>,

@@ -35,7 +35,8 @@ const BATCH_BYTES: usize = 256 * 1024;
 const RING_BATCHES: usize = 16;
 /// Flows are swept for idleness once per this much capture time.
 const SWEEP_EVERY_NS: u64 = 1_000_000_000;
-/// An idle live source hands partial batches over at most this often.
+/// With several readers, each hands its partial batches (and its time) to
+/// every worker at least this often, idle or busy.
 const FLUSH_EVERY_NS: u64 = 1_000_000;
 
 /// Where `--transactions` lines go, shared by the workers.
@@ -453,6 +454,7 @@ pub fn run(
         handles.push(handle);
     }
 
+    let merged = sources.len() > 1;
     let readers: Vec<Reader> = reader_links
         .into_iter()
         .enumerate()
@@ -466,6 +468,7 @@ pub fn run(
             rules: cfg.rules.clone(),
             next_tick: 0,
             next_flush: 0,
+            merged,
         })
         .collect();
     drop(export);
@@ -557,6 +560,8 @@ struct Reader {
     rules: Arc<Rules>,
     next_tick: u64,
     next_flush: u64,
+    /// Workers merge several readers: flush every FLUSH_EVERY_NS.
+    merged: bool,
 }
 
 struct ReaderOutput {
@@ -587,6 +592,10 @@ impl Reader {
             // then carries it, and the source can be asked for counters.
             if ts >= self.next_tick {
                 self.tick(ts, source);
+            } else if self.merged && ts >= self.next_flush {
+                // Other readers' frames wait in the workers' merge until
+                // this reader's horizon passes them: keep it moving.
+                self.flush(ts);
             }
             if self.capture.packets.is_multiple_of(8192) {
                 let (done, total) = source.progress();
@@ -613,30 +622,32 @@ impl Reader {
     }
 
     /// A live source has nothing for now: the workers get the partial
-    /// batches and the time (at most every FLUSH_EVERY_NS), so frames wait
-    /// neither for full batches nor, in a worker's merge, for this reader.
+    /// batches and the time, so frames wait neither for full batches nor,
+    /// in a worker's merge, for this reader.
     fn idle(&mut self, now_ns: u64, source: &mut dyn CaptureSource) {
         if now_ns >= self.next_tick {
             self.tick(now_ns, source);
         } else if now_ns >= self.next_flush {
-            for link in &mut self.links {
-                link.current.tick = now_ns;
-                link.send_current();
-            }
-            self.next_flush = now_ns + FLUSH_EVERY_NS;
+            self.flush(now_ns);
         }
+    }
+
+    /// Hands every worker its partial batch and this reader's time (its
+    /// horizon in the worker's merge).
+    fn flush(&mut self, now_ns: u64) {
+        for link in &mut self.links {
+            link.current.tick = now_ns;
+            link.send_current();
+        }
+        self.next_flush = now_ns + FLUSH_EVERY_NS;
     }
 
     /// Once a second of capture time: every worker learns the time (and gets
     /// its partial batch), so idle ones close intervals too; the reader
     /// reports its closed intervals and publishes its counters.
     fn tick(&mut self, ts: u64, source: &mut dyn CaptureSource) {
-        for link in &mut self.links {
-            link.current.tick = ts;
-            link.send_current();
-        }
+        self.flush(ts);
         self.next_tick = ts + SWEEP_EVERY_NS;
-        self.next_flush = ts + FLUSH_EVERY_NS;
         if let Some(h) = &self.health {
             h.publish_capture(self.index, &self.capture, &source.counters());
             h.signatures.store(self.rules.signatures(), std::sync::atomic::Ordering::Relaxed);
