@@ -107,15 +107,27 @@ impl XdpCounter {
         XdpCounter::FilteredOut,
     ];
 
-    /// Stable snake_case name, used in reports and metrics.
+    /// Metric name (the `pastmon_` prefix left out), used in reports and on
+    /// `/metrics`.
     pub const fn name(self) -> &'static str {
         match self {
-            XdpCounter::Seen => "seen",
-            XdpCounter::Kept => "kept",
-            XdpCounter::Redirected => "redirected",
-            XdpCounter::RedirectFailed => "redirect_failed",
-            XdpCounter::Unparsed => "unparsed",
-            XdpCounter::FilteredOut => "filtered_out",
+            XdpCounter::Seen => "xdp_seen_total",
+            XdpCounter::Kept => "xdp_kept_total",
+            XdpCounter::Redirected => "xdp_redirected_total",
+            XdpCounter::RedirectFailed => "xdp_redirect_failed_total",
+            XdpCounter::Unparsed => "xdp_unparsed_total",
+            XdpCounter::FilteredOut => "xdp_filtered_out_total",
+        }
+    }
+
+    pub const fn help(self) -> &'static str {
+        match self {
+            XdpCounter::Seen => "Frames the XDP program ran on.",
+            XdpCounter::Kept => "Frames of watched servers (all frames when none is configured).",
+            XdpCounter::Redirected => "Kept frames handed to an AF_XDP socket.",
+            XdpCounter::RedirectFailed => "Kept frames dropped: no socket on their rx queue.",
+            XdpCounter::Unparsed => "Frames not parsed down to TCP/UDP ports (not kept).",
+            XdpCounter::FilteredOut => "Frames of servers not watched.",
         }
     }
 }
@@ -148,3 +160,15 @@ mod pod {
 const _: () = assert!(core::mem::size_of::<WatchedPorts>() == 8 + 4 * MAX_PORT_RANGES);
 const _: () = assert!(core::mem::size_of::<Settings>() == 8);
 const _: () = assert!(core::mem::size_of::<RxMeta>() == 16);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_dense_and_ordered() {
+        for (i, c) in XdpCounter::ALL.iter().enumerate() {
+            assert_eq!(*c as usize, i);
+        }
+    }
+}

@@ -1,8 +1,10 @@
 //! Workers: N threads, each owning the flows whose symmetric hash picks it.
 //!
-//! The reader decodes just enough of each frame to hash its flow, copies the
-//! frame into that worker's current batch, and hands full batches over a
-//! bounded lock-free single-producer/single-consumer ring (rtrb). Workers
+//! Each capture source has a reader. A reader decodes each frame once, copies
+//! it into the current batch of the worker owning its flow, and hands full
+//! batches over a bounded lock-free single-producer/single-consumer ring
+//! (rtrb), one ring per reader and worker; a worker merges its rings in time
+//! order (`merge`). Workers
 //! return empty batches on a second ring, so batches are recycled and memory
 //! stays constant. A full ring makes the reader wait (a file is never
 //! dropped from); nothing else is shared, so no lock sits on the per-packet
@@ -48,7 +50,7 @@ pub struct Outputs {
     /// One JSON line per transaction.
     pub jsonl: Option<JsonlOut>,
     /// Closed intervals go to the exporter (participants: the workers, then
-    /// the reader) instead of into the results.
+    /// the readers) instead of into the results.
     pub export: Option<SyncSender<Message>>,
     /// Counters for `/metrics`, published once a second of capture time.
     pub health: Option<Arc<Health>>,

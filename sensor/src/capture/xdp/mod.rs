@@ -74,23 +74,14 @@ impl RingSizes {
 #[derive(Clone)]
 pub struct ProgramCounters(Arc<Mutex<PerCpuArray<MapData, u64>>>);
 
-const PROGRAM_COUNTERS: [(XdpCounter, &str, &str); XdpCounter::COUNT] = [
-    (XdpCounter::Seen, "xdp_seen_total", "Frames the XDP program ran on."),
-    (XdpCounter::Kept, "xdp_kept_total", "Frames of watched servers (all frames when none is configured)."),
-    (XdpCounter::Redirected, "xdp_redirected_total", "Kept frames handed to an AF_XDP socket."),
-    (XdpCounter::RedirectFailed, "xdp_redirect_failed_total", "Kept frames dropped: no socket on their rx queue."),
-    (XdpCounter::Unparsed, "xdp_unparsed_total", "Frames not parsed down to TCP/UDP ports (not kept)."),
-    (XdpCounter::FilteredOut, "xdp_filtered_out_total", "Frames of servers not watched."),
-];
-
 impl ProgramCounters {
     pub fn read(&self) -> Vec<SourceCounter> {
         let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        PROGRAM_COUNTERS
+        XdpCounter::ALL
             .iter()
-            .map(|&(counter, name, help)| SourceCounter {
-                name,
-                help,
+            .map(|&counter| SourceCounter {
+                name: counter.name(),
+                help: counter.help(),
                 value: map.get(&(counter as u32), 0).map_or(0, |per_cpu| per_cpu.iter().sum()),
             })
             .collect()

@@ -125,7 +125,11 @@ impl WallClock {
         self.refresh_at_mono = mono_now.max(after) + 1_000_000_000;
     }
 
-    fn wall(&self, mono_ns: u64) -> u64 {
+    /// Wall-clock time of `mono_ns`, the offset refreshed when it is due.
+    fn wall(&mut self, mono_ns: u64) -> u64 {
+        if mono_ns >= self.refresh_at_mono {
+            self.refresh(mono_ns);
+        }
         (i128::from(mono_ns) + self.offset_ns).max(0) as u64
     }
 }
@@ -313,11 +317,7 @@ impl XdpSocket {
                 }
                 None => None,
             };
-        let mono = mono.unwrap_or_else(|| clock_ns(libc::CLOCK_MONOTONIC));
-        if mono >= self.clock.refresh_at_mono {
-            self.clock.refresh(mono);
-        }
-        self.clock.wall(mono)
+        self.clock.wall(mono.unwrap_or_else(|| clock_ns(libc::CLOCK_MONOTONIC)))
     }
 }
 
@@ -349,11 +349,8 @@ impl CaptureSource for XdpSocket {
                 }
                 if self.batch.is_empty() {
                     self.idle_reported = true;
-                    let now = clock_ns(libc::CLOCK_MONOTONIC);
-                    if now >= self.clock.refresh_at_mono {
-                        self.clock.refresh(now);
-                    }
-                    return Ok(Next::Idle { now_ns: self.clock.wall(now.saturating_sub(IN_FLIGHT_NS)) });
+                    let now = clock_ns(libc::CLOCK_MONOTONIC).saturating_sub(IN_FLIGHT_NS);
+                    return Ok(Next::Idle { now_ns: self.clock.wall(now) });
                 }
             }
             self.idle_reported = false;
