@@ -1,0 +1,572 @@
+//! What the console asks ClickHouse, and the one place SQL is written.
+//!
+//! Every value that reaches SQL is either validated against a closed set
+//! (metrics, statistics, tables, plugins' names are checked as identifiers)
+//! or quoted with `pastmon::export::clickhouse::quote`; times are integers.
+//! The same statements run on ClickHouse 18.16 and modern versions: no
+//! parameters, CTEs, window functions or `WITH FILL`.
+//!
+//! Level 1 rows are read with plain aggregates (`sum`, `sumMap`); the
+//! rollups `level2_hour` and `level2_day` hold aggregate states, read with
+//! the `-Merge` combinators. `Table` writes both forms, so every query below
+//! works on all three.
+
+use pastmon::export::clickhouse::{quote, ChError, Client};
+use pastmon::histogram::{bucket_bounds, Histogram};
+use pastmon::transaction::Metric;
+use pastmon_common::SkipReason;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A time frame, Unix seconds, `from` included, `to` excluded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Range {
+    pub from: u64,
+    pub to: u64,
+}
+
+/// The table a query reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Table {
+    Level1,
+    Level2Hour,
+    Level2Day,
+}
+
+impl Table {
+    /// The finest table that keeps a range's answer small: level1 up to two
+    /// days, hourly rollups up to 62 days, daily beyond.
+    pub fn for_range(r: Range) -> Table {
+        match r.to.saturating_sub(r.from) {
+            d if d <= 2 * 86_400 => Table::Level1,
+            d if d <= 62 * 86_400 => Table::Level2Hour,
+            _ => Table::Level2Day,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Level1 => "level1",
+            Table::Level2Hour => "level2_hour",
+            Table::Level2Day => "level2_day",
+        }
+    }
+
+    /// Seconds per row of the table at least (level1: the sensor's interval).
+    pub fn min_step(self) -> u64 {
+        match self {
+            Table::Level1 => 60,
+            Table::Level2Hour => 3_600,
+            Table::Level2Day => 86_400,
+        }
+    }
+
+    fn sum(self, column: &str) -> String {
+        match self {
+            Table::Level1 => format!("sum({column})"),
+            _ => format!("sumMerge({column})"),
+        }
+    }
+
+    fn min(self, column: &str) -> String {
+        match self {
+            Table::Level1 => format!("min({column})"),
+            _ => format!("minMerge({column})"),
+        }
+    }
+
+    fn max(self, column: &str) -> String {
+        match self {
+            Table::Level1 => format!("max({column})"),
+            _ => format!("maxMerge({column})"),
+        }
+    }
+
+    /// The merged histogram of a metric: (buckets, counts).
+    fn histogram(self, metric: Metric) -> String {
+        let m = metric.name();
+        match self {
+            Table::Level1 => format!("sumMap({m}_buckets, {m}_counts)"),
+            _ => format!("sumMapMerge({m}_hist)"),
+        }
+    }
+}
+
+/// A statistic of a metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stat {
+    Count,
+    Min,
+    Avg,
+    Max,
+    P50,
+    P95,
+    P99,
+}
+
+impl Stat {
+    pub const ALL: [Stat; 7] = [Stat::Count, Stat::Min, Stat::Avg, Stat::Max, Stat::P50, Stat::P95, Stat::P99];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stat::Count => "count",
+            Stat::Min => "min",
+            Stat::Avg => "avg",
+            Stat::Max => "max",
+            Stat::P50 => "p50",
+            Stat::P95 => "p95",
+            Stat::P99 => "p99",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Stat> {
+        Stat::ALL.into_iter().find(|x| x.name() == s)
+    }
+}
+
+pub fn metric_by_name(s: &str) -> Option<Metric> {
+    Metric::ALL.into_iter().find(|m| m.name() == s)
+}
+
+/// Which rows: every filter is optional and ANDed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Filter {
+    pub plugin: Option<String>,
+    pub signature: Option<String>,
+    pub server_ip: Option<String>,
+    pub server_port: Option<u16>,
+    /// Level 1 only (the rollups keep no clients).
+    pub client: Option<String>,
+    pub sensor: Option<String>,
+}
+
+impl Filter {
+    fn sql(&self, range: Range) -> String {
+        let mut w =
+            format!("interval_start >= toDateTime({}) AND interval_start < toDateTime({})", range.from, range.to);
+        for (column, value) in [
+            ("plugin", &self.plugin),
+            ("signature", &self.signature),
+            ("server_ip", &self.server_ip),
+            ("client", &self.client),
+            ("sensor", &self.sensor),
+        ] {
+            if let Some(v) = value {
+                w.push_str(&format!(" AND {column} = {}", quote(v)));
+            }
+        }
+        if let Some(p) = self.server_port {
+            w.push_str(&format!(" AND server_port = {p}"));
+        }
+        w
+    }
+}
+
+/// Count, min, max, sum and histogram of one metric over some rows.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Summary {
+    pub count: u64,
+    pub min: u64,
+    pub max: u64,
+    pub sum: u64,
+    #[serde(skip)]
+    pub histogram: Histogram,
+}
+
+impl Summary {
+    pub fn stat(&self, stat: Stat) -> Option<f64> {
+        if self.count == 0 {
+            return None;
+        }
+        Some(match stat {
+            Stat::Count => self.count as f64,
+            Stat::Min => self.min as f64,
+            Stat::Max => self.max as f64,
+            Stat::Avg => self.sum as f64 / self.count as f64,
+            Stat::P50 => self.histogram.quantile(0.50, self.min, self.max) as f64,
+            Stat::P95 => self.histogram.quantile(0.95, self.min, self.max) as f64,
+            Stat::P99 => self.histogram.quantile(0.99, self.min, self.max) as f64,
+        })
+    }
+}
+
+/// The SELECT expressions of a metric's summary, and how to read them back.
+fn summary_columns(t: Table, metric: Metric) -> String {
+    let m = metric.name();
+    format!(
+        "{}, {}, {}, {}, {}",
+        t.sum(&format!("{m}_count")),
+        t.min(&format!("{m}_min")),
+        t.max(&format!("{m}_max")),
+        t.sum(&format!("{m}_sum")),
+        t.histogram(metric)
+    )
+}
+
+/// A number cell: JSON formats quote 64-bit integers.
+fn num(v: &serde_json::Value) -> u64 {
+    v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).unwrap_or(0)
+}
+
+/// Reads the five values `summary_columns` wrote, from JSON cells.
+fn summary_from(cells: &[serde_json::Value]) -> Summary {
+    let histogram = match cells.get(4) {
+        Some(serde_json::Value::Array(pair)) if pair.len() == 2 => {
+            let keys = pair[0].as_array().cloned().unwrap_or_default();
+            let counts = pair[1].as_array().cloned().unwrap_or_default();
+            Histogram::from_buckets(keys.iter().zip(&counts).map(|(k, n)| (num(k) as u16, num(n))))
+        }
+        _ => Histogram::default(),
+    };
+    let count = cells.first().map_or(0, num);
+    Summary {
+        count,
+        min: if count == 0 { 0 } else { cells.get(1).map_or(0, num) },
+        max: cells.get(2).map_or(0, num),
+        sum: cells.get(3).map_or(0, num),
+        histogram,
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("ClickHouse: {0}")]
+    Database(#[from] ChError),
+    #[error("unexpected answer from ClickHouse: {0}")]
+    Answer(String),
+}
+
+/// Rows of a query in JSONCompact form (each row an array of `width`
+/// cells).
+fn rows(client: &Client, sql: &str, width: usize) -> Result<Vec<Vec<serde_json::Value>>, QueryError> {
+    let text = client.query(&format!("{sql} FORMAT JSONCompact"))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| QueryError::Answer(e.to_string()))?;
+    let data = v.get("data").and_then(|d| d.as_array()).ok_or_else(|| QueryError::Answer("no data".into()))?;
+    data.iter()
+        .map(|r| match r.as_array() {
+            Some(cells) if cells.len() == width => Ok(cells.clone()),
+            _ => Err(QueryError::Answer(format!("a row of {width} cells expected, got {r}"))),
+        })
+        .collect()
+}
+
+fn text(v: &serde_json::Value) -> String {
+    v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())
+}
+
+/// Outcomes counted as errors on the Level 1 page: server errors, resets,
+/// timeouts and refusals (the `outcome_*` columns).
+const ERROR_OUTCOMES: [&str; 7] = [
+    "outcome_5xx",
+    "outcome_servfail",
+    "outcome_reset",
+    "outcome_no_response",
+    "outcome_incomplete",
+    "outcome_no",
+    "outcome_error",
+];
+
+/// One signature on the Level 1 page.
+#[derive(Clone, Debug, Serialize)]
+pub struct SignatureRow {
+    pub plugin: String,
+    pub signature: String,
+    pub transactions: u64,
+    pub errors: u64,
+    pub first_response: Summary,
+    pub last_response: Summary,
+    /// Transactions per step over the range, oldest first.
+    pub sparkline: Vec<u64>,
+}
+
+/// Steps of a range for a chart of about `points` points, aligned to the
+/// table's rows.
+pub fn step_for(range: Range, table: Table, points: u64) -> u64 {
+    let raw = range.to.saturating_sub(range.from).div_ceil(points.max(1));
+    let min = table.min_step();
+    raw.max(min).div_ceil(min) * min
+}
+
+fn bucket_expr(step: u64) -> String {
+    format!("intDiv(toUInt32(interval_start), {step}) * {step}")
+}
+
+/// The Level 1 summary: every signature seen in the range.
+pub fn signatures(client: &Client, db: &str, range: Range, filter: &Filter) -> Result<Vec<SignatureRow>, QueryError> {
+    let t = Table::for_range(range);
+    let errors: Vec<String> = ERROR_OUTCOMES.iter().map(|c| t.sum(c)).collect();
+    let sql = format!(
+        "SELECT plugin, signature, {}, {}, {}, {} FROM {db}.{} WHERE {} GROUP BY plugin, signature \
+         ORDER BY plugin, signature",
+        t.sum("transactions"),
+        errors.join(" + "),
+        summary_columns(t, Metric::FirstResponse),
+        summary_columns(t, Metric::LastResponse),
+        t.name(),
+        filter.sql(range)
+    );
+    let mut out: Vec<SignatureRow> = rows(client, &sql, 14)?
+        .into_iter()
+        .map(|r| SignatureRow {
+            plugin: text(&r[0]),
+            signature: text(&r[1]),
+            transactions: num(&r[2]),
+            errors: num(&r[3]),
+            first_response: summary_from(&r[4..9]),
+            last_response: summary_from(&r[9..14]),
+            sparkline: Vec::new(),
+        })
+        .collect();
+    // Sparklines: transactions per step, one query for all signatures.
+    let step = step_for(range, t, 48);
+    let sql = format!(
+        "SELECT plugin, signature, {} AS t, {} FROM {db}.{} WHERE {} GROUP BY plugin, signature, t",
+        bucket_expr(step),
+        t.sum("transactions"),
+        t.name(),
+        filter.sql(range)
+    );
+    let slots = range.to.saturating_sub(range.from).div_ceil(step) as usize;
+    let mut lines: BTreeMap<(String, String), Vec<u64>> = BTreeMap::new();
+    let first = range.from / step * step;
+    for r in rows(client, &sql, 4)? {
+        let line = lines.entry((text(&r[0]), text(&r[1]))).or_insert_with(|| vec![0; slots.max(1)]);
+        let at = ((num(&r[2]).saturating_sub(first)) / step) as usize;
+        if let Some(slot) = line.get_mut(at) {
+            *slot += num(&r[3]);
+        }
+    }
+    for row in &mut out {
+        row.sparkline = lines.remove(&(row.plugin.clone(), row.signature.clone())).unwrap_or_default();
+    }
+    Ok(out)
+}
+
+/// What a drill-down groups by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum By {
+    Server,
+    Client,
+}
+
+/// How a drill-down ranks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    /// Most transactions first.
+    Count,
+    /// Slowest average of the metric first.
+    Slow,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DrillRow {
+    /// `ip:port` for servers, the client (address or prefix) for clients.
+    pub key: String,
+    pub transactions: u64,
+    pub errors: u64,
+    pub metric: Summary,
+}
+
+/// What a drill-down shows: the top `limit` servers or clients by `order`
+/// of `metric`.
+#[derive(Clone, Copy, Debug)]
+pub struct DrillSpec {
+    pub by: By,
+    pub metric: Metric,
+    pub order: Order,
+    pub limit: u32,
+}
+
+/// The top servers or clients of the filtered rows.
+pub fn drill(
+    client: &Client,
+    db: &str,
+    range: Range,
+    filter: &Filter,
+    spec: DrillSpec,
+) -> Result<Vec<DrillRow>, QueryError> {
+    let DrillSpec { by, metric, order, limit } = spec;
+    // Clients live in level1 only.
+    let t = if by == By::Client { Table::Level1 } else { Table::for_range(range) };
+    let key = match by {
+        By::Server => "concat(server_ip, ':', toString(server_port))",
+        By::Client => "client",
+    };
+    let m = metric.name();
+    let order_by = match order {
+        Order::Count => format!("{} DESC", t.sum("transactions")),
+        Order::Slow => format!("{} / greatest({}, 1) DESC", t.sum(&format!("{m}_sum")), t.sum(&format!("{m}_count"))),
+    };
+    let errors: Vec<String> = ERROR_OUTCOMES.iter().map(|c| t.sum(c)).collect();
+    let sql = format!(
+        "SELECT {key} AS k, {}, {}, {} FROM {db}.{} WHERE {} GROUP BY k ORDER BY {order_by}, k LIMIT {}",
+        t.sum("transactions"),
+        errors.join(" + "),
+        summary_columns(t, metric),
+        t.name(),
+        filter.sql(range),
+        limit.clamp(1, 1000)
+    );
+    Ok(rows(client, &sql, 8)?
+        .into_iter()
+        .map(|r| DrillRow {
+            key: text(&r[0]),
+            transactions: num(&r[1]),
+            errors: num(&r[2]),
+            metric: summary_from(&r[3..8]),
+        })
+        .collect())
+}
+
+/// One point of a time series: the step's start and the statistic (none
+/// when the step has no values).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Point {
+    pub t: u64,
+    pub v: Option<f64>,
+}
+
+/// A statistic of a metric per step over the range.
+pub fn series(
+    client: &Client,
+    db: &str,
+    range: Range,
+    filter: &Filter,
+    metric: Metric,
+    stat: Stat,
+    step: u64,
+) -> Result<Vec<Point>, QueryError> {
+    let t = Table::for_range(range);
+    let step = step.max(t.min_step());
+    let sql = format!(
+        "SELECT {} AS t, {} FROM {db}.{} WHERE {} GROUP BY t ORDER BY t",
+        bucket_expr(step),
+        summary_columns(t, metric),
+        t.name(),
+        filter.sql(range)
+    );
+    let mut by_step: BTreeMap<u64, Summary> = BTreeMap::new();
+    for r in rows(client, &sql, 6)? {
+        by_step.insert(num(&r[0]), summary_from(&r[1..6]));
+    }
+    let first = range.from / step * step;
+    Ok((first..range.to)
+        .step_by(step as usize)
+        .map(|t| Point { t, v: by_step.get(&t).and_then(|s| s.stat(stat)) })
+        .collect())
+}
+
+/// The metric over the whole range: its summary and merged histogram.
+pub fn summary(
+    client: &Client,
+    db: &str,
+    range: Range,
+    filter: &Filter,
+    metric: Metric,
+) -> Result<Summary, QueryError> {
+    let t = Table::for_range(range);
+    let sql = format!("SELECT {} FROM {db}.{} WHERE {}", summary_columns(t, metric), t.name(), filter.sql(range));
+    Ok(rows(client, &sql, 5)?.first().map(|r| summary_from(r)).unwrap_or_default())
+}
+
+/// A histogram bucket for display: `[lo, hi)` in the metric's unit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Bucket {
+    pub lo: u64,
+    pub hi: u64,
+    pub count: u64,
+}
+
+pub fn buckets(h: &Histogram) -> Vec<Bucket> {
+    h.buckets()
+        .iter()
+        .map(|&(b, count)| {
+            let (lo, hi) = bucket_bounds(b);
+            Bucket { lo, hi, count }
+        })
+        .collect()
+}
+
+/// Capture health of the sensors over the range.
+#[derive(Clone, Debug, Serialize)]
+pub struct SensorRow {
+    pub sensor: String,
+    pub version: String,
+    pub intervals: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub skipped: u64,
+    pub flows: u64,
+    pub transactions: u64,
+    pub lost_bytes: u64,
+    pub max_export_lag_seconds: u64,
+    pub last_interval: u64,
+}
+
+pub fn sensors(client: &Client, db: &str, range: Range) -> Result<Vec<SensorRow>, QueryError> {
+    let skipped: Vec<String> = skip_columns().iter().map(|c| format!("sum({c})")).collect();
+    let sql = format!(
+        "SELECT sensor, any(version), count(), sum(packets), sum(bytes), {}, sum(flows), sum(transactions), \
+         sum(lost_bytes), max(export_lag_seconds), toUInt32(max(interval_start)) FROM {db}.sensors WHERE {} \
+         GROUP BY sensor ORDER BY sensor",
+        skipped.join(" + "),
+        Filter::default().sql(range)
+    );
+    Ok(rows(client, &sql, 11)?
+        .into_iter()
+        .map(|r| {
+            let n = |i: usize| num(&r[i]);
+            SensorRow {
+                sensor: text(&r[0]),
+                version: text(&r[1]),
+                intervals: n(2),
+                packets: n(3),
+                bytes: n(4),
+                skipped: n(5),
+                flows: n(6),
+                transactions: n(7),
+                lost_bytes: n(8),
+                max_export_lag_seconds: n(9),
+                last_interval: n(10),
+            }
+        })
+        .collect())
+}
+
+/// The `skipped_*` columns of `sensors`, one per skip reason.
+fn skip_columns() -> Vec<String> {
+    SkipReason::ALL.iter().map(|r| format!("skipped_{}", r.name())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_follow_the_range() {
+        let r = |days: u64| Range { from: 0, to: days * 86_400 };
+        assert_eq!(Table::for_range(r(1)), Table::Level1);
+        assert_eq!(Table::for_range(r(30)), Table::Level2Hour);
+        assert_eq!(Table::for_range(r(400)), Table::Level2Day);
+    }
+
+    #[test]
+    fn hostile_filter_values_are_quoted() {
+        let f = Filter { signature: Some("x' OR 1=1 --\\".into()), ..Filter::default() };
+        let sql = f.sql(Range { from: 1, to: 2 });
+        assert!(sql.ends_with("signature = 'x\\' OR 1=1 --\\\\'"), "{sql}");
+    }
+
+    #[test]
+    fn steps_are_whole_rows() {
+        let range = Range { from: 0, to: 86_400 };
+        assert_eq!(step_for(range, Table::Level1, 48), 1_800);
+        assert_eq!(step_for(Range { from: 0, to: 600 }, Table::Level1, 48), 60);
+    }
+}

@@ -1,0 +1,301 @@
+//! The data of each view, shared by its page and its API call: the page
+//! draws exactly what the API returns for the same query string.
+//!
+//! Durations are in microseconds (as `pastmon raw --format json` gives
+//! them); other metrics in their own unit.
+
+use crate::params::{Params, SeriesSpec};
+use crate::query::{self, Bucket, By, Filter, Order, Point, QueryError, Range, Stat, Summary, Table};
+use pastmon::export::clickhouse::Client;
+use pastmon::transaction::{Metric, Unit};
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    /// A parameter is wrong: the user's to fix (HTTP 400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// ClickHouse failed or is unreachable (HTTP 502).
+    #[error("{0}")]
+    Query(#[from] QueryError),
+}
+
+impl From<String> for ViewError {
+    fn from(s: String) -> ViewError {
+        ViewError::BadRequest(s)
+    }
+}
+
+pub fn is_duration(m: Metric) -> bool {
+    m.unit() == Unit::Nanoseconds
+}
+
+/// A stored value in the API's unit.
+fn out(m: Metric, v: f64) -> f64 {
+    if is_duration(m) {
+        (v / 1e3 * 1e3).round() / 1e3
+    } else {
+        v
+    }
+}
+
+/// Every statistic of a summary, in the API's unit.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Stats {
+    pub count: u64,
+    pub min: Option<f64>,
+    pub avg: Option<f64>,
+    pub max: Option<f64>,
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+impl Stats {
+    fn of(m: Metric, s: &Summary) -> Stats {
+        let get = |stat| s.stat(stat).map(|v| out(m, v));
+        Stats {
+            count: s.count,
+            min: get(Stat::Min),
+            avg: get(Stat::Avg),
+            max: get(Stat::Max),
+            p50: get(Stat::P50),
+            p95: get(Stat::P95),
+            p99: get(Stat::P99),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct SignatureOut {
+    pub plugin: String,
+    pub signature: String,
+    pub transactions: u64,
+    pub errors: u64,
+    /// errors / transactions.
+    pub error_share: f64,
+    pub first_response: Stats,
+    pub last_response: Stats,
+    pub sparkline: Vec<u64>,
+}
+
+#[derive(Serialize)]
+pub struct SignaturesView {
+    pub range: Range,
+    pub table: Table,
+    pub filter: Filter,
+    pub signatures: Vec<SignatureOut>,
+}
+
+pub fn signatures(client: &Client, db: &str, p: &Params, now: u64) -> Result<SignaturesView, ViewError> {
+    let (range, filter) = (p.range(now)?, p.filter()?);
+    let rows = query::signatures(client, db, range, &filter)?;
+    let signatures = rows
+        .into_iter()
+        .map(|r| SignatureOut {
+            error_share: if r.transactions == 0 { 0.0 } else { r.errors as f64 / r.transactions as f64 },
+            first_response: Stats::of(Metric::FirstResponse, &r.first_response),
+            last_response: Stats::of(Metric::LastResponse, &r.last_response),
+            plugin: r.plugin,
+            signature: r.signature,
+            transactions: r.transactions,
+            errors: r.errors,
+            sparkline: r.sparkline,
+        })
+        .collect();
+    Ok(SignaturesView { range, table: Table::for_range(range), filter, signatures })
+}
+
+#[derive(Serialize)]
+pub struct DrillOut {
+    pub key: String,
+    pub transactions: u64,
+    pub errors: u64,
+    pub stats: Stats,
+}
+
+#[derive(Serialize)]
+pub struct DrillView {
+    pub range: Range,
+    pub filter: Filter,
+    pub by: By,
+    pub order: Order,
+    pub metric: &'static str,
+    pub rows: Vec<DrillOut>,
+}
+
+pub fn drill(client: &Client, db: &str, p: &Params, now: u64) -> Result<DrillView, ViewError> {
+    let (range, filter, by, order, metric, limit) =
+        (p.range(now)?, p.filter()?, p.by()?, p.order()?, p.metric()?, p.limit()?);
+    let rows = query::drill(client, db, range, &filter, query::DrillSpec { by, metric, order, limit })?
+        .into_iter()
+        .map(|r| DrillOut {
+            key: r.key,
+            transactions: r.transactions,
+            errors: r.errors,
+            stats: Stats::of(metric, &r.metric),
+        })
+        .collect();
+    Ok(DrillView { range, filter, by, order, metric: metric.name(), rows })
+}
+
+#[derive(Clone, Serialize)]
+pub struct SeriesOut {
+    pub name: String,
+    pub points: Vec<Point>,
+}
+
+#[derive(Serialize)]
+pub struct HistogramOut {
+    pub stats: Stats,
+    pub buckets: Vec<Bucket>,
+}
+
+#[derive(Serialize)]
+pub struct GraphView {
+    pub range: Range,
+    pub table: Table,
+    pub metric: &'static str,
+    pub stat: &'static str,
+    /// "microseconds", "bytes" or "count".
+    pub unit: &'static str,
+    pub step: u64,
+    pub series: Vec<SeriesOut>,
+    /// The same series over the previous period, shifted onto this one's
+    /// times (with `compare=1`).
+    pub previous: Vec<SeriesOut>,
+    /// The whole selection's histogram from the merged buckets.
+    pub histogram: HistogramOut,
+}
+
+/// The filter of one series: the page's filter narrowed to its signature
+/// and server.
+fn series_filter(base: &Filter, s: &SeriesSpec) -> Filter {
+    Filter {
+        signature: Some(s.signature.clone()),
+        server_ip: s.server_ip.clone().or_else(|| base.server_ip.clone()),
+        server_port: s.server_port.or(base.server_port),
+        ..base.clone()
+    }
+}
+
+pub fn graph(client: &Client, db: &str, p: &Params, now: u64) -> Result<GraphView, ViewError> {
+    let (range, base, metric, stat) = (p.range(now)?, p.filter()?, p.metric()?, p.stat()?);
+    let table = Table::for_range(range);
+    let step = match p.step()? {
+        Some(s) => s.max(table.min_step()),
+        None => query::step_for(range, table, 120),
+    };
+    let specs = p.series()?;
+    let selections: Vec<(String, Filter)> = if specs.is_empty() {
+        vec![(base.signature.clone().unwrap_or_else(|| "all".into()), base.clone())]
+    } else {
+        specs.iter().map(|s| (s.label(), series_filter(&base, s))).collect()
+    };
+    let run = |range: Range, shift: u64| -> Result<Vec<SeriesOut>, ViewError> {
+        selections
+            .iter()
+            .map(|(name, f)| {
+                let points = query::series(client, db, range, f, metric, stat, step)?
+                    .into_iter()
+                    .map(|pt| Point {
+                        t: pt.t + shift,
+                        v: pt.v.map(|v| if stat == Stat::Count { v } else { out(metric, v) }),
+                    })
+                    .collect();
+                Ok(SeriesOut { name: name.clone(), points })
+            })
+            .collect()
+    };
+    let series = run(range, 0)?;
+    let previous = if p.flag("compare") {
+        let len = range.to - range.from;
+        let prev = Range { from: range.from.saturating_sub(len), to: range.from };
+        let mut s = run(prev, len)?;
+        for x in &mut s {
+            x.name = format!("{} (previous)", x.name);
+        }
+        s
+    } else {
+        Vec::new()
+    };
+    // The histogram of everything charted: one merged summary.
+    let mut whole = Summary::default();
+    for (_, f) in &selections {
+        let s = query::summary(client, db, range, f, metric)?;
+        whole.min = if whole.count == 0 {
+            s.min
+        } else if s.count == 0 {
+            whole.min
+        } else {
+            whole.min.min(s.min)
+        };
+        whole.count += s.count;
+        whole.max = whole.max.max(s.max);
+        whole.sum += s.sum;
+        whole.histogram.merge(&s.histogram);
+    }
+    let buckets = query::buckets(&whole.histogram)
+        .into_iter()
+        .map(|b| {
+            let conv = |v: u64| if is_duration(metric) { v / 1_000 } else { v };
+            Bucket { lo: conv(b.lo), hi: conv(b.hi), count: b.count }
+        })
+        .collect();
+    let unit = match metric.unit() {
+        Unit::Nanoseconds => "microseconds",
+        Unit::Bytes => "bytes",
+        Unit::Count => "count",
+    };
+    Ok(GraphView {
+        range,
+        table,
+        metric: metric.name(),
+        stat: stat.name(),
+        unit: if stat == Stat::Count { "count" } else { unit },
+        step,
+        series,
+        previous,
+        histogram: HistogramOut { stats: Stats::of(metric, &whole), buckets },
+    })
+}
+
+#[derive(Serialize)]
+pub struct SensorsView {
+    pub range: Range,
+    pub sensors: Vec<query::SensorRow>,
+}
+
+pub fn sensors(client: &Client, db: &str, p: &Params, now: u64) -> Result<SensorsView, ViewError> {
+    let range = p.range(now)?;
+    Ok(SensorsView { range, sensors: query::sensors(client, db, range)? })
+}
+
+/// A graph's series as CSV: `series,time,value`.
+pub fn series_csv(v: &GraphView) -> String {
+    let mut out = String::from("series,time,value\n");
+    for s in v.series.iter().chain(&v.previous) {
+        for p in &s.points {
+            let value = p.v.map(|x| x.to_string()).unwrap_or_default();
+            out.push_str(&format!("{},{},{value}\n", csv_field(&s.name), p.t));
+        }
+    }
+    out
+}
+
+/// A graph's histogram as CSV: `lo,hi,count`.
+pub fn histogram_csv(v: &GraphView) -> String {
+    let mut out = String::from("lo,hi,count\n");
+    for b in &v.histogram.buckets {
+        out.push_str(&format!("{},{},{}\n", b.lo, b.hi, b.count));
+    }
+    out
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}

@@ -1,0 +1,240 @@
+//! The console's API and pages against a real ClickHouse filled by the
+//! sensor from a capture file: the numbers shown equal what the sensor's own
+//! report (`pastmon raw --format json`) gives for the same file.
+
+// The sensor's test server helper, shared (this test uses part of it).
+#[allow(dead_code)]
+#[path = "../../sensor/tests/common/clickhouse.rs"]
+mod clickhouse;
+
+use clickhouse::ClickHouse;
+use pastmon::capture::CaptureFile;
+use pastmon::config::Config;
+use pastmon::export::{ExportConfig, Exporter};
+use pastmon::report;
+use pastmon::worker::{self, Outputs};
+use pastmon_web::{hash_token, router, AppState};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn capture() -> PathBuf {
+    let dir = std::env::var_os("PASTMON_PCAPS").map(PathBuf::from).unwrap_or_else(|| root().join("../shared/pcaps"));
+    dir.join("generated_http_python_sleep_curl_dns.pcap")
+}
+
+/// Runs the sensor's engine on the capture into `db`; returns its JSON
+/// report (what `pastmon raw --format json` prints).
+fn fill(ch: &ClickHouse, db: &str) -> Value {
+    let rules = root().join("deploy/rules/demo.toml");
+    let config = Config::load(&ch.config(db, &format!("rules = \"{}\"", rules.display()))).unwrap();
+    let engine = config.engine().unwrap();
+    let exporter = Exporter::start(
+        ExportConfig {
+            sensor: config.sensor.clone(),
+            clickhouse: config.clickhouse.clone(),
+            spool: config.spool.clone(),
+            interval_s: engine.aggregate.interval_s,
+            drain_timeout: std::time::Duration::from_secs(30),
+            retention: config.retention.clone(),
+        },
+        engine.workers + 1,
+        None,
+    )
+    .unwrap();
+    let mut file = CaptureFile::open(&capture()).unwrap();
+    let outputs = Outputs { export: Some(exporter.sender.clone()), ..Outputs::default() };
+    worker::run(&mut [&mut file], &engine, outputs, &mut |_, _| {});
+    let stats = exporter.finish().unwrap();
+    assert_eq!(stats.left_in_spool, 0);
+    // The same file again, without the database: the raw report.
+    let mut file = CaptureFile::open(&capture()).unwrap();
+    let results = worker::run(&mut [&mut file], &engine, Outputs::default(), &mut |_, _| {});
+    report::json_report(&results)
+}
+
+/// Serves the console on a free loopback port from a background thread.
+fn serve(ch_url: &str, db: &str, tokens: Vec<String>) -> String {
+    let cfg: pastmon_web::Config = toml::from_str(&format!(
+        "listen = \"127.0.0.1:0\"\ntokens_sha256 = {tokens:?}\n[clickhouse]\nurl = \"{ch_url}\"\ndatabase = \"{db}\"\ntimeout = 5\n"
+    ))
+    .unwrap();
+    cfg.check().unwrap();
+    let state = Arc::new(AppState::new(&cfg));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind(cfg.listen).await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            axum::serve(listener, router(state)).await.unwrap();
+        });
+    });
+    format!("http://{}", rx.recv().unwrap())
+}
+
+fn get(url: &str) -> (u16, String) {
+    match ureq::get(url).call() {
+        Ok(r) => (r.status(), r.into_string().unwrap()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap()),
+        Err(e) => panic!("{url}: {e}"),
+    }
+}
+
+fn get_json(url: &str) -> Value {
+    let (status, body) = get(url);
+    assert_eq!(status, 200, "{url}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// Per signature from the raw report: (count, first_response count, sum µs).
+fn raw_by_signature(report: &Value) -> BTreeMap<String, (u64, u64, f64)> {
+    let mut out: BTreeMap<String, (u64, u64, f64)> = BTreeMap::new();
+    for interval in report["intervals"].as_array().unwrap() {
+        for row in interval["rows"].as_array().unwrap() {
+            let e = out.entry(row["signature"].as_str().unwrap().to_owned()).or_default();
+            e.0 += row["count"].as_u64().unwrap();
+            let fr = &row["metrics"]["first_response"];
+            e.1 += fr["count"].as_u64().unwrap_or(0);
+            e.2 += fr["sum"].as_f64().unwrap_or(0.0);
+        }
+    }
+    out
+}
+
+/// The capture's time frame in whole minutes.
+fn frame(report: &Value) -> String {
+    let first = report["capture"]["first_ns"].as_u64().unwrap() / 1_000_000_000 / 60 * 60;
+    let last = report["capture"]["last_ns"].as_u64().unwrap() / 1_000_000_000 / 60 * 60 + 60;
+    format!("from={first}&to={last}")
+}
+
+#[test]
+fn the_api_and_pages_show_what_the_sensor_measured() {
+    let ch = ClickHouse::start("web");
+    let report = fill(&ch, "webtest");
+    let base = serve(&ch.url(), "webtest", Vec::new());
+    let frame = frame(&report);
+    let raw = raw_by_signature(&report);
+
+    // Level 1: every signature, with the raw report's counts and averages.
+    let v = get_json(&format!("{base}/api/v1/signatures?{frame}"));
+    assert_eq!(v["table"], "level1");
+    let shown: BTreeMap<String, &Value> =
+        v["signatures"].as_array().unwrap().iter().map(|s| (s["signature"].as_str().unwrap().to_owned(), s)).collect();
+    assert_eq!(shown.keys().collect::<Vec<_>>(), raw.keys().collect::<Vec<_>>());
+    for (sig, (count, fr_count, fr_sum)) in &raw {
+        let s = shown[sig];
+        assert_eq!(s["transactions"].as_u64(), Some(*count), "{sig}");
+        assert_eq!(s["first_response"]["count"].as_u64(), Some(*fr_count), "{sig}");
+        if *fr_count > 0 {
+            let avg = s["first_response"]["avg"].as_f64().unwrap();
+            assert!((avg - fr_sum / *fr_count as f64).abs() < 0.01, "{sig}: {avg} vs {}", fr_sum / *fr_count as f64);
+            let (min, p95, max) = (
+                s["first_response"]["min"].as_f64().unwrap(),
+                s["first_response"]["p95"].as_f64().unwrap(),
+                s["first_response"]["max"].as_f64().unwrap(),
+            );
+            assert!(min <= p95 && p95 <= max, "{sig}: {min} {p95} {max}");
+        }
+        assert_eq!(s["sparkline"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).sum::<u64>(), *count);
+    }
+
+    // Drill-down: the servers of a signature add up to it.
+    let sig = "GET_sleep";
+    let d = get_json(&format!("{base}/api/v1/drill?{frame}&signature={sig}&by=server"));
+    let total: u64 = d["rows"].as_array().unwrap().iter().map(|r| r["transactions"].as_u64().unwrap()).sum();
+    assert_eq!(total, raw[sig].0);
+    let clients = get_json(&format!("{base}/api/v1/drill?{frame}&signature={sig}&by=client&order=slow"));
+    assert!(!clients["rows"].as_array().unwrap().is_empty());
+
+    // Graph: counts per minute add up; the histogram holds every value.
+    let g = get_json(&format!("{base}/api/v1/graph?{frame}&series={sig}&metric=first_response&stat=count&step=60"));
+    let points = g["series"][0]["points"].as_array().unwrap();
+    let counted: f64 = points.iter().filter_map(|p| p["v"].as_f64()).sum();
+    assert_eq!(counted as u64, raw[sig].1);
+    let in_buckets: u64 =
+        g["histogram"]["buckets"].as_array().unwrap().iter().map(|b| b["count"].as_u64().unwrap()).sum();
+    assert_eq!(in_buckets, raw[sig].1);
+    let (_, csv) = get(&format!("{base}/api/v1/graph?{frame}&series={sig}&stat=count&step=60&format=csv"));
+    assert!(csv.starts_with("series,time,value\n"), "{csv}");
+    assert_eq!(csv.lines().count(), points.len() + 1);
+    let (_, hist_csv) = get(&format!("{base}/api/v1/graph?{frame}&series={sig}&format=csv&part=histogram"));
+    assert!(hist_csv.starts_with("lo,hi,count\n"), "{hist_csv}");
+
+    // The pages draw the same: a row per signature, a circle per point.
+    let (status, html) = get(&format!("{base}/?{frame}"));
+    assert_eq!(status, 200);
+    for sig in raw.keys() {
+        assert!(html.contains(&format!(">{sig}</a>")), "{sig} missing on the Level 1 page");
+    }
+    let (_, html) = get(&format!("{base}/graph?{frame}&series={sig}&stat=count&step=60"));
+    let with_values = points.iter().filter(|p| !p["v"].is_null()).count();
+    assert_eq!(html.matches("class=\"pt\"").count(), with_values);
+    assert!(html.matches("class=\"bar\"").count() > 0);
+    let (status, html) = get(&format!("{base}/sensors?{frame}"));
+    assert_eq!(status, 200);
+    assert!(html.contains("test-sensor"), "{html}");
+}
+
+#[test]
+fn hostile_input_is_refused_or_harmless_and_errors_are_one_line() {
+    let ch = ClickHouse::start("webhostile");
+    let report = fill(&ch, "webhostile");
+    let base = serve(&ch.url(), "webhostile", Vec::new());
+    let frame = frame(&report);
+    // Quoted: a signature that tries to end the string matches nothing.
+    let v = get_json(&format!("{base}/api/v1/signatures?{frame}&signature=x%27%20OR%201%3D1%20--%20%5C"));
+    assert_eq!(v["signatures"].as_array().unwrap().len(), 0);
+    // Closed sets and bounds: clear 400s.
+    for (endpoint, q) in [
+        ("graph", "metric=first_response%29%3B%20DROP"),
+        ("graph", "stat=p42"),
+        ("signatures", "last=2h"),
+        ("signatures", "server=1.2.3.4%27"),
+        ("drill", "limit=0"),
+        ("drill", "by=everyone"),
+        ("graph", "from=9&to=3"),
+    ] {
+        let (status, body) = get(&format!("{base}/api/v1/{endpoint}?{q}"));
+        assert_eq!(status, 400, "{q}: {body}");
+        let e: Value = serde_json::from_str(&body).unwrap();
+        assert!(!e["error"].as_str().unwrap().is_empty());
+    }
+    let (status, html) = get(&format!("{base}/graph?stat=%3Cscript%3E"));
+    assert_eq!(status, 400);
+    assert!(!html.contains("<script>alert") && html.contains("&lt;script&gt;"), "{html}");
+    // The database still holds its tables.
+    assert_eq!(ch.query("EXISTS TABLE webhostile.level1").trim(), "1");
+    // ClickHouse gone: a clear message, not a dump.
+    ch.down();
+    let (status, body) = get(&format!("{base}/api/v1/signatures?{frame}"));
+    assert_eq!(status, 502, "{body}");
+    let e: Value = serde_json::from_str(&body).unwrap();
+    let msg = e["error"].as_str().unwrap();
+    assert!(msg.starts_with("ClickHouse") && !msg.contains('\n'), "{msg}");
+}
+
+#[test]
+fn tokens_guard_every_page_and_api() {
+    let ch = ClickHouse::start("webauth");
+    let token = "s3cret-token";
+    let base = serve(&ch.url(), "webauth", vec![hash_token(token)]);
+    let (status, _) = get(&format!("{base}/api/v1/sensors"));
+    assert_eq!(status, 401);
+    let (status, _) = get(&format!("{base}/"));
+    assert_eq!(status, 401);
+    let ok = ureq::get(&format!("{base}/api/v1/openapi.json")).set("Authorization", &format!("Bearer {token}")).call();
+    assert_eq!(ok.unwrap().status(), 200);
+    // HTTP Basic with the token as password (what a browser sends): "u:s3cret-token".
+    let basic =
+        ureq::get(&format!("{base}/api/v1/openapi.json")).set("Authorization", "Basic dTpzM2NyZXQtdG9rZW4=").call();
+    assert_eq!(basic.unwrap().status(), 200);
+    let wrong = ureq::get(&format!("{base}/")).set("Authorization", "Bearer nope").call();
+    assert!(matches!(wrong, Err(ureq::Error::Status(401, _))));
+}
