@@ -6,7 +6,7 @@
 use crate::api::{load, status};
 use crate::params::{Params, PRESETS};
 use crate::query::Stat;
-use crate::svg::{esc, format_value, histogram_chart, line_chart, sparkline, time_label};
+use crate::svg::{esc, format_value, histogram_chart, line_chart, sparkline, time_input, time_label};
 use crate::views::{self, Stats, ViewError};
 use crate::Shared;
 use axum::extract::{Query, State};
@@ -46,9 +46,21 @@ fn error_page(e: &ViewError) -> Response {
     (status(e), page("Error", &format!("<p>{what}:</p><p class=\"err\">{}</p>", esc(&e.to_string())))).into_response()
 }
 
-/// The time-frame links and the view's range.
+/// The time-frame links, a custom range form, and the view's range.
 fn range_bar(p: &Params, path: &str, range: crate::query::Range) -> String {
-    let mut out = String::from("<p class=\"presets\">");
+    let mut out = format!("<form class=\"range\" method=\"get\" action=\"{path}\">");
+    for (k, v) in &p.0 {
+        if !matches!(k.as_str(), "from" | "to" | "last") {
+            let _ = write!(out, "<input type=\"hidden\" name=\"{}\" value=\"{}\">", esc(k), esc(v));
+        }
+    }
+    let _ = write!(
+        out,
+        "from <input type=\"datetime-local\" name=\"from\" value=\"{}\"> to <input type=\"datetime-local\" \
+         name=\"to\" value=\"{}\"> UTC <button>Go</button></form><p class=\"presets\">",
+        time_input(range.from),
+        time_input(range.to)
+    );
     for (name, _) in PRESETS {
         let q = p.set("from", None).set("to", None).with("last", Some(name));
         let _ = write!(out, "<a href=\"{path}?{}\">{name}</a>", esc(&q));

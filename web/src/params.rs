@@ -72,10 +72,13 @@ impl Params {
         self.0.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }
 
-    /// `from` and `to` (Unix seconds), else `last` (default 24h) up to now.
+    /// `from` and `to` (Unix seconds or `YYYY-MM-DDTHH:MM` UTC), else
+    /// `last` (default 24h) up to now.
     pub fn range(&self, now: u64) -> Result<Range, String> {
         let int = |key: &str| -> Result<Option<u64>, String> {
-            self.get(key).map(|v| v.parse::<u64>().map_err(|_| format!("{key}: not a Unix time: {v:?}"))).transpose()
+            self.get(key)
+                .map(|v| parse_time(v).ok_or_else(|| format!("{key}: not a Unix time nor YYYY-MM-DDTHH:MM: {v:?}")))
+                .transpose()
         };
         match (int("from")?, int("to")?) {
             (Some(from), Some(to)) if from < to => Ok(Range { from, to }),
@@ -220,6 +223,31 @@ impl Params {
     }
 }
 
+/// Unix seconds, or a UTC date and time `YYYY-MM-DDTHH:MM[:SS]` (the value
+/// of an HTML `datetime-local` input; a space works as well as `T`).
+pub fn parse_time(s: &str) -> Option<u64> {
+    if let Ok(t) = s.parse::<u64>() {
+        return Some(t);
+    }
+    let (date, time) = s.split_once(['T', ' '])?;
+    let d: Vec<i64> = date.split('-').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    let t: Vec<u64> = time.split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    let ([y, m, day], [hh, mm, rest @ ..]) = (d.as_slice(), t.as_slice()) else { return None };
+    let ss = rest.first().copied().unwrap_or(0);
+    if !(1..=12).contains(m) || !(1..=31).contains(day) || *hh > 23 || *mm > 59 || ss > 59 || rest.len() > 1 {
+        return None;
+    }
+    // Days since the epoch of a civil date (Howard Hinnant's algorithm).
+    let y = if *m <= 2 { y - 1 } else { *y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = u64::try_from(era * 146_097 + doe - 719_468).ok()?;
+    Some(days * 86_400 + hh * 3_600 + mm * 60 + ss)
+}
+
 /// Percent-encodes a query-string component.
 pub fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -246,6 +274,16 @@ mod tests {
         assert_eq!(p(&[("from", "10"), ("to", "20")]).range(0).unwrap(), Range { from: 10, to: 20 });
         assert!(p(&[("from", "20"), ("to", "10")]).range(0).is_err());
         assert!(p(&[("last", "2h; DROP")]).range(0).unwrap_err().contains("one of"));
+    }
+
+    #[test]
+    fn dates_and_unix_times() {
+        assert_eq!(parse_time("1795688454"), Some(1_795_688_454));
+        assert_eq!(parse_time("1970-01-01T00:00"), Some(0));
+        assert_eq!(parse_time("2026-11-26T10:20"), Some(1_795_688_400));
+        assert_eq!(parse_time("2000-02-29 23:59:59"), Some(951_868_799));
+        assert_eq!(parse_time("2026-13-01T00:00"), None);
+        assert_eq!(parse_time("yesterday"), None);
     }
 
     #[test]

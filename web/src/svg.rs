@@ -78,6 +78,11 @@ pub fn time_label(t: u64) -> String {
     utc(t)
 }
 
+/// Unix seconds as the value of a `datetime-local` input (UTC).
+pub fn time_input(t: u64) -> String {
+    utc(t).replace(' ', "T")
+}
+
 /// A line chart of one or more series sharing the time axis. Each point is
 /// a circle too (with its value as a tooltip), so a chart with N points has
 /// N `circle.pt` elements per series — what the browser tests count.
