@@ -35,8 +35,10 @@ pub enum Table {
 }
 
 impl Table {
-    /// The finest table that keeps a range's answer small: level1 up to two
-    /// days, hourly rollups up to 62 days, daily beyond.
+    /// The table for a range: level1 up to two days, hourly rollups up to 62
+    /// days, daily beyond. Level1 is partitioned by day, so a day of it is read
+    /// by day partitions; the rollups by month and year, where a short range
+    /// would scan the whole month (measured: `cargo xtask bench web`).
     pub fn for_range(r: Range) -> Table {
         match r.to.saturating_sub(r.from) {
             d if d <= 2 * 86_400 => Table::Level1,
@@ -59,6 +61,21 @@ impl Table {
             Table::Level1 => 60,
             Table::Level2Hour => 3_600,
             Table::Level2Day => 86_400,
+        }
+    }
+
+    /// The range widened to whole rows of the table (rollup rows are whole
+    /// hours or days).
+    pub fn align(self, r: Range) -> Range {
+        let step = self.min_step();
+        Range { from: r.from / step * step, to: r.to.div_ceil(step) * step }
+    }
+
+    /// A row's own value of a summed column (rollups hold states).
+    fn value(self, column: &str) -> String {
+        match self {
+            Table::Level1 => column.to_owned(),
+            _ => format!("finalizeAggregation({column})"),
         }
     }
 
@@ -210,16 +227,21 @@ fn num(v: &serde_json::Value) -> u64 {
     v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).unwrap_or(0)
 }
 
+/// The (key, value) pairs of a `sumMap` cell: `[[keys], [values]]`.
+fn pairs(cell: &serde_json::Value) -> Vec<(u64, u64)> {
+    match cell.as_array().map(Vec::as_slice) {
+        Some([keys, values]) => match (keys.as_array(), values.as_array()) {
+            (Some(k), Some(v)) => k.iter().zip(v).map(|(k, v)| (num(k), num(v))).collect(),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
+}
+
 /// Reads the five values `summary_columns` wrote, from JSON cells.
 fn summary_from(cells: &[serde_json::Value]) -> Summary {
-    let histogram = match cells.get(4) {
-        Some(serde_json::Value::Array(pair)) if pair.len() == 2 => {
-            let keys = pair[0].as_array().cloned().unwrap_or_default();
-            let counts = pair[1].as_array().cloned().unwrap_or_default();
-            Histogram::from_buckets(keys.iter().zip(&counts).map(|(k, n)| (num(k) as u16, num(n))))
-        }
-        _ => Histogram::default(),
-    };
+    let histogram =
+        Histogram::from_buckets(cells.get(4).map(pairs).unwrap_or_default().into_iter().map(|(k, n)| (k as u16, n)));
     let count = cells.first().map_or(0, num);
     Summary {
         count,
@@ -295,55 +317,47 @@ fn bucket_expr(step: u64) -> String {
     format!("intDiv(toUInt32(interval_start), {step}) * {step}")
 }
 
-/// The Level 1 summary: every signature seen in the range.
+/// The Level 1 summary: every signature seen in the range, with its
+/// transactions per step for the sparkline, in one pass over the rows.
 pub fn signatures(client: &Client, db: &str, range: Range, filter: &Filter) -> Result<Vec<SignatureRow>, QueryError> {
     let t = Table::for_range(range);
+    let range = t.align(range);
+    let step = step_for(range, t, 48);
     let errors: Vec<String> = ERROR_OUTCOMES.iter().map(|c| t.sum(c)).collect();
     let sql = format!(
-        "SELECT plugin, signature, {}, {}, {}, {} FROM {db}.{} WHERE {} GROUP BY plugin, signature \
-         ORDER BY plugin, signature",
+        "SELECT plugin, signature, {}, {}, {}, {}, sumMap([toUInt32({})], [toUInt64({})]) FROM {db}.{} WHERE {} \
+         GROUP BY plugin, signature ORDER BY plugin, signature",
         t.sum("transactions"),
         errors.join(" + "),
         summary_columns(t, Metric::FirstResponse),
         summary_columns(t, Metric::LastResponse),
-        t.name(),
-        filter.sql(range)
-    );
-    let mut out: Vec<SignatureRow> = rows(client, &sql, 14)?
-        .into_iter()
-        .map(|r| SignatureRow {
-            plugin: text(&r[0]),
-            signature: text(&r[1]),
-            transactions: num(&r[2]),
-            errors: num(&r[3]),
-            first_response: summary_from(&r[4..9]),
-            last_response: summary_from(&r[9..14]),
-            sparkline: Vec::new(),
-        })
-        .collect();
-    // Sparklines: transactions per step, one query for all signatures.
-    let step = step_for(range, t, 48);
-    let sql = format!(
-        "SELECT plugin, signature, {} AS t, {} FROM {db}.{} WHERE {} GROUP BY plugin, signature, t",
         bucket_expr(step),
-        t.sum("transactions"),
+        t.value("transactions"),
         t.name(),
         filter.sql(range)
     );
-    let slots = range.to.saturating_sub(range.from).div_ceil(step) as usize;
-    let mut lines: BTreeMap<(String, String), Vec<u64>> = BTreeMap::new();
     let first = range.from / step * step;
-    for r in rows(client, &sql, 4)? {
-        let line = lines.entry((text(&r[0]), text(&r[1]))).or_insert_with(|| vec![0; slots.max(1)]);
-        let at = ((num(&r[2]).saturating_sub(first)) / step) as usize;
-        if let Some(slot) = line.get_mut(at) {
-            *slot += num(&r[3]);
-        }
-    }
-    for row in &mut out {
-        row.sparkline = lines.remove(&(row.plugin.clone(), row.signature.clone())).unwrap_or_default();
-    }
-    Ok(out)
+    let slots = range.to.saturating_sub(first).div_ceil(step).max(1) as usize;
+    Ok(rows(client, &sql, 15)?
+        .into_iter()
+        .map(|r| {
+            let mut sparkline = vec![0; slots];
+            for (t, n) in pairs(&r[14]) {
+                if let Some(slot) = sparkline.get_mut((t.saturating_sub(first) / step) as usize) {
+                    *slot += n;
+                }
+            }
+            SignatureRow {
+                plugin: text(&r[0]),
+                signature: text(&r[1]),
+                transactions: num(&r[2]),
+                errors: num(&r[3]),
+                first_response: summary_from(&r[4..9]),
+                last_response: summary_from(&r[9..14]),
+                sparkline,
+            }
+        })
+        .collect())
 }
 
 /// What a drill-down groups by.
@@ -394,6 +408,7 @@ pub fn drill(
     let DrillSpec { by, metric, order, limit } = spec;
     // Clients live in level1 only.
     let t = if by == By::Client { Table::Level1 } else { Table::for_range(range) };
+    let range = t.align(range);
     let key = match by {
         By::Server => "concat(server_ip, ':', toString(server_port))",
         By::Client => "client",
@@ -443,6 +458,7 @@ pub fn series(
     step: u64,
 ) -> Result<Vec<Point>, QueryError> {
     let t = Table::for_range(range);
+    let range = t.align(range);
     let step = step.max(t.min_step());
     let sql = format!(
         "SELECT {} AS t, {} FROM {db}.{} WHERE {} GROUP BY t ORDER BY t",
@@ -551,7 +567,8 @@ mod tests {
     #[test]
     fn tables_follow_the_range() {
         let r = |days: u64| Range { from: 0, to: days * 86_400 };
-        assert_eq!(Table::for_range(r(1)), Table::Level1);
+        assert_eq!(Table::for_range(r(2)), Table::Level1);
+        assert_eq!(Table::for_range(r(3)), Table::Level2Hour);
         assert_eq!(Table::for_range(r(30)), Table::Level2Hour);
         assert_eq!(Table::for_range(r(400)), Table::Level2Day);
     }
@@ -567,6 +584,8 @@ mod tests {
     fn steps_are_whole_rows() {
         let range = Range { from: 0, to: 86_400 };
         assert_eq!(step_for(range, Table::Level1, 48), 1_800);
+        assert_eq!(step_for(range, Table::Level2Hour, 48), 3_600);
+        assert_eq!(Table::Level2Hour.align(Range { from: 3_599, to: 3_601 }), Range { from: 0, to: 7_200 });
         assert_eq!(step_for(Range { from: 0, to: 600 }, Table::Level1, 48), 60);
     }
 }

@@ -6,10 +6,12 @@
 //!                     a capture replayed instead)
 //!   bench pcap        capture-file throughput against tcpdump, tcptrace, tshark
 //!   bench clickhouse  level1 insert rate against clickhouse-client; spooling memory
+//!   bench web         console pages on a month of 1,000 signatures × 10 servers
 //!   fuzz [SECONDS]    run every fuzz target for a while (nightly, cargo-fuzz):
 //!                     decode, flows, and one per parser
 
 mod bench;
+mod bench_web;
 mod demo;
 mod local_ch;
 mod sh;
@@ -31,10 +33,11 @@ fn main() {
         ["demo", rest @ ..] => demo::run(rest),
         ["bench", "pcap", rest @ ..] => bench::pcap(rest),
         ["bench", "clickhouse"] => bench::clickhouse(),
+        ["bench", "web"] => bench_web::web(),
         ["fuzz", rest @ ..] => fuzz(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\n  test              fmt, clippy and every test (what CI runs)\n  demo [--pcap F]   ClickHouse, lab traffic, the live sensor and the console (Ctrl-C ends)\n  bench pcap        capture-file throughput against tcpdump, tcptrace and tshark\n  bench clickhouse  level1 insert rate against clickhouse-client, spooling memory\n  fuzz [SECONDS]    run each fuzz target (default 60 s each)"
+                "usage: cargo xtask <command>\n\n  test              fmt, clippy and every test (what CI runs)\n  demo [--pcap F]   ClickHouse, lab traffic, the live sensor and the console (Ctrl-C ends)\n  bench pcap        capture-file throughput against tcpdump, tcptrace and tshark\n  bench clickhouse  level1 insert rate against clickhouse-client, spooling memory\n  bench web         the console on a month of 1,000 signatures x 10 servers\n  fuzz [SECONDS]    run each fuzz target (default 60 s each)"
             );
             std::process::exit(2);
         }
