@@ -18,6 +18,9 @@ const SIGNATURES: u64 = 1_000;
 const SERVERS: u64 = 10;
 const RUNS: usize = 7;
 
+/// One timed request: its seconds.
+type Timed<'a> = Box<dyn Fn() -> Result<f64> + 'a>;
+
 struct Web(Child);
 
 impl Drop for Web {
@@ -145,7 +148,7 @@ pub fn web() -> Result<()> {
          toDateTime({}) GROUP BY plugin, signature FORMAT JSONCompact",
         now - 86_400
     );
-    let cases: Vec<(&str, Box<dyn Fn() -> Result<f64>>)> = vec![
+    let cases: Vec<(&str, Timed)> = vec![
         ("Level 1 page, last 6h (level1)", Box::new(|| time_get(&format!("{base}/?last=6h")))),
         ("Level 1 page, last 24h (level1)", Box::new(|| time_get(&format!("{base}/?last=24h")))),
         ("  its API call", Box::new(|| time_get(&format!("{base}/api/v1/signatures?last=24h")))),
