@@ -435,3 +435,40 @@ fn tls_handshake_and_application_data_turns_are_timed() {
     assert_eq!(got, vec![("TLS_HANDSHAKE_*.taleo.net", 41085.0, 80787.0), ("TLS_*.taleo.net", 188988.0, 189333.0)]);
     assert_eq!((tls[1]["request_bytes"].as_u64(), tls[1]["server_bytes"].as_u64()), (Some(58), Some(2066)));
 }
+
+#[test]
+fn mysql_commands_are_timed_to_the_end_of_their_results() {
+    // tshark -r mysql_session.pcap -Y mysql -T fields -e frame.number
+    //   -e frame.time_relative -e mysql.command -e mysql.query -e mysql.response_code
+    // The login: handshake response frame 6 (0.000559) → OK frame 8
+    // (0.000695): 136 µs. 14 COM_QUERY, one COM_INIT_DB (frame 15), one
+    // COM_FIELD_LIST (frame 21), and COM_QUIT (frame 54), which has no
+    // answer. `select @@version_comment limit 1`: frame 9 (0.000893) → its
+    // result set, frame 10 (0.001051): 158 µs; `create table`: frame 24
+    // (23.151488) → OK frame 25 (23.154991): 3,503 µs.
+    let run = analyse(&capture("mysql_session"), 2);
+    let my = run.plugin("mysql");
+    let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+    for t in &my {
+        *names.entry(t["signature"].as_str().unwrap()).or_default() += 1;
+        assert_eq!(t["outcome"], "ok");
+    }
+    let want: BTreeMap<&str, usize> = [
+        ("MYSQL_CREATE", 1),
+        ("MYSQL_DELETE", 3),
+        ("MYSQL_DROP", 1),
+        ("MYSQL_FIELD_LIST", 1),
+        ("MYSQL_INIT_DB", 1),
+        ("MYSQL_INSERT", 2),
+        ("MYSQL_LOGIN", 1),
+        ("MYSQL_SELECT", 5),
+        ("MYSQL_SHOW", 2),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(names, want);
+    let first = |sig: &str| my.iter().find(|t| t["signature"] == sig).copied().unwrap();
+    assert_eq!(f(&first("MYSQL_LOGIN")["first_response"]), 136.0);
+    assert_eq!(f(&first("MYSQL_SELECT")["last_response"]), 158.0);
+    assert_eq!(f(&first("MYSQL_CREATE")["last_response"]), 3503.0);
+}

@@ -18,6 +18,7 @@ mod generic;
 mod http;
 mod imap;
 mod lines;
+mod mysql;
 mod pop3;
 mod postgres;
 mod redis;
@@ -64,6 +65,7 @@ pub static PLUGINS: &[&Plugin] = &[
     &pop3::PLUGIN,
     &ftp::PLUGIN,
     &postgres::PLUGIN,
+    &mysql::PLUGIN,
     &redis::PLUGIN,
     &tls::PLUGIN,
     &generic::PLUGIN,
