@@ -11,109 +11,11 @@
 mod common;
 
 use common::clickhouse::ClickHouse;
+use common::lab::{finish, interrupt, is_root, read_jsonl, root_dir, wait_until, Lab, ONE_LAB_AT_A_TIME};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-fn root_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn is_root() -> bool {
-    pastmon::privileges::is_root()
-}
-
-/// The live tests run one at a time: their timings must not share the two
-/// cores with another lab's traffic.
-static ONE_LAB_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// The lab network; torn down on drop, also when the test panics.
-struct Lab {
-    name: &'static str,
-    net: u8,
-}
-
-impl Lab {
-    fn up(name: &'static str, net: u8, monitor: &str) -> Lab {
-        let status = Command::new(root_dir().join("tests/lab/lab.sh"))
-            .args(["up", name, &net.to_string(), "2", monitor])
-            .status()
-            .expect("tests/lab/lab.sh");
-        assert!(status.success(), "lab.sh up failed");
-        Lab { name, net }
-    }
-
-    fn ns(&self, which: &str, args: &[&str]) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &format!("{}-{which}", self.name)]).args(args);
-        c
-    }
-
-    fn server(&self, host: u8) -> String {
-        format!("10.{}.0.{host}", self.net)
-    }
-
-    fn curl(&self, host: u8, path: &str, times: usize) {
-        let url = format!("http://{}{path}", self.server(host));
-        for _ in 0..times {
-            let out = self.ns("c", &["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", &url]).output().unwrap();
-            assert!(out.status.success(), "curl {url}: {out:?}");
-        }
-    }
-
-    /// Requests nginx logged, by (server address, URI).
-    fn access_log(&self) -> BTreeMap<(String, String), usize> {
-        let text = std::fs::read_to_string(format!("/run/pastmon-lab-{}/access.log", self.name)).unwrap();
-        let mut counts = BTreeMap::new();
-        for line in text.lines() {
-            let f: Vec<&str> = line.split(' ').collect();
-            *counts.entry((f[0].to_owned(), f[1].to_owned())).or_default() += 1;
-        }
-        counts
-    }
-
-    /// Whether an XDP program is attached to the monitor interface.
-    fn xdp_attached(&self, monitor_ns: Option<&str>) -> bool {
-        let dev = format!("{}-mon1", self.name);
-        let mut c = Command::new("ip");
-        if let Some(ns) = monitor_ns {
-            c.args(["-n", ns]);
-        }
-        let out = c.args(["link", "show", "dev", &dev]).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).contains("xdp")
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = Command::new(root_dir().join("tests/lab/lab.sh")).args(["down", self.name]).status();
-    }
-}
-
-fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ok() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn interrupt(child: &Child) {
-    // SAFETY: a signal to our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-}
-
-fn finish(child: Child, what: &str) -> Output {
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{what} failed: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
-    out
-}
-
-fn read_jsonl(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 fn micros(tx: &Value, metric: &str) -> f64 {
     tx[metric].as_f64().unwrap_or_else(|| panic!("{metric} missing in {tx}"))

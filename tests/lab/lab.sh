@@ -46,7 +46,9 @@ down() {
 case $cmd in
 install)
     need=()
-    for pkg in iproute2 ethtool nginx-light libnginx-mod-http-echo curl wrk tcpdump; do
+    # The lab, and the servers and clients of sensor/tests/live_servers.rs.
+    for pkg in iproute2 ethtool nginx-light libnginx-mod-http-echo curl wrk tcpdump openssl \
+        redis-server redis-tools postgresql postgresql-client mariadb-server mariadb-client; do
         dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
     done
     if ((${#need[@]})); then
@@ -54,8 +56,10 @@ install)
         apt-get update -qq
         apt-get install -y -qq --no-install-recommends "${need[@]}"
     fi
-    # Debian starts the packaged nginx on port 80 of the host; the lab runs its own.
-    systemctl disable --now nginx >/dev/null 2>&1 || true
+    # Debian starts the packaged servers on the host; the tests run their own.
+    for service in nginx redis-server postgresql mariadb; do
+        systemctl disable --now "$service" >/dev/null 2>&1 || true
+    done
     ;;
 down)
     down "${2:?NAME}"

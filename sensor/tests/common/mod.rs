@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod clickhouse;
+pub mod lab;
 
 use pastmon::aggregate::AggregateConfig;
 use pastmon::capture::CaptureFile;
