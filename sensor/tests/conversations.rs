@@ -389,3 +389,42 @@ fn redis_pipelined_commands_and_nested_replies() {
         ]
     );
 }
+
+#[test]
+fn irc_pairs_commands_with_their_replies_and_invents_nothing() {
+    let mut c = Conv::open(6667);
+    c.server(5, b":irc.lab NOTICE * :*** Looking up your hostname\r\n");
+    c.client(10, b"NICK me\r\nUSER me 0 * :Me\r\n");
+    c.server(12, b":irc.lab 001 me :Welcome\r\n:irc.lab 375 me :- MOTD\r\n");
+    c.server(30, b":irc.lab 372 me :- hi\r\n:irc.lab 376 me :End of MOTD\r\n");
+    c.client(40, b"JOIN #a,#b\r\n");
+    c.server(43, b":me!u@h JOIN #a\r\n:irc.lab 353 me = #a :me\r\n:irc.lab 366 me #a :End\r\n");
+    c.server(45, b":other!u@h PRIVMSG #a :hello\r\n");
+    c.server(47, b":me!u@h JOIN #b\r\n:irc.lab 366 me #b :End\r\n");
+    c.client(50, b"PRIVMSG #a :hi all\r\n"); // no reply: no transaction
+    c.client(60, b"WHOIS ghost\r\n");
+    c.server(61, b":irc.lab 401 me ghost :No such nick\r\n");
+    c.server(62, b":irc.lab 318 me ghost :End of WHOIS\r\n");
+    c.server(65, b"PING :irc.lab\r\n"); // the server's ping ...
+    c.client(66, b"PONG :irc.lab\r\n"); // ... and our answer: not ours to time
+    c.client(70, b"PING :t1\r\n");
+    c.server(73, b":irc.lab PONG irc.lab :t1\r\n");
+    c.client(80, b"PART #b\r\n");
+    c.server(81, b":other!u@h PART #a\r\n"); // someone else's
+    c.server(84, b":me!u@h PART #b\r\n");
+    c.client(90, b"JOIN #secret\r\n");
+    c.server(92, b":irc.lab 475 me #secret :Cannot join channel (+k)\r\n");
+    let txs = c.finish();
+    let s = |n: &str, o, f, l| (n.to_owned(), o, Some(f), Some(l));
+    assert_eq!(
+        summary(&txs),
+        vec![
+            s("IRC_REGISTER", Outcome::Ok, 2.0, 20.0),
+            s("IRC_JOIN", Outcome::Ok, 3.0, 7.0),
+            s("IRC_WHOIS", Outcome::Error, 1.0, 2.0),
+            s("IRC_PING", Outcome::Ok, 3.0, 3.0),
+            s("IRC_PART", Outcome::Ok, 4.0, 4.0),
+            s("IRC_JOIN", Outcome::Error, 2.0, 2.0),
+        ]
+    );
+}

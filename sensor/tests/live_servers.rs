@@ -1,6 +1,7 @@
 //! Protocol plugins on live traffic of real servers and their real clients:
-//! Redis (redis-cli), PostgreSQL (psql), MariaDB (mariadb) and nginx over
-//! TLS with a self-made certificate (curl), in the lab network, the sensor
+//! Redis (redis-cli), PostgreSQL (psql), MariaDB (mariadb), nginx over TLS
+//! with a self-made certificate (curl) and ngircd (a scripted IRC client,
+//! there being no packaged command-line one), in the lab network, the sensor
 //! attached with XDP to the mirror port. The transactions equal the
 //! commands the clients sent, with the right names and outcomes, and a
 //! tcpdump capture of the same port replayed through `pastmon raw --pcap`
@@ -35,7 +36,7 @@ impl Servers {
     fn start(lab: &Lab) -> Servers {
         let dir = std::env::temp_dir().join(format!("pastmon-servers-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        for sub in ["redis", "pg", "mysql", "tls"] {
+        for sub in ["redis", "pg", "mysql", "tls", "irc"] {
             std::fs::create_dir_all(dir.join(sub)).unwrap();
         }
         run(Command::new("chown").args(["postgres", dir.join("pg").to_str().unwrap()]));
@@ -100,8 +101,22 @@ impl Servers {
         )
         .unwrap();
         run(&mut s.cmd(&["nginx", "-c", &format!("{tls}/nginx.conf")]));
+        // ngircd drops to nobody: its folder must be open to it.
+        let irc = d("irc");
+        run(Command::new("chmod").args(["0777", &irc]));
+        std::fs::write(
+            format!("{irc}/ngircd.conf"),
+            format!(
+                "[Global]\nName = irc.lab\nInfo = lab\nListen = {ip}\nPorts = 6667\nPidFile = {irc}/pid\n\
+                 MotdPhrase = \"hello\"\nServerUID = nobody\nServerGID = nogroup\n[Options]\nPAM = no\nDNS = no\nIdent = no\n"
+            ),
+        )
+        .unwrap();
+        run(&mut s.cmd(&["sh", "-c", &format!("ngircd -n -f {irc}/ngircd.conf >/dev/null 2>&1 &")]));
         let mysql_sock = s.dir.join("mysql/pid");
         wait_until("mariadbd", Duration::from_secs(30), || mysql_sock.exists());
+        let irc_pid = s.dir.join("irc/pid");
+        wait_until("ngircd", Duration::from_secs(10), || irc_pid.exists());
         s
     }
 
@@ -123,7 +138,7 @@ fn pg_bin(name: &str) -> String {
 
 impl Drop for Servers {
     fn drop(&mut self) {
-        for pid in ["redis/pid", "mysql/pid", "tls/nginx.pid"] {
+        for pid in ["redis/pid", "mysql/pid", "tls/nginx.pid", "irc/pid"] {
             if let Some(pid) = read_pid(&self.dir.join(pid)) {
                 // SAFETY: a signal to a server this test started.
                 unsafe { libc::kill(pid, libc::SIGTERM) };
@@ -158,7 +173,7 @@ fn real_servers_are_timed_by_their_plugins() {
         eprintln!("live servers test skipped: needs root (CI runs it as root)");
         return;
     }
-    for tool in ["redis-server", "mariadbd", "openssl", "psql"] {
+    for tool in ["redis-server", "mariadbd", "openssl", "psql", "ngircd"] {
         if !Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
             .stdout(Stdio::null())
@@ -176,10 +191,11 @@ fn real_servers_are_timed_by_their_plugins() {
     let dir = servers.dir.join("capture");
     std::fs::create_dir_all(&dir).unwrap();
     let (pcap, live_jsonl, replay_jsonl) = (dir.join("mirror.pcap"), dir.join("live.jsonl"), dir.join("replay.jsonl"));
-    let ports = "6379,5432,3306,443";
+    let ports = "6379,5432,3306,443,6667";
     let tcpdump = lab
         .ns("sw", &["tcpdump", "-i", "pmls-sws", "-s", "0", "-U", "-w", pcap.to_str().unwrap()])
-        .args(["tcp", "and", "(port", "6379", "or", "port", "5432", "or", "port", "3306", "or", "port", "443)"])
+        .args(["tcp", "and", "(port", "6379", "or", "port", "5432", "or", "port", "3306", "or", "port", "443"])
+        .args(["or", "port", "6667)"])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -234,6 +250,12 @@ fn real_servers_are_timed_by_their_plugins() {
         let out = client(&["curl", "-sk", "--resolve", &resolve, "https://lab.test/"]);
         assert_eq!(out, "tls ok\n");
     }
+    // IRC: registration, a JOIN, a WHOIS of nobody (an error numeric, then
+    // the end of WHOIS), our PING; the client answers the server's PINGs
+    // (not ours to time) and quits.
+    let script = common::lab::root_dir().join("sensor/tests/irc_client.py");
+    let out = lab.ns("c", &["python3", script.to_str().unwrap(), &ip]).output().unwrap();
+    assert!(out.status.success(), "IRC client: {}", String::from_utf8_lossy(&out.stderr));
     std::thread::sleep(Duration::from_millis(500));
     interrupt(&sensor);
     finish(sensor, "pastmon raw --iface");
@@ -259,6 +281,10 @@ fn real_servers_are_timed_by_their_plugins() {
         (s("mysql", "MYSQL_INSERT", "ok"), 1),
         (s("tls", "TLS_HANDSHAKE_lab.test", "ok"), 3),
         (s("tls", "TLS_lab.test", "ok"), 3),
+        (s("irc", "IRC_REGISTER", "ok"), 1),
+        (s("irc", "IRC_JOIN", "ok"), 1),
+        (s("irc", "IRC_WHOIS", "error"), 1),
+        (s("irc", "IRC_PING", "ok"), 1),
     ]
     .into_iter()
     .collect();

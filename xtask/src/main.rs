@@ -80,9 +80,10 @@ fn fuzz(rest: &[&str]) -> Result<()> {
     if !sh::succeeds(&mut sh::cmd("cargo", &["fuzz", "--version"])) {
         sh::run(&mut sh::cmd("cargo", &["install", "cargo-fuzz", "--locked"]))?;
     }
-    for target in
-        ["decode", "flows", "http", "dns", "dns_tcp", "smtp", "imap", "pop3", "ftp", "pg", "mysql", "redis", "tls"]
-    {
+    for target in [
+        "decode", "flows", "http", "dns", "dns_tcp", "smtp", "imap", "pop3", "ftp", "pg", "mysql", "irc", "redis",
+        "tls",
+    ] {
         println!("== fuzz {target} for {seconds} s");
         let max_time = format!("-max_total_time={seconds}");
         sh::run(

@@ -17,6 +17,7 @@ mod ftp;
 mod generic;
 mod http;
 mod imap;
+mod irc;
 mod lines;
 mod mysql;
 mod pop3;
@@ -66,6 +67,7 @@ pub static PLUGINS: &[&Plugin] = &[
     &ftp::PLUGIN,
     &postgres::PLUGIN,
     &mysql::PLUGIN,
+    &irc::PLUGIN,
     &redis::PLUGIN,
     &tls::PLUGIN,
     &generic::PLUGIN,
