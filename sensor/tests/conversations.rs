@@ -346,7 +346,7 @@ fn ftp_commands_end_at_their_final_reply() {
 }
 
 #[test]
-fn smtp_stops_at_starttls_and_skips_the_greeting() {
+fn smtp_hands_starttls_over_to_tls_and_skips_the_greeting() {
     let mut c = Conv::open(25);
     c.server(15, b"220 mx ESMTP\r\n");
     c.client(20, b"EHLO me\r\n");
@@ -354,13 +354,19 @@ fn smtp_stops_at_starttls_and_skips_the_greeting() {
     c.server(23, b"250 STARTTLS\r\n");
     c.client(30, b"STARTTLS\r\n");
     c.server(31, b"220 go ahead\r\n");
+    // Encrypted from here: no SMTP is read into it; the TLS plugin times the
+    // handshake (its ClientHello is cut short here, so no name is known).
     c.client(40, b"\x16\x03\x01\x02\x00MAIL FROM:<x>\r\n");
     c.server(45, b"\x16\x03\x03\x00\x5a250 ok\r\n");
     let txs = c.finish();
     let s = |n: &str, o, f, l| (n.to_owned(), o, Some(f), Some(l));
     assert_eq!(
         summary(&txs),
-        vec![s("SMTP_EHLO", Outcome::Status(250), 1.0, 3.0), s("SMTP_STARTTLS", Outcome::Status(220), 1.0, 1.0)]
+        vec![
+            s("SMTP_EHLO", Outcome::Status(250), 1.0, 3.0),
+            s("SMTP_STARTTLS", Outcome::Status(220), 1.0, 1.0),
+            s("TLS_HANDSHAKE_unknown", Outcome::Ok, 5.0, 5.0),
+        ]
     );
 }
 
@@ -426,5 +432,49 @@ fn irc_pairs_commands_with_their_replies_and_invents_nothing() {
             s("IRC_PART", Outcome::Ok, 4.0, 4.0),
             s("IRC_JOIN", Outcome::Error, 2.0, 2.0),
         ]
+    );
+}
+
+/// A TLS record holding a minimal ClientHello with `sni`.
+fn client_hello(sni: &str) -> Vec<u8> {
+    let name = sni.as_bytes();
+    let mut sni_ext = vec![0, 0]; // server_name
+    let list_len = 3 + name.len();
+    sni_ext.extend((list_len as u16 + 2).to_be_bytes());
+    sni_ext.extend((list_len as u16).to_be_bytes());
+    sni_ext.push(0);
+    sni_ext.extend((name.len() as u16).to_be_bytes());
+    sni_ext.extend(name);
+    let mut body = vec![3, 3];
+    body.extend([0u8; 32]); // random
+    body.push(0); // session id
+    body.extend([0, 2, 0x13, 0x01]); // one cipher suite
+    body.extend([1, 0]); // no compression
+    body.extend((sni_ext.len() as u16).to_be_bytes());
+    body.extend(sni_ext);
+    let mut hs = vec![1, 0];
+    hs.extend((body.len() as u16).to_be_bytes());
+    hs.extend(body);
+    let mut record = vec![22, 3, 1];
+    record.extend((hs.len() as u16).to_be_bytes());
+    record.extend(hs);
+    record
+}
+
+#[test]
+fn postgres_ssl_request_accepted_hands_over_to_tls() {
+    let mut c = Conv::open(5432);
+    c.client(10, &[0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]); // SSLRequest
+    c.server(11, b"S");
+    c.client(20, &client_hello("db.lab"));
+    // ServerHello (a stub) and ChangeCipherSpec: the server is keyed.
+    c.server(25, &[22, 3, 3, 0, 4, 2, 0, 0, 0, 20, 3, 3, 0, 1, 1]);
+    c.client(30, &[23, 3, 3, 0, 5, 1, 2, 3, 4, 5]); // a query, encrypted
+    c.server(42, &[23, 3, 3, 0, 3, 9, 9, 9]);
+    let txs = c.finish();
+    let s = |n: &str, o, f, l| (n.to_owned(), o, Some(f), Some(l));
+    assert_eq!(
+        summary(&txs),
+        vec![s("TLS_HANDSHAKE_db.lab", Outcome::Ok, 5.0, 5.0), s("TLS_db.lab", Outcome::Ok, 12.0, 12.0)]
     );
 }

@@ -604,6 +604,12 @@ impl App {
                 chunk.stream_offset = offset;
                 chunk.len = data.len();
                 parser.parse(dir, data, &mut Events::new(txs, &*facts, namer, chunk));
+                // STARTTLS and the like: another plugin takes the rest.
+                if let Some((idx, plugin)) = parser.handover().and_then(plugins::by_name) {
+                    facts.plugin = plugin.name;
+                    facts.plugin_idx = idx;
+                    *parser = (plugin.new_parser)(Transport::Tcp);
+                }
             }
             Piece::Gap { offset, len, .. } => {
                 chunk.stream_offset = offset;

@@ -13,7 +13,8 @@ pub trait LineProtocol: Send {
     fn lines(&mut self) -> &mut [Lines; 2];
     /// A line event of `dir`; after an `End`, the literal bytes that follow.
     fn event(&mut self, dir: Direction, event: LineEvent, ev: &mut Events) -> u64;
-    /// Parsing has stopped (the connection switched to TLS).
+    /// The connection switched to TLS (STARTTLS accepted): line parsing
+    /// stops and the TLS plugin takes the rest.
     fn stopped(&self) -> bool {
         false
     }
@@ -34,6 +35,10 @@ impl<T: LineProtocol> Parser for T {
     }
 
     fn end(&mut self, _dir: Direction, _ev: &mut Events) {}
+
+    fn handover(&self) -> Option<&'static str> {
+        self.stopped().then_some("tls")
+    }
 }
 
 /// Bytes of a line kept to read a command, a tag or a reply code.

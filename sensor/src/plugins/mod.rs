@@ -37,6 +37,11 @@ pub trait Parser: Send {
     fn gap(&mut self, dir: Direction, len: usize, ev: &mut Events);
     /// `dir` has ended (FIN): close-delimited messages end here.
     fn end(&mut self, dir: Direction, ev: &mut Events);
+    /// The rest of the connection belongs to another plugin, by name (after
+    /// STARTTLS or an accepted SSL request: "tls"). Asked after each parse.
+    fn handover(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +77,11 @@ pub static PLUGINS: &[&Plugin] = &[
     &tls::PLUGIN,
     &generic::PLUGIN,
 ];
+
+/// A plugin and its index by name.
+pub fn by_name(name: &str) -> Option<(u8, &'static Plugin)> {
+    PLUGINS.iter().enumerate().find(|(_, p)| p.name == name).map(|(i, p)| (i as u8, *p))
+}
 
 pub fn is_known(name: &str) -> bool {
     PLUGINS.iter().any(|p| p.name == name)

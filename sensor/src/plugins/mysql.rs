@@ -7,7 +7,7 @@
 //! its statement keyword (`MYSQL_SELECT` …) through rules over the SQL
 //! text; prepared statements as `PREPARE <sql>` and `EXECUTE`; other
 //! commands by name. Outcome `error` on an ERR packet. A client that asks
-//! for TLS ends the parsing.
+//! for TLS hands the rest of the connection to the TLS plugin.
 //!
 //! Framing: packets are `length(3, LE) sequence(1) payload`; only the first
 //! `HEAD` bytes of a payload are kept (SQL text for naming, status flags).
@@ -164,7 +164,9 @@ enum Phase {
     /// Logging in: until the server's OK or ERR.
     Login,
     Ready,
-    /// TLS, replication or a broken stream: not parsed any more.
+    /// The client asked for TLS: the TLS plugin takes the rest.
+    Tls,
+    /// Replication or a broken stream: not parsed any more.
     Stopped,
 }
 
@@ -209,7 +211,7 @@ impl Mysql {
                     Phase::Greeting => {
                         self.client_caps = capabilities(head);
                         if len == 32 && self.client_caps & CLIENT_SSL != 0 {
-                            self.phase = Phase::Stopped;
+                            self.phase = Phase::Tls;
                             return false;
                         }
                         ev.request_text(b"LOGIN");
@@ -221,7 +223,7 @@ impl Mysql {
                     _ => {}
                 },
             }
-            self.phase != Phase::Stopped
+            !matches!(self.phase, Phase::Stopped | Phase::Tls)
         });
         self.packets[0] = packets;
     }
@@ -356,7 +358,7 @@ impl Mysql {
 impl Parser for Mysql {
     fn parse(&mut self, dir: Direction, data: &[u8], ev: &mut Events) {
         match (dir, self.phase) {
-            (_, Phase::Stopped) => {}
+            (_, Phase::Stopped | Phase::Tls) => {}
             (Direction::ToServer, _) => self.client(data, ev),
             (Direction::ToClient, _) => self.server(data, ev),
         }
@@ -368,6 +370,10 @@ impl Parser for Mysql {
     }
 
     fn end(&mut self, _dir: Direction, _ev: &mut Events) {}
+
+    fn handover(&self) -> Option<&'static str> {
+        (self.phase == Phase::Tls).then_some("tls")
+    }
 }
 
 #[cfg(test)]

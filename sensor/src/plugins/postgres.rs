@@ -4,7 +4,7 @@
 //! to the server's ReadyForQuery. Named by the statement's first keyword
 //! (`PG_SELECT` …) through rules over the query text; outcome `error` when
 //! an ErrorResponse came. An SSLRequest answered `S` means TLS follows:
-//! parsing stops.
+//! the TLS plugin takes the rest of the connection.
 
 use super::{Parser, Plugin, Transport};
 use crate::timing::Events;
@@ -95,7 +95,9 @@ enum Phase {
     /// Startup sent, authenticating until the first ReadyForQuery.
     Authenticating,
     Ready,
-    /// TLS or a broken stream: not parsed any more.
+    /// The server accepted TLS: the TLS plugin takes the rest.
+    Tls,
+    /// A broken stream: not parsed any more.
     Stopped,
 }
 
@@ -119,7 +121,7 @@ impl Postgres {
         let mut framer = std::mem::take(&mut self.framers[0]);
         framer.feed(data, typed, |frame| {
             match (self.phase, frame) {
-                (Phase::Stopped | Phase::SslAnswer, _) => return false,
+                (Phase::Stopped | Phase::Tls | Phase::SslAnswer, _) => return false,
                 (Phase::Startup, Frame::End { end, first_word, .. }) => {
                     if first_word == SSL_REQUEST {
                         self.phase = Phase::SslAnswer;
@@ -176,7 +178,7 @@ impl Postgres {
     fn server(&mut self, data: &[u8], ev: &mut Events) {
         if self.phase == Phase::SslAnswer {
             match data.first() {
-                Some(b'S') => self.phase = Phase::Stopped,
+                Some(b'S') => self.phase = Phase::Tls,
                 Some(_) => {
                     self.phase = Phase::Startup;
                     self.server(&data[1..], ev);
@@ -214,7 +216,7 @@ impl Postgres {
 impl Parser for Postgres {
     fn parse(&mut self, dir: Direction, data: &[u8], ev: &mut Events) {
         match (dir, self.phase) {
-            (_, Phase::Stopped) => {}
+            (_, Phase::Stopped | Phase::Tls) => {}
             (Direction::ToServer, _) => self.client(data, ev),
             (Direction::ToClient, _) => self.server(data, ev),
         }
@@ -226,4 +228,8 @@ impl Parser for Postgres {
     }
 
     fn end(&mut self, _dir: Direction, _ev: &mut Events) {}
+
+    fn handover(&self) -> Option<&'static str> {
+        (self.phase == Phase::Tls).then_some("tls")
+    }
 }

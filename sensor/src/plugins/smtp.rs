@@ -6,7 +6,7 @@
 //! timed to the final reply; after `334` the next client line (AUTH data)
 //! belongs to the same request. The server's greeting answers no command and
 //! is not a transaction. After `STARTTLS` is accepted the rest is encrypted:
-//! parsing stops.
+//! the TLS plugin takes it.
 
 use super::lines::{reply_code, LineEvent, LineProtocol, Lines};
 use super::{Plugin, Transport};
