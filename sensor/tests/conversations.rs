@@ -478,3 +478,15 @@ fn postgres_ssl_request_accepted_hands_over_to_tls() {
         vec![s("TLS_HANDSHAKE_db.lab", Outcome::Ok, 5.0, 5.0), s("TLS_db.lab", Outcome::Ok, 12.0, 12.0)]
     );
 }
+
+#[test]
+fn postgres_refused_login_is_an_error_not_unfinished() {
+    let mut c = Conv::open(5432);
+    // StartupMessage (protocol 3.0, user x), then the server's refusal.
+    c.client(10, &[0, 0, 0, 17, 0, 3, 0, 0, b'u', b's', b'e', b'r', 0, b'x', 0, 0, 0]);
+    let mut refusal = vec![b'E', 0, 0, 0, 12];
+    refusal.extend(b"SFATAL\0\0\0\0");
+    c.server(14, &refusal[..13]);
+    let txs = c.finish(); // the server closes
+    assert_eq!(summary(&txs), vec![("PG_STARTUP".to_owned(), Outcome::Error, Some(4.0), Some(4.0))]);
+}

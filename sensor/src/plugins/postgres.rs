@@ -227,7 +227,14 @@ impl Parser for Postgres {
         self.phase = Phase::Stopped;
     }
 
-    fn end(&mut self, _dir: Direction, _ev: &mut Events) {}
+    /// A server that closes after an ErrorResponse (a refused login) has
+    /// answered: the request failed rather than went unfinished.
+    fn end(&mut self, dir: Direction, ev: &mut Events) {
+        if dir == Direction::ToClient && self.in_response && self.error {
+            ev.response_end(0, Outcome::Error);
+            self.in_response = false;
+        }
+    }
 
     fn handover(&self) -> Option<&'static str> {
         (self.phase == Phase::Tls).then_some("tls")
