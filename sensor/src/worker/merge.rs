@@ -6,21 +6,27 @@
 //! queues with asymmetric RSS: a request on one queue, its response on
 //! another), so the worker takes the oldest frame of all inputs, and only
 //! once every other input's horizon has passed it. An input holding more
-//! than `MAX_QUEUED` batches forces progress, so memory stays bounded when
-//! one reader lags; with one reader (files) frames go straight through.
+//! than `MAX_QUEUED_FRAMES` frames or `MAX_QUEUED_BATCHES` batches forces
+//! progress, so memory stays bounded when one reader stalls; with one
+//! reader (files) frames go straight through.
 
 use super::{Batch, FrameRef};
 use crate::decode::Packet;
 use std::collections::VecDeque;
 
-/// Batches an input may hold back before its frames are taken regardless
-/// (readers send at least one per millisecond: this is ~64 ms of lag).
-const MAX_QUEUED: usize = 64;
+/// Frames, and batches, an input may hold back before its frames are taken
+/// regardless: about a second of a stalled reader at 64 k frames/s, and at
+/// most 64 MiB of payload in full batches. Readers send a batch at least
+/// every millisecond, so batches are often small.
+const MAX_QUEUED_FRAMES: usize = 65_536;
+const MAX_QUEUED_BATCHES: usize = 1_024;
 
 struct Input {
     from_reader: rtrb::Consumer<Batch>,
     recycle: rtrb::Producer<Batch>,
     queued: VecDeque<Batch>,
+    /// Frames in `queued`.
+    queued_frames: usize,
     /// Next frame of `queued.front()`.
     cursor: usize,
     /// The reader's time: no frame older than this will come from it.
@@ -53,6 +59,7 @@ impl Inputs {
                 from_reader,
                 recycle,
                 queued: VecDeque::new(),
+                queued_frames: 0,
                 cursor: 0,
                 horizon: 0,
                 finished: false,
@@ -76,6 +83,7 @@ impl Inputs {
                 if batch.frames.is_empty() {
                     input.release(batch);
                 } else {
+                    input.queued_frames += batch.frames.len();
                     input.queued.push_back(batch);
                 }
             }
@@ -97,7 +105,8 @@ impl Inputs {
     pub(super) fn drain(&mut self, mut f: impl FnMut(u64, &Packet<'_>)) {
         loop {
             let horizon = self.horizon();
-            let forced = self.inputs.iter().any(|i| i.queued.len() > MAX_QUEUED);
+            let forced =
+                self.inputs.iter().any(|i| i.queued_frames > MAX_QUEUED_FRAMES || i.queued.len() > MAX_QUEUED_BATCHES);
             let oldest = self.inputs.iter().enumerate().filter_map(|(k, i)| i.next_ts().map(|ts| (ts, k))).min();
             let Some((ts, k)) = oldest else { return };
             if ts > horizon && !forced {
@@ -110,6 +119,7 @@ impl Inputs {
             packet.payload = &batch.bytes[frame.start as usize..(frame.start + frame.len) as usize];
             f(frame.ts, &packet);
             input.cursor += 1;
+            input.queued_frames -= 1;
             if input.cursor == batch.frames.len() {
                 input.cursor = 0;
                 if let Some(done) = input.queued.pop_front() {

@@ -14,7 +14,7 @@ use std::ffi::CString;
 use std::io;
 use std::num::NonZeroU32;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use xdpilone::xdp::XdpDesc;
 use xdpilone::{DeviceQueue, IfInfo, RingRx, Socket, SocketConfig, Umem, UmemConfig, User};
 
@@ -22,9 +22,12 @@ use xdpilone::{DeviceQueue, IfInfo, RingRx, Socket, SocketConfig, Umem, UmemConf
 const RX_BATCH: u32 = 64;
 /// How long a reader waits for frames before it reports the time (idle).
 const POLL_MS: i32 = 100;
-/// Frames stamped by the program may still be on their way to the rx ring
-/// when the ring looks empty: an idle report stays this far behind.
-const IN_FLIGHT_NS: u64 = 1_000_000;
+/// Frames stamped by the program reach the rx ring at the end of the
+/// driver's poll, later still when its softirq is deferred on a busy
+/// machine: an idle report stays this far behind the clock (or at the last
+/// frame read, if that is later). The workers hold other queues' frames
+/// this long at most when this queue is quiet.
+const IN_FLIGHT_NS: u64 = 50_000_000;
 
 /// Sizes of one socket's UMEM and rings.
 #[derive(Clone, Copy, Debug)]
@@ -94,14 +97,6 @@ impl Drop for Area {
     }
 }
 
-/// CLOCK_REALTIME − CLOCK_MONOTONIC: turns the program's `bpf_ktime_get_ns`
-/// stamps into wall-clock time. Refreshed once a second to follow NTP.
-#[derive(Clone, Copy)]
-struct WallClock {
-    offset_ns: i128,
-    refresh_at_mono: u64,
-}
-
 fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: a valid clock id and a valid out pointer.
@@ -109,29 +104,44 @@ fn clock_ns(clock: libc::clockid_t) -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-impl WallClock {
-    fn new() -> WallClock {
-        let mut c = WallClock { offset_ns: 0, refresh_at_mono: 0 };
-        c.refresh(clock_ns(libc::CLOCK_MONOTONIC));
-        c
-    }
+/// CLOCK_REALTIME − CLOCK_MONOTONIC, shared by every socket: the program's
+/// `bpf_ktime_get_ns` stamps become wall-clock time the same way on every
+/// rx queue, so frames of different queues keep their order (a per-socket
+/// offset, measured while a thread was preempted, could be off by
+/// milliseconds). Refreshed once a second to follow NTP.
+static WALL_OFFSET_NS: AtomicI64 = AtomicI64::new(i64::MIN);
+static WALL_REFRESH_AT: AtomicU64 = AtomicU64::new(0);
 
-    fn refresh(&mut self, mono_now: u64) {
-        // The midpoint of two monotonic readings around the realtime one.
+/// The offset from the tightest of a few (monotonic, realtime, monotonic)
+/// readings.
+fn measure_offset() -> i64 {
+    let mut best = (u64::MAX, 0i64);
+    for _ in 0..5 {
         let before = clock_ns(libc::CLOCK_MONOTONIC);
         let real = clock_ns(libc::CLOCK_REALTIME);
         let after = clock_ns(libc::CLOCK_MONOTONIC);
-        self.offset_ns = i128::from(real) - i128::from(before / 2 + after / 2);
-        self.refresh_at_mono = mono_now.max(after) + 1_000_000_000;
-    }
-
-    /// Wall-clock time of `mono_ns`, the offset refreshed when it is due.
-    fn wall(&mut self, mono_ns: u64) -> u64 {
-        if mono_ns >= self.refresh_at_mono {
-            self.refresh(mono_ns);
+        let window = after.saturating_sub(before);
+        if window < best.0 {
+            best = (window, real as i64 - (before / 2 + after / 2) as i64);
         }
-        (i128::from(mono_ns) + self.offset_ns).max(0) as u64
     }
+    best.1
+}
+
+/// Wall-clock time of a CLOCK_MONOTONIC instant.
+fn wall(mono_ns: u64) -> u64 {
+    let due = WALL_REFRESH_AT.load(Ordering::Relaxed);
+    if mono_ns >= due
+        && WALL_REFRESH_AT.compare_exchange(due, mono_ns + 1_000_000_000, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+    {
+        WALL_OFFSET_NS.store(measure_offset(), Ordering::Relaxed);
+    }
+    let mut offset = WALL_OFFSET_NS.load(Ordering::Relaxed);
+    if offset == i64::MIN {
+        // Another socket is taking the first measurement right now.
+        offset = measure_offset();
+    }
+    (i128::from(mono_ns) + i128::from(offset)).max(0) as u64
 }
 
 /// Socket counters the kernel keeps (XDP_STATISTICS).
@@ -160,7 +170,8 @@ pub struct XdpSocket {
     invalid: u64,
     /// The empty ring was reported (Idle) once; the next empty look waits.
     idle_reported: bool,
-    clock: WallClock,
+    /// The newest frame read: later frames of this queue are not older.
+    last_ts: u64,
     stop: &'static AtomicBool,
     /// The program's counters, reported by the first socket only.
     program: Option<ProgramCounters>,
@@ -248,7 +259,7 @@ impl XdpSocket {
             next: 0,
             invalid: 0,
             idle_reported: false,
-            clock: WallClock::new(),
+            last_ts: 0,
             stop,
             program,
         })
@@ -317,7 +328,9 @@ impl XdpSocket {
                 }
                 None => None,
             };
-        self.clock.wall(mono.unwrap_or_else(|| clock_ns(libc::CLOCK_MONOTONIC)))
+        let ts = wall(mono.unwrap_or_else(|| clock_ns(libc::CLOCK_MONOTONIC)));
+        self.last_ts = self.last_ts.max(ts);
+        ts
     }
 }
 
@@ -349,8 +362,8 @@ impl CaptureSource for XdpSocket {
                 }
                 if self.batch.is_empty() {
                     self.idle_reported = true;
-                    let now = clock_ns(libc::CLOCK_MONOTONIC).saturating_sub(IN_FLIGHT_NS);
-                    return Ok(Next::Idle { now_ns: self.clock.wall(now) });
+                    let behind = wall(clock_ns(libc::CLOCK_MONOTONIC).saturating_sub(IN_FLIGHT_NS));
+                    return Ok(Next::Idle { now_ns: behind.max(self.last_ts) });
                 }
             }
             self.idle_reported = false;
