@@ -186,6 +186,18 @@ impl Config {
         Ok(cfg)
     }
 
+    /// The exporter's settings, for intervals of `interval_s` seconds.
+    pub fn export(&self, interval_s: u64, drain_timeout: std::time::Duration) -> crate::export::ExportConfig {
+        crate::export::ExportConfig {
+            sensor: self.sensor.clone(),
+            clickhouse: self.clickhouse.clone(),
+            spool: self.spool.clone(),
+            interval_s,
+            drain_timeout,
+            retention: self.retention.clone(),
+        }
+    }
+
     /// The engine settings, with the rules loaded.
     pub fn engine(&self) -> anyhow::Result<EngineConfig> {
         let a = &self.analysis;

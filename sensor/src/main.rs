@@ -7,7 +7,7 @@ use pastmon::capture::xdp::{AttachMode, RingSizes, Watch, XdpCapture, XdpConfig,
 use pastmon::capture::{CaptureFile, CaptureSource};
 use pastmon::config::Config;
 use pastmon::export::clickhouse::Client;
-use pastmon::export::{schema, ExportConfig, Exporter};
+use pastmon::export::{schema, Exporter};
 use pastmon::flow::FlowConfig;
 use pastmon::metrics::{self, Health};
 use pastmon::report;
@@ -348,14 +348,7 @@ fn run(args: RunArgs) -> Result<()> {
     // The exporter applies the schema before its first insert; without the
     // database the sensor still runs and the spool keeps the data.
     let exporter = Exporter::start(
-        ExportConfig {
-            sensor: config.sensor.clone(),
-            clickhouse: config.clickhouse.clone(),
-            spool: config.spool.clone(),
-            interval_s: engine.aggregate.interval_s,
-            drain_timeout: std::time::Duration::from_secs(args.drain_timeout),
-            retention: config.retention.clone(),
-        },
+        config.export(engine.aggregate.interval_s, std::time::Duration::from_secs(args.drain_timeout)),
         engine.workers + sources.len(),
         Some(health.clone()),
     )?;

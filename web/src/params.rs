@@ -230,21 +230,14 @@ pub fn parse_time(s: &str) -> Option<u64> {
         return Some(t);
     }
     let (date, time) = s.split_once(['T', ' '])?;
-    let d: Vec<i64> = date.split('-').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    let d: Vec<u64> = date.split('-').map(|x| x.parse().ok()).collect::<Option<_>>()?;
     let t: Vec<u64> = time.split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
     let ([y, m, day], [hh, mm, rest @ ..]) = (d.as_slice(), t.as_slice()) else { return None };
     let ss = rest.first().copied().unwrap_or(0);
-    if !(1..=12).contains(m) || !(1..=31).contains(day) || *hh > 23 || *mm > 59 || ss > 59 || rest.len() > 1 {
+    if *hh > 23 || *mm > 59 || ss > 59 || rest.len() > 1 {
         return None;
     }
-    // Days since the epoch of a civil date (Howard Hinnant's algorithm).
-    let y = if *m <= 2 { y - 1 } else { *y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = u64::try_from(era * 146_097 + doe - 719_468).ok()?;
+    let days = pastmon::calendar::days_from_civil(*y, *m, *day)?;
     Some(days * 86_400 + hh * 3_600 + mm * 60 + ss)
 }
 

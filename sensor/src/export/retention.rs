@@ -3,6 +3,7 @@
 //! hourly; `pastmon schema retention` does it by hand.
 
 use super::clickhouse::{quote, ChError, Client};
+use crate::calendar::civil;
 use serde::Deserialize;
 
 /// Days to keep per table; 0 keeps everything.
@@ -30,20 +31,6 @@ enum Granularity {
     Day,
     Month,
     Year,
-}
-
-/// (year, month, day) of a Unix time, UTC (civil-from-days).
-fn civil(unix_s: u64) -> (u64, u64, u64) {
-    let z = (unix_s / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y as u64, m as u64, d as u64)
 }
 
 /// The partition value below which every partition is older than `cutoff`

@@ -9,7 +9,7 @@ pub mod clickhouse;
 use clickhouse::ClickHouse;
 use pastmon::capture::CaptureFile;
 use pastmon::config::Config;
-use pastmon::export::{ExportConfig, Exporter};
+use pastmon::export::Exporter;
 use pastmon::report;
 use pastmon::worker::{self, Outputs};
 use pastmon_web::{router, AppState};
@@ -34,14 +34,7 @@ pub fn fill(ch: &ClickHouse, db: &str) -> Value {
     let config = Config::load(&ch.config(db, &format!("rules = \"{}\"", rules.display()))).unwrap();
     let engine = config.engine().unwrap();
     let exporter = Exporter::start(
-        ExportConfig {
-            sensor: config.sensor.clone(),
-            clickhouse: config.clickhouse.clone(),
-            spool: config.spool.clone(),
-            interval_s: engine.aggregate.interval_s,
-            drain_timeout: std::time::Duration::from_secs(30),
-            retention: config.retention.clone(),
-        },
+        config.export(engine.aggregate.interval_s, std::time::Duration::from_secs(30)),
         engine.workers + 1,
         None,
     )
