@@ -135,8 +135,8 @@ fn schema_matches_the_row_encoder_and_migrations_are_idempotent() {
     }
     let status = pastmon(&["schema", "status", "--config", config.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&status.stdout);
-    assert_eq!(text.matches("applied").count(), 5, "{text}");
-    assert_eq!(ch.query("SELECT count() FROM schema_db.schema_migrations").trim(), "5");
+    assert_eq!(text.matches("applied").count(), 6, "{text}");
+    assert_eq!(ch.query("SELECT count() FROM schema_db.schema_migrations").trim(), "6");
     for (table, want) in
         [("level1", level1_columns()), ("sensors", sensors_columns()), ("transactions", transactions_columns())]
     {
@@ -174,17 +174,24 @@ fn exported_intervals_equal_the_raw_report_and_rollups_agree() {
     let packets: u64 = ch.query("SELECT sum(packets) FROM roundtrip.sensors").trim().parse().unwrap();
     assert_eq!(packets, 956 + 6832 + 20);
 
-    // Rollups: level2_hour and level2_day equal level1 summed by hand.
-    for (table, bucket) in [("level2_hour", "toStartOfHour"), ("level2_day", "toStartOfDay")] {
+    // Rollups: level2_hour, level2_day and signatures_hour (no server)
+    // equal level1 summed by hand.
+    for (table, bucket, server) in [
+        ("level2_hour", "toStartOfHour", "server_ip"),
+        ("level2_day", "toStartOfDay", "server_ip"),
+        ("signatures_hour", "toStartOfHour", "''"),
+    ] {
         let rolled = ch.query(&format!(
-            "SELECT toUInt32(interval_start), signature, server_ip, sumMerge(transactions), sumMerge(first_response_sum), \
-             minMerge(first_response_min), maxMerge(last_response_max), sumMapMerge(first_response_hist) \
-             FROM roundtrip.{table} GROUP BY interval_start, signature, server_ip ORDER BY 1, 2, 3"
+            "SELECT toUInt32(interval_start), signature, {server} AS server, sumMerge(transactions), \
+             sumMerge(first_response_sum), minMerge(first_response_min), maxMerge(last_response_max), \
+             sumMapMerge(first_response_hist), sumMerge(outcome_2xx) \
+             FROM roundtrip.{table} GROUP BY interval_start, signature, server ORDER BY 1, 2, 3"
         ));
         let by_hand = ch.query(&format!(
-            "SELECT toUInt32({bucket}(interval_start)) AS t, signature, server_ip, sum(transactions), sum(first_response_sum), \
-             min(first_response_min), max(last_response_max), sumMap(first_response_buckets, first_response_counts) \
-             FROM roundtrip.level1 GROUP BY t, signature, server_ip ORDER BY 1, 2, 3"
+            "SELECT toUInt32({bucket}(interval_start)) AS t, signature, {server} AS server, sum(transactions), \
+             sum(first_response_sum), min(first_response_min), max(last_response_max), \
+             sumMap(first_response_buckets, first_response_counts), sum(outcome_2xx) \
+             FROM roundtrip.level1 GROUP BY t, signature, server ORDER BY 1, 2, 3"
         ));
         assert!(rolled.lines().count() > 3);
         assert_eq!(rolled, by_hand, "{table}");

@@ -30,19 +30,51 @@ pub struct Range {
 #[serde(rename_all = "snake_case")]
 pub enum Table {
     Level1,
+    /// Hourly per signature, without servers: what the Level 1 page reads.
+    SignaturesHour,
     Level2Hour,
     Level2Day,
 }
 
+/// The finest key a query filters or groups by: it rules out the tables
+/// that drop it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Detail {
+    Signature,
+    Server,
+    /// Clients live in level1 only.
+    Client,
+}
+
+/// Seconds of the longest range read from the hourly rollups.
+const HOURLY_UP_TO: u64 = 62 * 86_400;
+
 impl Table {
-    /// The table for a range: level1 up to two days, hourly rollups up to 62
-    /// days, daily beyond. Level1 is partitioned by day, so a day of it is read
-    /// by day partitions; the rollups by month and year, where a short range
-    /// would scan the whole month (measured: `cargo xtask bench web`).
-    pub fn for_range(r: Range) -> Table {
+    /// The table for a chart over a range, where resolution matters: level1
+    /// (the sensor's intervals) up to two days, hourly rollups up to 62 days,
+    /// daily beyond. A chart reads one selection's rows by the primary key;
+    /// the rollups are partitioned by day and month, so a range reads only
+    /// its own partitions (measured: `cargo xtask bench web`).
+    pub fn for_chart(r: Range, detail: Detail) -> Table {
         match r.to.saturating_sub(r.from) {
+            _ if detail == Detail::Client => Table::Level1,
             d if d <= 2 * 86_400 => Table::Level1,
-            d if d <= 62 * 86_400 => Table::Level2Hour,
+            d if d <= HOURLY_UP_TO => Table::Level2Hour,
+            _ => Table::Level2Day,
+        }
+    }
+
+    /// The table for totals over a range (the Level 1 page, servers of a
+    /// signature): these read every signature's rows, so the hourly rollups
+    /// take over beyond three hours, and the range widens to whole hours.
+    /// They hold 12 intervals to a row and no clients; `signatures_hour`
+    /// no servers either, 10× fewer rows again on 10 servers.
+    pub fn for_totals(r: Range, detail: Detail) -> Table {
+        match r.to.saturating_sub(r.from) {
+            _ if detail == Detail::Client => Table::Level1,
+            d if d <= 3 * 3_600 => Table::Level1,
+            d if d <= HOURLY_UP_TO && detail == Detail::Signature => Table::SignaturesHour,
+            d if d <= HOURLY_UP_TO => Table::Level2Hour,
             _ => Table::Level2Day,
         }
     }
@@ -50,6 +82,7 @@ impl Table {
     pub fn name(self) -> &'static str {
         match self {
             Table::Level1 => "level1",
+            Table::SignaturesHour => "signatures_hour",
             Table::Level2Hour => "level2_hour",
             Table::Level2Day => "level2_day",
         }
@@ -59,7 +92,7 @@ impl Table {
     pub fn min_step(self) -> u64 {
         match self {
             Table::Level1 => 60,
-            Table::Level2Hour => 3_600,
+            Table::SignaturesHour | Table::Level2Hour => 3_600,
             Table::Level2Day => 86_400,
         }
     }
@@ -160,6 +193,16 @@ pub struct Filter {
 }
 
 impl Filter {
+    pub fn detail(&self) -> Detail {
+        if self.client.is_some() {
+            Detail::Client
+        } else if self.server_ip.is_some() || self.server_port.is_some() {
+            Detail::Server
+        } else {
+            Detail::Signature
+        }
+    }
+
     fn sql(&self, range: Range) -> String {
         let mut w =
             format!("interval_start >= toDateTime({}) AND interval_start < toDateTime({})", range.from, range.to);
@@ -320,7 +363,7 @@ fn bucket_expr(step: u64) -> String {
 /// The Level 1 summary: every signature seen in the range, with its
 /// transactions per step for the sparkline, in one pass over the rows.
 pub fn signatures(client: &Client, db: &str, range: Range, filter: &Filter) -> Result<Vec<SignatureRow>, QueryError> {
-    let t = Table::for_range(range);
+    let t = Table::for_totals(range, filter.detail());
     let range = t.align(range);
     let step = step_for(range, t, 48);
     let errors: Vec<String> = ERROR_OUTCOMES.iter().map(|c| t.sum(c)).collect();
@@ -397,6 +440,18 @@ pub struct DrillSpec {
     pub limit: u32,
 }
 
+impl DrillSpec {
+    /// The table a drill-down reads: totals, with the servers or clients
+    /// it groups by.
+    pub fn table(&self, range: Range, filter: &Filter) -> Table {
+        let detail = match self.by {
+            By::Server => Detail::Server,
+            By::Client => Detail::Client,
+        };
+        Table::for_totals(range, detail.max(filter.detail()))
+    }
+}
+
 /// The top servers or clients of the filtered rows.
 pub fn drill(
     client: &Client,
@@ -407,7 +462,7 @@ pub fn drill(
 ) -> Result<Vec<DrillRow>, QueryError> {
     let DrillSpec { by, metric, order, limit } = spec;
     // Clients live in level1 only.
-    let t = if by == By::Client { Table::Level1 } else { Table::for_range(range) };
+    let t = spec.table(range, filter);
     let range = t.align(range);
     let key = match by {
         By::Server => "concat(server_ip, ':', toString(server_port))",
@@ -457,7 +512,7 @@ pub fn series(
     stat: Stat,
     step: u64,
 ) -> Result<Vec<Point>, QueryError> {
-    let t = Table::for_range(range);
+    let t = Table::for_chart(range, filter.detail());
     let range = t.align(range);
     let step = step.max(t.min_step());
     let sql = format!(
@@ -486,7 +541,7 @@ pub fn summary(
     filter: &Filter,
     metric: Metric,
 ) -> Result<Summary, QueryError> {
-    let t = Table::for_range(range);
+    let t = Table::for_chart(range, filter.detail());
     let sql = format!("SELECT {} FROM {db}.{} WHERE {}", summary_columns(t, metric), t.name(), filter.sql(range));
     Ok(rows(client, &sql, 5)?.first().map(|r| summary_from(r)).unwrap_or_default())
 }
@@ -567,10 +622,20 @@ mod tests {
     #[test]
     fn tables_follow_the_range() {
         let r = |days: u64| Range { from: 0, to: days * 86_400 };
-        assert_eq!(Table::for_range(r(2)), Table::Level1);
-        assert_eq!(Table::for_range(r(3)), Table::Level2Hour);
-        assert_eq!(Table::for_range(r(30)), Table::Level2Hour);
-        assert_eq!(Table::for_range(r(400)), Table::Level2Day);
+        let hours = |h: u64| Range { from: 0, to: h * 3_600 };
+        assert_eq!(Table::for_chart(r(2), Detail::Signature), Table::Level1);
+        assert_eq!(Table::for_chart(r(3), Detail::Server), Table::Level2Hour);
+        assert_eq!(Table::for_chart(r(30), Detail::Signature), Table::Level2Hour);
+        assert_eq!(Table::for_chart(r(30), Detail::Client), Table::Level1);
+        assert_eq!(Table::for_chart(r(400), Detail::Signature), Table::Level2Day);
+        assert_eq!(Table::for_totals(hours(3), Detail::Signature), Table::Level1);
+        assert_eq!(Table::for_totals(hours(4), Detail::Signature), Table::SignaturesHour);
+        assert_eq!(Table::for_totals(hours(4), Detail::Server), Table::Level2Hour);
+        assert_eq!(Table::for_totals(r(62), Detail::Signature), Table::SignaturesHour);
+        assert_eq!(Table::for_totals(r(63), Detail::Signature), Table::Level2Day);
+        assert_eq!(Table::for_totals(r(63), Detail::Client), Table::Level1);
+        let server = Filter { server_port: Some(80), ..Filter::default() };
+        assert_eq!(server.detail(), Detail::Server);
     }
 
     #[test]

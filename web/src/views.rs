@@ -103,7 +103,7 @@ pub fn signatures(client: &Client, db: &str, p: &Params, now: u64) -> Result<Sig
             sparkline: r.sparkline,
         })
         .collect();
-    Ok(SignaturesView { range, table: Table::for_range(range), filter, signatures })
+    Ok(SignaturesView { range, table: Table::for_totals(range, filter.detail()), filter, signatures })
 }
 
 #[derive(Serialize)]
@@ -117,6 +117,7 @@ pub struct DrillOut {
 #[derive(Serialize)]
 pub struct DrillView {
     pub range: Range,
+    pub table: Table,
     pub filter: Filter,
     pub by: By,
     pub order: Order,
@@ -127,7 +128,9 @@ pub struct DrillView {
 pub fn drill(client: &Client, db: &str, p: &Params, now: u64) -> Result<DrillView, ViewError> {
     let (range, filter, by, order, metric, limit) =
         (p.range(now)?, p.filter()?, p.by()?, p.order()?, p.metric()?, p.limit()?);
-    let rows = query::drill(client, db, range, &filter, query::DrillSpec { by, metric, order, limit })?
+    let spec = query::DrillSpec { by, metric, order, limit };
+    let table = spec.table(range, &filter);
+    let rows = query::drill(client, db, range, &filter, spec)?
         .into_iter()
         .map(|r| DrillOut {
             key: r.key,
@@ -136,7 +139,7 @@ pub fn drill(client: &Client, db: &str, p: &Params, now: u64) -> Result<DrillVie
             stats: Stats::of(metric, &r.metric),
         })
         .collect();
-    Ok(DrillView { range, filter, by, order, metric: metric.name(), rows })
+    Ok(DrillView { range, table, filter, by, order, metric: metric.name(), rows })
 }
 
 #[derive(Clone, Serialize)]
@@ -181,7 +184,7 @@ fn series_filter(base: &Filter, s: &SeriesSpec) -> Filter {
 
 pub fn graph(client: &Client, db: &str, p: &Params, now: u64) -> Result<GraphView, ViewError> {
     let (range, base, metric, stat) = (p.range(now)?, p.filter()?, p.metric()?, p.stat()?);
-    let table = Table::for_range(range);
+    let table = Table::for_chart(range, base.detail());
     let step = match p.step()? {
         Some(s) => s.max(table.min_step()),
         None => query::step_for(range, table, 120),

@@ -41,9 +41,35 @@ fn the_api_and_pages_show_what_the_sensor_measured() {
         assert_eq!(s["sparkline"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).sum::<u64>(), *count);
     }
 
-    // Drill-down: the servers of a signature add up to it.
+    // A day around it reads the hourly totals per signature: the same
+    // counts, sums and merged histograms, so the same statistics.
+    let first = report["capture"]["first_ns"].as_u64().unwrap() / 1_000_000_000;
+    let day = format!("from={}&to={}", first - 43_200, first + 43_200);
+    let wide = get_json(&format!("{base}/api/v1/signatures?{day}"));
+    assert_eq!(wide["table"], "signatures_hour");
+    let wide: BTreeMap<String, &Value> = wide["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["signature"].as_str().unwrap().to_owned(), s))
+        .collect();
+    assert_eq!(wide.len(), shown.len());
+    for (sig, s) in &shown {
+        for key in ["transactions", "errors"] {
+            assert_eq!(wide[sig][key], s[key], "{sig} {key}");
+        }
+        assert_eq!(wide[sig]["first_response"], s["first_response"], "{sig}");
+        assert_eq!(wide[sig]["last_response"], s["last_response"], "{sig}");
+    }
+
+    // Drill-down: the servers of a signature add up to it, from level1 and
+    // from the hourly rollup.
     let sig = "GET_sleep";
     let d = get_json(&format!("{base}/api/v1/drill?{frame}&signature={sig}&by=server"));
+    let total: u64 = d["rows"].as_array().unwrap().iter().map(|r| r["transactions"].as_u64().unwrap()).sum();
+    assert_eq!(total, raw[sig].0);
+    let d = get_json(&format!("{base}/api/v1/drill?{day}&signature={sig}&by=server"));
+    assert_eq!(d["table"], "level2_hour");
     let total: u64 = d["rows"].as_array().unwrap().iter().map(|r| r["transactions"].as_u64().unwrap()).sum();
     assert_eq!(total, raw[sig].0);
     let clients = get_json(&format!("{base}/api/v1/drill?{frame}&signature={sig}&by=client&order=slow"));

@@ -12,35 +12,25 @@ use serde::Deserialize;
 pub struct RetentionConfig {
     pub level1_days: u32,
     pub level2_hour_days: u32,
+    pub signatures_hour_days: u32,
     pub level2_day_days: u32,
     pub sensors_days: u32,
     pub transactions_days: u32,
 }
 
-/// How each table is partitioned: by day (YYYYMMDD), month (YYYYMM) or year.
-const TABLES: [(&str, Granularity); 5] = [
-    ("level1", Granularity::Day),
-    ("transactions", Granularity::Day),
-    ("level2_hour", Granularity::Month),
-    ("level2_day", Granularity::Year),
-    ("sensors", Granularity::Month),
-];
+/// The tables with a retention. Their partitions are named by day
+/// (YYYYMMDD), month (YYYYMM) or year (YYYY); the name's length tells which,
+/// so a table created with another granularity by an older version is
+/// trimmed right too.
+const TABLES: [&str; 6] = ["level1", "transactions", "level2_hour", "signatures_hour", "level2_day", "sensors"];
 
-#[derive(Clone, Copy)]
-enum Granularity {
-    Day,
-    Month,
-    Year,
-}
-
-/// The partition value below which every partition is older than `cutoff`
-/// entirely.
-fn first_kept(g: Granularity, cutoff_s: u64) -> u64 {
+/// Whether partition `p` (YYYYMMDD, YYYYMM or YYYY) ends before `cutoff_s`.
+fn older_than(p: u64, cutoff_s: u64) -> bool {
     let (y, m, d) = civil(cutoff_s);
-    match g {
-        Granularity::Day => y * 10_000 + m * 100 + d,
-        Granularity::Month => y * 100 + m,
-        Granularity::Year => y,
+    match p {
+        0..=9_999 => p < y,
+        10_000..=999_999 => p < y * 100 + m,
+        _ => p < y * 10_000 + m * 100 + d,
     }
 }
 
@@ -49,6 +39,7 @@ impl RetentionConfig {
         match table {
             "level1" => self.level1_days,
             "level2_hour" => self.level2_hour_days,
+            "signatures_hour" => self.signatures_hour_days,
             "level2_day" => self.level2_day_days,
             "transactions" => self.transactions_days,
             _ => self.sensors_days,
@@ -60,12 +51,12 @@ impl RetentionConfig {
     pub fn enforce(&self, client: &Client, now_s: u64) -> Result<Vec<(String, u64)>, ChError> {
         let db = &client.cfg.database;
         let mut dropped = Vec::new();
-        for (table, g) in TABLES {
+        for table in TABLES {
             let days = self.days(table);
             if days == 0 {
                 continue;
             }
-            let keep_from = first_kept(g, now_s.saturating_sub(u64::from(days) * 86_400));
+            let cutoff = now_s.saturating_sub(u64::from(days) * 86_400);
             // In a cluster each sensor trims the node it writes to; replicas follow.
             let table = client.cfg.write_table(table);
             let partitions = client.query(&format!(
@@ -74,7 +65,7 @@ impl RetentionConfig {
                 quote(&table)
             ))?;
             for p in partitions.lines().filter_map(|l| l.trim().trim_matches('\'').parse::<u64>().ok()) {
-                if p < keep_from {
+                if older_than(p, cutoff) {
                     client.query(&format!("ALTER TABLE {db}.{table} DROP PARTITION {p}"))?;
                     dropped.push((table.clone(), p));
                 }
@@ -93,9 +84,13 @@ mod tests {
         // 2026-03-01 00:00:00 UTC
         let t = 1_772_323_200;
         assert_eq!(civil(t), (2026, 3, 1));
-        assert_eq!(first_kept(Granularity::Day, t), 20_260_301);
-        assert_eq!(first_kept(Granularity::Month, t - 1), 202_602);
-        assert_eq!(first_kept(Granularity::Year, t), 2026);
+        assert!(older_than(20_260_228, t));
+        assert!(!older_than(20_260_301, t));
+        assert!(older_than(202_601, t - 1));
+        assert!(!older_than(202_602, t - 1));
+        assert!(!older_than(202_603, t));
+        assert!(older_than(2025, t));
+        assert!(!older_than(2026, t));
         assert_eq!(civil(0), (1970, 1, 1));
     }
 }

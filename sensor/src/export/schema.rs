@@ -29,7 +29,10 @@ pub const MIGRATIONS: &[Migration] = &[
             ("{rollup}", "level2_hour"),
             ("{period}", "hour"),
             ("{start_of}", "toStartOfHour"),
-            ("{partition}", "toYYYYMM"),
+            // By day, so that a chart of a few days reads those days only.
+            // (Databases made before this was by month keep their month
+            // partitions: queries and retention work on either.)
+            ("{partition}", "toYYYYMMDD"),
         ],
     },
     Migration {
@@ -40,7 +43,7 @@ pub const MIGRATIONS: &[Migration] = &[
             ("{rollup}", "level2_day"),
             ("{period}", "day"),
             ("{start_of}", "toStartOfDay"),
-            ("{partition}", "toYear"),
+            ("{partition}", "toYYYYMM"),
         ],
     },
     Migration {
@@ -53,6 +56,12 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 5,
         name: "transactions",
         sql: include_str!("../../../deploy/clickhouse/005_transactions.sql"),
+        params: &[],
+    },
+    Migration {
+        version: 6,
+        name: "signatures_hour",
+        sql: include_str!("../../../deploy/clickhouse/006_signatures_hour.sql"),
         params: &[],
     },
 ];
@@ -214,7 +223,7 @@ mod tests {
         assert!(s.iter().all(|st| !st.contains("--") && !st.contains('{')));
         let day = MIGRATIONS[2].statements("db1", None);
         assert!(
-            day[0].contains("PARTITION BY toYear(interval_start)") && day[1].contains("toStartOfDay(interval_start)")
+            day[0].contains("PARTITION BY toYYYYMM(interval_start)") && day[1].contains("toStartOfDay(interval_start)")
         );
     }
 
