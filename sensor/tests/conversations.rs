@@ -319,6 +319,22 @@ fn pop3_single_and_multi_line_replies() {
 }
 
 #[test]
+fn pop3_sasl_auth_is_one_transaction_and_its_data_names_nothing() {
+    let mut c = Conv::open(110);
+    c.server(15, b"+OK POP3 ready\r\n");
+    c.client(20, b"AUTH PLAIN\r\n");
+    c.server(22, b"+ \r\n");
+    c.client(25, b"AGFsaWNlAHNlY3JldA==\r\n");
+    c.server(60, b"+OK Logged in.\r\n");
+    c.client(70, b"STAT\r\n");
+    c.server(71, b"+OK 0 0\r\n");
+    let txs = c.finish();
+    let s = |n: &str, o, f, l| (n.to_owned(), o, Some(f), Some(l));
+    // AUTH: its first response is the server's challenge, its last the +OK.
+    assert_eq!(summary(&txs), vec![s("POP3_AUTH", Outcome::Ok, 2.0, 40.0), s("POP3_STAT", Outcome::Ok, 1.0, 1.0)]);
+}
+
+#[test]
 fn ftp_commands_end_at_their_final_reply() {
     let mut c = Conv::open(21);
     c.server(15, b"220-Welcome\r\n220 ready\r\n");

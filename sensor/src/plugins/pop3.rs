@@ -1,7 +1,9 @@
 //! POP3 (110): each command and its reply, named by the command
 //! (`POP3_RETR` …), outcome `+OK` (ok) or `-ERR` (error). Replies to RETR,
 //! TOP, CAPA, and to LIST and UIDL without an argument, continue until a
-//! line with a single dot. The greeting answers no command.
+//! line with a single dot. The greeting answers no command. A `+ `
+//! continuation (SASL `AUTH`, RFC 5034) lets the client's next line go on
+//! with the same command: one transaction, its text never read.
 
 use super::lines::{LineEvent, LineProtocol, Lines};
 use super::{Plugin, Transport};
@@ -36,6 +38,9 @@ struct Pop3 {
     in_reply: bool,
     /// The reply in progress began with `+OK`.
     ok: bool,
+    /// After a `+ ` continuation: the client's next line (SASL data) belongs
+    /// to the open command.
+    continuing: bool,
 }
 
 fn multi_line(command: &[u8]) -> bool {
@@ -50,6 +55,11 @@ fn multi_line(command: &[u8]) -> bool {
 
 impl Pop3 {
     fn client_line(&mut self, line: &[u8], start: usize, end: usize, ev: &mut Events) {
+        if self.continuing {
+            self.continuing = false;
+            ev.request_end(end);
+            return;
+        }
         let text = line.strip_suffix(b"\r\n").unwrap_or(line);
         ev.request_start(start, 0);
         ev.request_text(text);
@@ -71,6 +81,10 @@ impl Pop3 {
             return; // the greeting, or nothing asked for
         }
         match self.reply {
+            None if line.starts_with(b"+ ") || line == b"+\r\n" => {
+                self.continuing = true;
+                ev.request_resume();
+            }
             None => {
                 self.ok = line.starts_with(b"+OK");
                 let multi = self.pending.pop_front().unwrap_or(false) && self.ok;
