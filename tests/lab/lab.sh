@@ -48,7 +48,8 @@ install)
     need=()
     # The lab, and the servers and clients of sensor/tests/live_servers.rs.
     for pkg in iproute2 ethtool nginx-light libnginx-mod-http-echo curl wrk tcpdump openssl \
-        redis-server redis-tools postgresql postgresql-client mariadb-server mariadb-client ngircd python3; do
+        redis-server redis-tools postgresql postgresql-client mariadb-server mariadb-client ngircd python3 \
+        python3-aiosmtpd dovecot-imapd dovecot-pop3d vsftpd; do
         dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
     done
     if ((${#need[@]})); then
@@ -57,7 +58,7 @@ install)
         apt-get install -y -qq --no-install-recommends "${need[@]}"
     fi
     # Debian starts the packaged servers on the host; the tests run their own.
-    for service in nginx redis-server postgresql mariadb ngircd; do
+    for service in nginx redis-server postgresql mariadb ngircd dovecot vsftpd; do
         systemctl disable --now "$service" >/dev/null 2>&1 || true
     done
     ;;
