@@ -335,6 +335,22 @@ fn pop3_sasl_auth_is_one_transaction_and_its_data_names_nothing() {
 }
 
 #[test]
+fn imap_literal_in_a_response_and_the_greeting_leave_nothing_unmatched() {
+    let mut c = Conv::open(143);
+    c.server(15, b"* OK [CAPABILITY IMAP4rev1] ready.\r\n");
+    c.client(20, b"A1 FETCH 1 (BODY[])\r\n");
+    // The literal interrupts the untagged line; ")" ends it.
+    c.server(23, b"* 1 FETCH (BODY[] {9}\r\nHello\r\n\r\n)\r\n");
+    c.server(25, b"A1 OK Fetch completed.\r\n");
+    c.client(30, b"A2 LOGOUT\r\n");
+    c.server(31, b"* BYE Logging out\r\nA2 OK Logout completed.\r\n");
+    assert_eq!(c.table.stats.unmatched_responses, 0);
+    let txs = c.finish();
+    let s = |n: &str, o, f, l| (n.to_owned(), o, Some(f), Some(l));
+    assert_eq!(summary(&txs), vec![s("IMAP_FETCH", Outcome::Ok, 3.0, 5.0), s("IMAP_LOGOUT", Outcome::Ok, 1.0, 1.0)]);
+}
+
+#[test]
 fn ftp_commands_end_at_their_final_reply() {
     let mut c = Conv::open(21);
     c.server(15, b"220-Welcome\r\n220 ready\r\n");

@@ -5,7 +5,9 @@
 //! line (untagged data, `* …`, counts for the oldest open command). Literals (`{n}`) in either direction are passed over
 //! without looking for line ends in them; a command announcing a literal
 //! continues on the line after it, and a `+` continuation request lets the
-//! client go on with the same command (literals, IDLE's DONE).
+//! client go on with the same command (literals, IDLE's DONE). After a
+//! literal the line it interrupted goes on (`)` closing a FETCH): neither a
+//! new response nor a tag. The greeting answers no command.
 
 use super::lines::{literal_len, LineEvent, LineProtocol, Lines};
 use super::{Plugin, Transport};
@@ -37,6 +39,10 @@ struct Imap {
     continuing: bool,
     /// Untagged data is being attributed to the oldest open command.
     untagged: bool,
+    /// The server's next line is the rest of one a literal interrupted.
+    server_line_goes_on: bool,
+    /// The client has sent a command: server lines before it are the greeting.
+    commanded: bool,
 }
 
 /// A tag as a matching id (FNV-1a).
@@ -54,6 +60,7 @@ fn split_word(line: &[u8]) -> (&[u8], &[u8]) {
 impl Imap {
     fn client_line(&mut self, line: &[u8], start: usize, end: usize, ev: &mut Events) -> u64 {
         let literal = literal_len(line);
+        self.commanded = true;
         if !self.continuing {
             let (tag, command) = split_word(line);
             ev.request_start(start, tag_id(tag));
@@ -69,13 +76,17 @@ impl Imap {
     /// A server line begins: whatever it is but a continuation request, it
     /// answers the oldest open command (its first byte is the response's).
     fn server_line_begins(&mut self, at: usize, first: u8, ev: &mut Events) {
-        if first != b'+' && !self.untagged {
+        if first != b'+' && !self.untagged && !self.server_line_goes_on && self.commanded {
             self.untagged = ev.response_start(at, None);
         }
     }
 
     fn server_line(&mut self, line: &[u8], start: usize, end: usize, ev: &mut Events) -> u64 {
         let literal = literal_len(line);
+        let goes_on = std::mem::replace(&mut self.server_line_goes_on, literal > 0);
+        if goes_on || !self.commanded {
+            return literal;
+        }
         let (tag, rest) = split_word(line);
         match tag {
             b"*" => {}

@@ -4,6 +4,7 @@
 
 pub mod clickhouse;
 pub mod lab;
+pub mod servers;
 
 use pastmon::aggregate::AggregateConfig;
 use pastmon::capture::CaptureFile;

@@ -1,0 +1,81 @@
+//! Makes the mixed-protocol capture of `cargo xtask bench pcap`: real
+//! servers in the lab (the live tests' own), loaded by their benchmark
+//! clients at once — redis-benchmark, pgbench (simple and extended query
+//! protocol), mariadb-slap (reads by key), wrk over TLS, and Python's smtplib, imaplib,
+//! poplib and ftplib — while tcpdump records the mirror port.
+//!
+//! Not a test: ignored unless asked for, and only with
+//! `PASTMON_MIXED_PCAP=FILE` (where the capture goes). Needs root.
+
+mod common;
+
+use common::lab::{is_root, Lab, ONE_LAB_AT_A_TIME};
+use common::servers::{pg_bin, require, Servers};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+#[test]
+#[ignore = "makes a benchmark capture: cargo xtask bench pcap"]
+fn mixed_protocol_capture() {
+    let out = std::env::var("PASTMON_MIXED_PCAP").expect("PASTMON_MIXED_PCAP=FILE: where the capture goes");
+    assert!(is_root(), "needs root");
+    require(&["redis-benchmark", "mariadb-slap", "wrk", "tcpdump", "/usr/bin/python3"]);
+    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::up("pmmx", 89, "ns");
+    let mut servers = Servers::new(&lab);
+    servers.redis();
+    servers.postgres();
+    servers.mariadb();
+    servers.nginx_tls();
+    servers.smtp_sink();
+    servers.dovecot();
+    servers.vsftpd();
+    let ip = lab.server(2);
+    let pgbench = pg_bin("pgbench");
+    let run = |args: &[&str]| {
+        let status = lab.ns("c", args).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
+        assert!(status.success(), "{args:?}");
+    };
+    // Tables for pgbench, before the capture.
+    run(&[&pgbench, "-i", "-q", "-h", &ip, "-U", "postgres", "postgres"]);
+
+    let mut tcpdump = lab
+        .ns("sw", &["tcpdump", "-i", "pmmx-sws", "-s", "0", "-B", "65536", "-U", "-w", &out, "tcp"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let spawn =
+        |args: &[&str]| -> Child { lab.ns("c", args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap() };
+    let script = common::lab::root_dir().join("sensor/tests/mail_load.py");
+    let url = "https://".to_owned() + &ip + "/";
+    let clients = vec![
+        spawn(&["redis-benchmark", "-h", &ip, "-q", "-n", "20000", "-c", "2", "-t", "set,get,incr,lpush"]),
+        spawn(&[&pgbench, "-h", &ip, "-U", "postgres", "-S", "-c", "2", "-t", "5000", "postgres"]),
+        spawn(&[&pgbench, "-h", &ip, "-U", "postgres", "-M", "extended", "-c", "2", "-t", "1000", "postgres"]),
+        spawn(&[
+            "mariadb-slap",
+            "-h",
+            &ip,
+            "-u",
+            "root",
+            "--concurrency=2",
+            "--number-of-queries=20000",
+            "--auto-generate-sql",
+            "--auto-generate-sql-add-autoincrement",
+            "--auto-generate-sql-load-type=key",
+        ]),
+        spawn(&["wrk", "-t1", "-c2", "-d5s", &url]),
+        spawn(&["wrk", "-t1", "-c1", "-d3s", "-H", "Connection: close", &url]),
+        spawn(&["python3", script.to_str().unwrap(), &ip, "300"]),
+    ];
+    for mut c in clients {
+        let status = c.wait().unwrap();
+        assert!(status.success(), "a load client failed: {status}");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(tcpdump.id() as i32, libc::SIGINT) };
+    assert!(tcpdump.wait().unwrap().success());
+    drop(servers);
+}
