@@ -313,6 +313,10 @@ mod tests {
         assert_eq!(&*n.name(0, "http", b"\x16\x03\x01garbage", 80), "HTTP_OTHER");
         assert_eq!(&*n.name(1, "dns", b"AAAA www.example.com", 53), "DNS_AAAA");
         assert_eq!(&*n.name(2, "tcp", b"\x00\x01binary", 5432), "TCP_5432");
+        // Commands and SQL keywords ignore case; so do their names.
+        assert_eq!(&*n.name(3, "smtp", b"ehlo client.example", 25), "SMTP_EHLO");
+        assert_eq!(&*n.name(4, "pg", b"vacuum analyze t", 5432), "PG_VACUUM");
+        assert_eq!(&*n.name(5, "imap", b"uid fetch 1 (FLAGS)", 143), "IMAP_UID_FETCH");
     }
 
     #[test]

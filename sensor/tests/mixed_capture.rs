@@ -67,7 +67,8 @@ fn mixed_protocol_capture() {
         ]),
         spawn(&["wrk", "-t1", "-c2", "-d5s", &url]),
         spawn(&["wrk", "-t1", "-c1", "-d3s", "-H", "Connection: close", &url]),
-        spawn(&["python3", script.to_str().unwrap(), &ip, "300"]),
+        spawn(&["python3", script.to_str().unwrap(), &ip, "1000"]),
+        spawn(&["python3", script.to_str().unwrap(), &ip, "1000"]),
     ];
     for mut c in clients {
         let status = c.wait().unwrap();

@@ -6,12 +6,17 @@
 //! in one run and on the same file, times the read floor (`tcpdump -r F -w
 //! /dev/null`), `tcptrace -n`, tshark's HTTP timing and `pastmon raw` with one
 //! worker and with all workers. Prints medians of wall time, packets/s, peak
-//! memory, and ratios against one pastmon worker. Needs root.
+//! memory, and ratios against one pastmon worker.
+//!
+//! Then the same for a mixed-protocol capture of real servers under their
+//! benchmark clients (made once by `sensor/tests/mixed_capture.rs`), whole
+//! and split by protocol: pastmon beside the read floor on each part, with
+//! HTTP's row from the first capture for comparison. Needs root.
 
 use crate::sh::{self, cmd};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const NS_SERVER: &str = "pmbench-srv";
@@ -43,6 +48,7 @@ pub fn pcap(rest: &[&str]) -> Result<()> {
         }
     };
     sh::run(cmd("cargo", &["build", "--release", "--bin", "pastmon"]).current_dir(&root))?;
+    sh::run(&mut cmd(root.join("tests/lab/lab.sh").to_str().context("path")?, &["install"]))?;
     let pastmon = root.join("target/release/pastmon");
     let pastmon = pastmon.to_str().unwrap_or("pastmon");
     let f = file.to_str().context("capture path is not UTF-8")?;
@@ -79,7 +85,77 @@ pub fn pcap(rest: &[&str]) -> Result<()> {
             secs / pastmon_one
         );
     }
+    println!();
+    mixed(&root, pastmon, runs, (count, pastmon_one))
+}
+
+/// The protocols of the mixed capture and their servers' ports.
+const MIXED: [(&str, u16); 8] = [
+    ("redis", 6379),
+    ("postgresql", 5432),
+    ("mysql", 3306),
+    ("tls", 443),
+    ("smtp", 25),
+    ("imap", 143),
+    ("pop3", 110),
+    ("ftp", 21),
+];
+
+/// Per-protocol throughput on the mixed capture; `http` is (packets,
+/// seconds) of one pastmon worker on the HTTP capture.
+fn mixed(root: &Path, pastmon: &str, runs: usize, http: (u64, f64)) -> Result<()> {
+    let dir = root.join("target/bench");
+    let whole = dir.join("mixed.pcap");
+    if !whole.exists() {
+        sh::run(
+            cmd("cargo", &["test", "--release", "-p", "pastmon", "--test", "mixed_capture", "--", "--ignored"])
+                .current_dir(root)
+                .env("PASTMON_MIXED_PCAP", &whole),
+        )?;
+    }
+    let whole_s = whole.to_str().context("capture path is not UTF-8")?.to_owned();
+    let mut parts = vec![("all, mixed".to_owned(), whole_s.clone())];
+    for (name, port) in MIXED {
+        let part = dir.join(format!("mixed-{name}.pcap")).to_str().context("path")?.to_owned();
+        sh::run(cmd("tcpdump", &["-r", &whole_s, "-w", &part, &format!("tcp port {port}")]).stderr(Stdio::null()))?;
+        parts.push((name.to_owned(), part));
+    }
+    println!("mixed-protocol capture {whole_s}, whole and by protocol; {runs} runs each, medians\n");
+    println!(
+        "{:<12} {:>9} {:>13} {:>11} {:>14} {:>13} {:>11}",
+        "protocol", "packets", "transactions", "pastmon s", "packets/s", "vs read floor", "vs HTTP"
+    );
+    let http_rate = http.0 as f64 / http.1;
+    for (name, f) in &parts {
+        let packets = count_packets(f)?;
+        let floor = median(
+            &mut (0..runs)
+                .map(|_| timed(&["tcpdump", "-r", f, "-w", "/dev/null"]).map(|t| t.0))
+                .collect::<Result<Vec<_>>>()?,
+        );
+        let argv = [pastmon, "raw", "--pcap", f, "--workers", "1"];
+        let secs = median(&mut (0..runs).map(|_| timed(&argv).map(|t| t.0)).collect::<Result<Vec<_>>>()?);
+        let rate = packets as f64 / secs;
+        println!(
+            "{name:<12} {packets:>9} {:>13} {secs:>11.3} {rate:>14.0} {:>13.2} {:>11.2}",
+            transactions(&argv)?,
+            secs / floor,
+            rate / http_rate
+        );
+    }
+    println!("{:<12} {:>9} {:>13} {:>11.3} {http_rate:>14.0} {:>13} {:>11.2}", "http", http.0, "", http.1, "", 1.0);
     Ok(())
+}
+
+/// Transactions in pastmon's text report of a run.
+fn transactions(argv: &[&str]) -> Result<u64> {
+    let out = Command::new(argv[0]).args(&argv[1..]).output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.trim_start().strip_prefix("transactions"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .context("no transactions line in the report")
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -93,11 +169,7 @@ fn timed(argv: &[&str]) -> Result<(f64, f64)> {
     let mut args = vec!["-f", "%e %M", "-o", out.to_str().unwrap_or("/tmp/pastmon-bench-time")];
     args.extend_from_slice(argv);
     let started = std::time::Instant::now();
-    let status = Command::new("/usr/bin/time")
-        .args(&args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()?;
+    let status = Command::new("/usr/bin/time").args(&args).stdout(Stdio::null()).stderr(Stdio::null()).status()?;
     if !status.success() {
         bail!("{} failed: {status}", argv.join(" "));
     }
@@ -210,7 +282,7 @@ fn make_capture(file: &Path, packets: u64) -> Result<()> {
             args.extend(["-H", "Connection: close"]);
         }
         args.push(&u);
-        clients.push(ns(NS_CLIENT, &args).stdout(std::process::Stdio::null()).spawn()?);
+        clients.push(ns(NS_CLIENT, &args).stdout(Stdio::null()).spawn()?);
     }
     let status = tcpdump.wait()?;
     for mut c in clients {
