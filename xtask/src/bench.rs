@@ -297,18 +297,22 @@ fn make_capture(file: &Path, packets: u64) -> Result<()> {
 }
 
 /// `cargo xtask bench clickhouse`: a throw-away ClickHouse (the project's
-/// local-server.sh), then the export benchmark (sensor/benches/export.rs).
+/// local-server.sh), then the export benchmark (sensor/benches/export.rs)
+/// and the server-side insert cost on 18.16 and modern ClickHouse
+/// (tests/compat/insert_engines.py).
 pub fn clickhouse() -> Result<()> {
     let root = crate::root();
     let dir = root.join("target/bench/clickhouse");
     let ch = crate::local_ch::LocalClickHouse::start(dir.clone())?;
     let spool = dir.join("spool");
     let spool = spool.to_str().context("path is not UTF-8")?;
+    let tcp_port = ch.tcp_port.to_string();
     sh::run(
-        cmd(
-            "cargo",
-            &["bench", "-p", "pastmon", "--bench", "export", "--", &ch.url(), &ch.tcp_port.to_string(), "bench", spool],
-        )
-        .current_dir(&root),
-    )
+        cmd("cargo", &["bench", "-p", "pastmon", "--bench", "export", "--", &ch.url(), &tcp_port, "bench", spool])
+            .current_dir(&root),
+    )?;
+    // The server's own share, with and without the rollup views, beside
+    // modern ClickHouse (chdb) on the same schema and rows.
+    let script = root.join("tests/compat/insert_engines.py");
+    sh::run(&mut cmd("python3", &[script.to_str().context("path is not UTF-8")?, &tcp_port, "bench"]))
 }
