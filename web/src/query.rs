@@ -461,7 +461,6 @@ pub fn drill(
     spec: DrillSpec,
 ) -> Result<Vec<DrillRow>, QueryError> {
     let DrillSpec { by, metric, order, limit } = spec;
-    // Clients live in level1 only.
     let t = spec.table(range, filter);
     let range = t.align(range);
     let key = match by {
