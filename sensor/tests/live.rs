@@ -11,7 +11,7 @@
 mod common;
 
 use common::clickhouse::ClickHouse;
-use common::lab::{finish, interrupt, is_root, read_jsonl, root_dir, wait_until, Lab, ONE_LAB_AT_A_TIME};
+use common::lab::{finish, interrupt, is_root, read_jsonl, root_dir, wait_until, Lab};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::process::{Command, Stdio};
@@ -42,7 +42,6 @@ fn live_capture_times_real_nginx_through_a_mirror_port() {
         eprintln!("live capture test skipped: needs root (CI runs it as root)");
         return;
     }
-    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let lab = Lab::up("pmlv", 81, "ns");
     let dir = std::env::temp_dir().join(format!("pastmon-live-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -211,7 +210,6 @@ fn the_sensor_runs_unprivileged_into_clickhouse_and_detaches_on_sigterm() {
         eprintln!("live sensor test skipped: needs root (CI runs it as root)");
         return;
     }
-    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     // The monitor port stays in this namespace: the sensor reaches the test
     // ClickHouse on loopback.
     let lab = Lab::up("pmlr", 83, "root");
@@ -291,7 +289,6 @@ fn a_killed_sensor_leaves_no_program_attached() {
         eprintln!("live kill test skipped: needs root (CI runs it as root)");
         return;
     }
-    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let lab = Lab::up("pmlk", 84, "ns");
     let mut sensor = lab
         .ns("mon", &[env!("CARGO_BIN_EXE_pastmon"), "raw", "--iface", "pmlk-mon1", "--xdp-mode", "native"])

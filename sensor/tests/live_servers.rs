@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::lab::{finish, interrupt, is_root, read_jsonl, wait_until, Lab, ONE_LAB_AT_A_TIME};
+use common::lab::{finish, interrupt, is_root, read_jsonl, wait_until, Lab};
 use common::servers::{require, Servers};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -116,7 +116,6 @@ fn real_servers_are_timed_by_their_plugins() {
         return;
     }
     require(&["redis-server", "mariadbd", "openssl", "psql", "ngircd"]);
-    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let lab = Lab::up("pmls", 86, "ns");
     let mut servers = Servers::new(&lab);
     servers.redis();
@@ -200,7 +199,6 @@ fn real_servers_are_timed_by_their_plugins() {
     .collect();
     assert_tally(&tally(&live), &want, "live");
     assert_tally(&tally(&replay), &want, "replayed capture");
-    drop(servers);
 }
 
 /// Mail and file transfer: curl is the client of all three servers. What it
@@ -213,7 +211,6 @@ fn mail_and_ftp_servers_are_timed_by_their_plugins() {
         return;
     }
     require(&["dovecot", "vsftpd", "curl", "/usr/bin/python3"]);
-    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let lab = Lab::up("pmlm", 88, "ns");
     let mut servers = Servers::new(&lab);
     servers.smtp_sink();
@@ -303,5 +300,4 @@ fn mail_and_ftp_servers_are_timed_by_their_plugins() {
     .collect();
     assert_tally(&tally(&live), &want, "live");
     assert_tally(&tally(&replay), &want, "replayed capture");
-    drop(servers);
 }

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::lab::{is_root, Lab, ONE_LAB_AT_A_TIME};
+use common::lab::{is_root, Lab};
 use common::servers::{pg_bin, require, Servers};
 use std::process::{Child, Stdio};
 use std::time::Duration;
@@ -20,7 +20,6 @@ fn mixed_protocol_capture() {
     let out = std::env::var("PASTMON_MIXED_PCAP").expect("PASTMON_MIXED_PCAP=FILE: where the capture goes");
     assert!(is_root(), "needs root");
     require(&["redis-benchmark", "mariadb-slap", "wrk", "tcpdump", "/usr/bin/python3"]);
-    let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let lab = Lab::up("pmmx", 89, "ns");
     let mut servers = Servers::new(&lab);
     servers.redis();

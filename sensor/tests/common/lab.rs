@@ -17,22 +17,26 @@ pub fn is_root() -> bool {
 
 /// The live tests run one at a time: their timings must not share the two
 /// cores with another lab's traffic.
-pub static ONE_LAB_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static ONE_LAB_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// The lab network; torn down on drop, also when the test panics.
+/// The lab network; torn down on drop, also when the test panics. A test
+/// holds the only lab while it lives: the lock is released after the
+/// teardown (fields drop after `Drop::drop`).
 pub struct Lab {
     pub name: &'static str,
     pub net: u8,
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Lab {
     pub fn up(name: &'static str, net: u8, monitor: &str) -> Lab {
+        let one_at_a_time = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let status = Command::new(root_dir().join("tests/lab/lab.sh"))
             .args(["up", name, &net.to_string(), "2", monitor])
             .status()
             .expect("tests/lab/lab.sh");
         assert!(status.success(), "lab.sh up failed");
-        Lab { name, net }
+        Lab { name, net, _one_at_a_time: one_at_a_time }
     }
 
     pub fn ns(&self, which: &str, args: &[&str]) -> Command {
