@@ -128,13 +128,9 @@ fn mixed(root: &Path, pastmon: &str, runs: usize, http: (u64, f64)) -> Result<()
     let http_rate = http.0 as f64 / http.1;
     for (name, f) in &parts {
         let packets = count_packets(f)?;
-        let floor = median(
-            &mut (0..runs)
-                .map(|_| timed(&["tcpdump", "-r", f, "-w", "/dev/null"]).map(|t| t.0))
-                .collect::<Result<Vec<_>>>()?,
-        );
+        let floor = median_seconds(&["tcpdump", "-r", f, "-w", "/dev/null"], runs)?;
         let argv = [pastmon, "raw", "--pcap", f, "--workers", "1"];
-        let secs = median(&mut (0..runs).map(|_| timed(&argv).map(|t| t.0)).collect::<Result<Vec<_>>>()?);
+        let secs = median_seconds(&argv, runs)?;
         let rate = packets as f64 / secs;
         println!(
             "{name:<12} {packets:>9} {:>13} {secs:>11.3} {rate:>14.0} {:>13.2} {:>11.2}",
@@ -161,6 +157,11 @@ fn transactions(argv: &[&str]) -> Result<u64> {
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+/// Median wall seconds of `runs` runs.
+fn median_seconds(argv: &[&str], runs: usize) -> Result<f64> {
+    Ok(median(&mut (0..runs).map(|_| timed(argv).map(|t| t.0)).collect::<Result<Vec<_>>>()?))
 }
 
 /// Wall seconds and peak resident kilobytes (GNU time) of one run.
