@@ -103,6 +103,12 @@ impl Health {
         metric("evicted_flows_total", "counter", "Flows evicted by the flow cap.", &one(flows.evicted));
         metric("retransmissions_total", "counter", "Retransmitted TCP segments.", &one(flows.retransmissions));
         metric("lost_bytes_total", "counter", "Payload bytes missing from the capture.", &one(flows.lost_bytes));
+        metric(
+            "acks_ahead_total",
+            "counter",
+            "TCP segments that acknowledged data before it was captured (rx queues out of step).",
+            &one(flows.acks_ahead),
+        );
         metric("open_flows", "gauge", "Flows in the workers' tables.", &one(lock(&self.open_flows).iter().sum()));
         metric("transactions_total", "counter", "Transactions timed.", &one(lock(&self.transactions).iter().sum()));
         metric("signatures", "gauge", "Distinct signature names.", &one(self.signatures.load(Ordering::Relaxed)));

@@ -152,8 +152,8 @@ pub fn text_report(r: &Results, source: &str) -> String {
     );
     let _ = writeln!(
         out,
-        "  tcp              retransmissions {}, out of order {}, zero windows {}, resets {}",
-        f.retransmissions, f.out_of_order, f.zero_windows, f.resets
+        "  tcp              retransmissions {}, out of order {}, acks ahead of data {}, zero windows {}, resets {}",
+        f.retransmissions, f.out_of_order, f.acks_ahead, f.zero_windows, f.resets
     );
     let _ = writeln!(out, "  payload missing  lost {} bytes, truncated {} bytes", f.lost_bytes, f.truncated_bytes);
     let totals = signature_totals(r);

@@ -93,6 +93,16 @@ impl Conv {
         self.send(0, flags::ACK, b"");
     }
 
+    /// A client ACK of `n` server bytes (or a SYN/ACK) the capture has not
+    /// shown yet: stamped by an rx queue running ahead of the server's.
+    fn ack_of_unseen(&mut self, at_ms: u64, n: u32) {
+        self.now = at_ms;
+        let next = self.seq[1];
+        self.seq[1] = next.wrapping_add(n);
+        self.send(0, flags::ACK, b"");
+        self.seq[1] = next;
+    }
+
     fn finish(mut self) -> Vec<Transaction> {
         self.table.close_all(&mut self.out);
         self.out.sort_by_key(|t| t.start_ns);
@@ -222,6 +232,57 @@ fn upgrade_ends_http_parsing() {
     let txs = c.finish();
     assert_eq!(txs.len(), 1);
     assert_eq!(txs[0].outcome, Outcome::Status(101));
+}
+
+#[test]
+fn an_ack_stamped_before_the_data_it_acknowledges_waits_for_it() {
+    // The handshake ACK before the SYN/ACK.
+    let mut c = Conv::with_config(80, FlowConfig::default());
+    c.send(0, flags::SYN, b"");
+    c.ack_of_unseen(12, 1);
+    c.now = 14;
+    c.send(1, flags::SYN | flags::ACK, b"");
+    // A response, its ACK first.
+    c.client(20, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+    let response = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+    c.ack_of_unseen(31, response.len() as u32);
+    // The next request, behind that ACK in its queue; the response
+    // (sent before it arrived) does not acknowledge it.
+    let before_b = c.seq[0];
+    c.client(32, b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+    let after_b = std::mem::replace(&mut c.seq[0], before_b);
+    c.server(35, response);
+    c.seq[0] = after_b;
+    c.server(40, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+    c.client_ack(41);
+    assert_eq!(c.table.stats.acks_ahead, 2);
+    assert_eq!(c.table.stats.lost_bytes, 0);
+    let txs = c.finish();
+    let outcomes: Vec<_> = txs.iter().map(|t| t.outcome).collect();
+    assert_eq!(outcomes, vec![Outcome::Status(200), Outcome::Status(404)]);
+    let a = &txs[0];
+    assert_eq!(ms(a, Metric::ServerRtt), Some(14.0));
+    // Causality: the ACK came after what it acknowledges.
+    assert_eq!(ms(a, Metric::ClientRtt), Some(0.0));
+    assert_eq!(ms(a, Metric::FirstResponse), Some(15.0));
+    assert_eq!(ms(a, Metric::LastAck), Some(15.0));
+    assert_eq!(a.get(Metric::AckedBytes), a.get(Metric::ServerBytes));
+    // The second request waited behind the ACK: timed from the response it followed.
+    assert_eq!(ms(&txs[1], Metric::FirstResponse), Some(5.0));
+
+    // Data the capture really lost: after the reorder window the ACK goes on
+    // and the response is a gap, as without holding.
+    let mut c = Conv::open(80);
+    c.client(20, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+    c.ack_of_unseen(40, 50);
+    c.seq[1] = c.seq[1].wrapping_add(50);
+    c.client(300, b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+    c.server(310, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+    c.client_ack(311);
+    assert_eq!(c.table.stats.lost_bytes, 50);
+    let txs = c.finish();
+    assert_eq!(txs.iter().map(|t| t.outcome).collect::<Vec<_>>(), vec![Outcome::Lost, Outcome::Status(404)]);
+    assert_eq!(ms(&txs[1], Metric::FirstResponse), Some(10.0));
 }
 
 #[test]

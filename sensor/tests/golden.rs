@@ -27,13 +27,14 @@ fn summary_line(name: &str, run: &Run) -> String {
     let join = |m: &BTreeMap<String, u64>| m.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(",");
     let skipped: u64 = c["skipped"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
     format!(
-        "{name}\t{}\t{skipped}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+        "{name}\t{}\t{skipped}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
         c["packets"],
         fl["tcp_flows"],
         fl["udp_flows"],
         fl["midstream"],
         fl["retransmissions"],
         fl["out_of_order"],
+        fl["acks_ahead"],
         fl["lost_bytes"],
         fl["truncated_bytes"],
         fl["resets"],
@@ -45,7 +46,7 @@ fn summary_line(name: &str, run: &Run) -> String {
 
 #[test]
 fn every_capture_is_analysed_as_summarised() {
-    let header = "capture\tpackets\tskipped\ttcp_flows\tudp_flows\tmidstream\tretransmissions\tout_of_order\tlost_bytes\ttruncated_bytes\tresets\tsignatures\ttransactions\toutcomes";
+    let header = "capture\tpackets\tskipped\ttcp_flows\tudp_flows\tmidstream\tretransmissions\tout_of_order\tacks_ahead\tlost_bytes\ttruncated_bytes\tresets\tsignatures\ttransactions\toutcomes";
     let mut lines = vec![header.to_owned()];
     for path in all_captures() {
         let name = path.file_stem().unwrap().to_str().unwrap().to_owned();

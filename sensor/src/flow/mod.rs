@@ -6,7 +6,7 @@
 //!
 //! Invariants:
 //! - Memory is bounded: at most `max_flows` flows (the least recently seen is
-//!   evicted, counted); per flow a fixed record (632 bytes, checked at compile time) plus the parser's
+//!   evicted, counted); per flow a fixed record (640 bytes, checked at compile time) plus the parser's
 //!   message-head buffers (≤ 2 × 16 KiB, only while a head is incomplete) and
 //!   out-of-order segments (≤ 2 × 64 KiB, only while a hole is open).
 //! - Results depend only on the packets of the flow, never on when the table
@@ -14,6 +14,7 @@
 //!   exactly as if a sweep had removed it.
 //! - Nothing here panics on any input.
 
+mod reorder;
 mod stream;
 
 use crate::decode::{flags, Addr, Packet, Transport as L4};
@@ -22,6 +23,7 @@ use crate::rules::Namer;
 use crate::timing::{Chunk, ConnFacts, Events, FlushReason, Transactions};
 use crate::transaction::TransactionSink;
 use crate::Direction;
+use reorder::{Held, SegmentIn};
 use rustc_hash::FxHashMap;
 use stream::{Arrival, Piece, Segment, Stream};
 
@@ -70,10 +72,13 @@ pub struct FlowStats {
     pub udp_unclaimed_packets: u64,
     pub transactions_overflowed: u64,
     pub unmatched_responses: u64,
+    /// TCP segments that acknowledged data before it arrived (rx queues
+    /// stamped out of order), held until it did.
+    pub acks_ahead: u64,
 }
 
 impl FlowStats {
-    fn fields(&mut self) -> [&mut u64; 14] {
+    fn fields(&mut self) -> [&mut u64; 15] {
         [
             &mut self.flows,
             &mut self.tcp_flows,
@@ -89,6 +94,7 @@ impl FlowStats {
             &mut self.udp_unclaimed_packets,
             &mut self.transactions_overflowed,
             &mut self.unmatched_responses,
+            &mut self.acks_ahead,
         ]
     }
 
@@ -152,6 +158,8 @@ struct Tcp {
     /// Sequence number of the client's SYN, once seen.
     syn_seq: Option<u32>,
     closed: bool,
+    /// Segments of one direction waiting for the other to catch up.
+    held: Option<Box<Held>>,
 }
 
 /// The application side of a flow: its parser and the transactions it opens.
@@ -184,7 +192,7 @@ const NIL: u32 = u32::MAX;
 pub const FLOW_RECORD_BYTES: usize =
     std::mem::size_of::<Option<Flow>>() + std::mem::size_of::<Tcp>() + std::mem::size_of::<(FlowKey, u32)>();
 // The module documentation and ARCHITECTURE.md state this size.
-const _: () = assert!(FLOW_RECORD_BYTES <= 632);
+const _: () = assert!(FLOW_RECORD_BYTES <= 640);
 
 /// One worker's flows.
 pub struct FlowTable {
@@ -194,6 +202,8 @@ pub struct FlowTable {
     free: Vec<u32>,
     newest: u32,
     oldest: u32,
+    /// Slots of flows that held segments when last seen (checked at sweeps).
+    holding: Vec<u32>,
     namer: Namer,
     pub stats: FlowStats,
 }
@@ -207,6 +217,7 @@ impl FlowTable {
             free: Vec::new(),
             newest: NIL,
             oldest: NIL,
+            holding: Vec::new(),
             namer,
             stats: FlowStats::default(),
         }
@@ -265,7 +276,14 @@ impl FlowTable {
         let dir = if from_lo == flow.client_is_lo { Direction::ToServer } else { Direction::ToClient };
         flow.app.txs.expire(ts, self.cfg.response_timeout_ns);
         match tcp {
-            Some(h) => tcp_packet(flow, &mut self.namer, &mut self.stats, dir, ts, &h, p),
+            Some(header) => {
+                let seg =
+                    SegmentIn { ts, packet: flow.packets, header, payload: p.payload, payload_len: p.payload_len };
+                tcp_arrival(flow, &mut self.namer, &mut self.stats, dir, seg);
+                if flow.tcp.as_ref().is_some_and(|t| t.held.is_some()) {
+                    self.holding.push(s);
+                }
+            }
             None => udp_packet(flow, &mut self.namer, &mut self.stats, dir, ts, p),
         }
         self.stats.unmatched_responses += std::mem::take(&mut flow.app.txs.unmatched_responses);
@@ -275,8 +293,23 @@ impl FlowTable {
         flow.app.txs.emit_done(&flow.app.facts, sink);
     }
 
-    /// Ends flows idle for longer than the idle timeout at `now`.
+    /// Ends flows idle for longer than the idle timeout at `now`, and
+    /// releases segments held for longer than the reorder window.
     pub fn sweep(&mut self, now: u64, sink: &mut dyn TransactionSink) {
+        self.holding.sort_unstable();
+        self.holding.dedup();
+        for s in std::mem::take(&mut self.holding) {
+            let Some(flow) = self.slots[s as usize].as_mut() else { continue };
+            let Some(tcp) = flow.tcp.as_mut() else { continue };
+            match tcp.held.as_ref() {
+                Some(held) if held.expired(now) => {
+                    release_held(flow, &mut self.namer, &mut self.stats, 0);
+                    flow.app.txs.emit_done(&flow.app.facts, sink);
+                }
+                Some(_) => self.holding.push(s),
+                None => {}
+            }
+        }
         while self.oldest != NIL {
             let s = self.oldest;
             if now.saturating_sub(self.flow(s).last_seen) <= self.cfg.idle_timeout_ns {
@@ -368,6 +401,7 @@ impl FlowTable {
         self.free.push(s);
         self.map.remove(&flow.key);
         let ts = flow.last_seen;
+        release_held(&mut flow, &mut self.namer, &mut self.stats, 0);
         if let Some(tcp) = flow.tcp.as_mut() {
             for dir in [Direction::ToServer, Direction::ToClient] {
                 let stream = &mut tcp.streams[dir as usize];
@@ -466,15 +500,95 @@ fn udp_packet(flow: &mut Flow, namer: &mut Namer, stats: &mut FlowStats, dir: Di
     parser.parse(dir, p.payload, &mut Events::new(&mut flow.app.txs, &flow.app.facts, namer, chunk));
 }
 
-fn tcp_packet(
-    flow: &mut Flow,
-    namer: &mut Namer,
-    stats: &mut FlowStats,
-    dir: Direction,
-    ts: u64,
-    h: &crate::decode::TcpHeader,
-    p: &Packet,
-) {
+/// A TCP segment as it arrives: processed at once, or held while it
+/// acknowledges what the other direction has not shown yet (see `reorder`).
+fn tcp_arrival(flow: &mut Flow, namer: &mut Namer, stats: &mut FlowStats, dir: Direction, seg: SegmentIn) {
+    let Some(tcp) = flow.tcp.as_mut() else { return };
+    match tcp.held.as_mut() {
+        Some(held) if held.dir == dir => {
+            if !held.expired(seg.ts) && held.push(&seg) {
+                return;
+            }
+            // The other direction's data is not coming (lost from the
+            // capture), or too much waits: on in arrival order.
+            release_held(flow, namer, stats, 0);
+        }
+        Some(held) => {
+            // This segment acknowledges held data: the held direction goes
+            // first, whatever it still waits for.
+            let acks_held = seg.header.has(flags::ACK) && tcp.streams[held.dir as usize].acks_unseen(seg.header.ack);
+            if acks_held || held.expired(seg.ts) {
+                release_held(flow, namer, stats, 0);
+            }
+            tcp_segment(flow, namer, stats, dir, seg);
+            release_caught_up(flow, namer, stats, seg.ts);
+            return;
+        }
+        None => {}
+    }
+    if acks_unseen(flow, dir, &seg.header) {
+        stats.acks_ahead += 1;
+        let mut held = Box::new(Held::new(dir));
+        held.push(&seg);
+        if let Some(tcp) = flow.tcp.as_mut() {
+            tcp.held = Some(held);
+        }
+        return;
+    }
+    tcp_segment(flow, namer, stats, dir, seg);
+}
+
+/// The segment acknowledges a SYN/ACK or bytes of the other direction that
+/// have not arrived.
+fn acks_unseen(flow: &Flow, dir: Direction, h: &crate::decode::TcpHeader) -> bool {
+    let Some(tcp) = flow.tcp.as_ref() else { return false };
+    if !h.has(flags::ACK) || h.has(flags::SYN) || h.has(flags::RST) {
+        return false;
+    }
+    let handshake_ack_first = dir == Direction::ToServer && tcp.syn_seq.is_some() && flow.app.facts.t_synack.is_none();
+    handshake_ack_first || tcp.streams[dir.reverse() as usize].acks_unseen(h.ack)
+}
+
+/// Processes held segments that no longer acknowledge anything unseen,
+/// after the other direction's segment at `ts` that let them go.
+fn release_caught_up(flow: &mut Flow, namer: &mut Namer, stats: &mut FlowStats, ts: u64) {
+    loop {
+        let Some(held) = flow.tcp.as_ref().and_then(|t| t.held.as_ref()) else { return };
+        let ready = held.front().map(|s| (held.dir, s.header));
+        match ready {
+            Some((dir, h)) if !acks_unseen(flow, dir, &h) => pop_held(flow, namer, stats, ts),
+            Some(_) => return,
+            None => break,
+        }
+    }
+    if let Some(tcp) = flow.tcp.as_mut() {
+        tcp.held = None;
+    }
+}
+
+/// Processes every held segment, in order, none before `not_before`.
+fn release_held(flow: &mut Flow, namer: &mut Namer, stats: &mut FlowStats, not_before: u64) {
+    while flow.tcp.as_ref().and_then(|t| t.held.as_ref()).is_some_and(|h| !h.is_empty()) {
+        pop_held(flow, namer, stats, not_before);
+    }
+    if let Some(tcp) = flow.tcp.as_mut() {
+        tcp.held = None;
+    }
+}
+
+/// Processes the oldest held segment, timed no earlier than `not_before`.
+fn pop_held(flow: &mut Flow, namer: &mut Namer, stats: &mut FlowStats, not_before: u64) {
+    let Some(mut held) = flow.tcp.as_mut().and_then(|t| t.held.take()) else { return };
+    let dir = held.dir;
+    held.pop_into(|seg| tcp_segment(flow, namer, stats, dir, SegmentIn { ts: seg.ts.max(not_before), ..seg }));
+    if let Some(tcp) = flow.tcp.as_mut() {
+        tcp.held = Some(held);
+    }
+}
+
+fn tcp_segment(flow: &mut Flow, namer: &mut Namer, stats: &mut FlowStats, dir: Direction, seg: SegmentIn) {
+    let SegmentIn { ts, packet, header: h, payload, payload_len } = seg;
+    let h = &h;
     let Some(tcp) = flow.tcp.as_mut() else { return };
     let facts = &mut flow.app.facts;
     let d = dir as usize;
@@ -534,14 +648,7 @@ fn tcp_packet(
     }
 
     if !syn {
-        let seg = Segment {
-            seq: h.seq,
-            fin: h.has(flags::FIN),
-            data: p.payload,
-            wire_len: p.payload_len,
-            ts,
-            packet: flow.packets,
-        };
+        let seg = Segment { seq: h.seq, fin: h.has(flags::FIN), data: payload, wire_len: payload_len, ts, packet };
         let arrival = this.segment(seg, &mut |piece| flow.app.piece(namer, stats, dir, piece, ts, Some(window)));
         match arrival {
             Arrival::Retransmission => {

@@ -148,6 +148,16 @@ impl Stream {
         Some(ack_offset)
     }
 
+    /// `ack` acknowledges bytes (or a FIN) this direction has not shown yet:
+    /// past everything seen, held segments included.
+    pub fn acks_unseen(&self, ack: u32) -> bool {
+        let Some(base) = self.base else { return false };
+        let seen_end = self.pending.iter().map(|p| p.offset + p.wire_len).fold(self.next, u64::max);
+        let fin = self.fin_at.map_or(0, |f| u64::from(f >= seen_end));
+        let ahead = ack.wrapping_sub(base.wrapping_add((seen_end + fin) as u32)) as i32;
+        ahead > 0 && (ahead as u64) < MAX_ACK_JUMP
+    }
+
     /// End of the connection: everything held is handed on, holes as gaps.
     pub fn flush(&mut self, out: &mut impl FnMut(Piece)) {
         if let Some(end) = self.pending.iter().map(|p| p.offset + p.wire_len).max() {
