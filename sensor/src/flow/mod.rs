@@ -8,7 +8,9 @@
 //! - Memory is bounded: at most `max_flows` flows (the least recently seen is
 //!   evicted, counted); per flow a fixed record (640 bytes, checked at compile time) plus the parser's
 //!   message-head buffers (≤ 2 × 16 KiB, only while a head is incomplete) and
-//!   out-of-order segments (≤ 2 × 64 KiB, only while a hole is open).
+//!   out-of-order segments (≤ 2 × 64 KiB, only while a hole is open) and
+//!   segments held until the other direction catches up (≤ 64 KiB, at most
+//!   `reorder::REORDER_WINDOW_NS` of capture time).
 //! - Results depend only on the packets of the flow, never on when the table
 //!   is swept: an idle flow is treated as ended when its next packet arrives,
 //!   exactly as if a sweep had removed it.
