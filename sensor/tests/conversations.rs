@@ -270,6 +270,22 @@ fn an_ack_stamped_before_the_data_it_acknowledges_waits_for_it() {
     // The second request waited behind the ACK: timed from the response it followed.
     assert_eq!(ms(&txs[1], Metric::FirstResponse), Some(5.0));
 
+    // A SYN/ACK the capture lost: the response, which acknowledges the held
+    // request, lets it go, and later segments do not wait for the SYN/ACK.
+    let mut c = Conv::with_config(80, FlowConfig::default());
+    c.send(0, flags::SYN, b"");
+    c.seq[1] = c.seq[1].wrapping_add(1);
+    c.client_ack(12);
+    c.client(20, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+    c.server(30, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    c.client_ack(31);
+    c.client(40, b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+    c.server(45, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(c.table.stats.acks_ahead, 1);
+    let txs = c.finish();
+    assert_eq!(txs.iter().map(|t| ms(t, Metric::FirstResponse)).collect::<Vec<_>>(), vec![Some(10.0), Some(5.0)]);
+    assert_eq!(ms(&txs[0], Metric::ServerRtt), None);
+
     // Data the capture really lost: after the reorder window the ACK goes on
     // and the response is a gap, as without holding.
     let mut c = Conv::open(80);

@@ -6,7 +6,7 @@
 //!
 //! Invariants:
 //! - Memory is bounded: at most `max_flows` flows (the least recently seen is
-//!   evicted, counted); per flow a fixed record (640 bytes, checked at compile time) plus the parser's
+//!   evicted, counted); per flow a fixed record (648 bytes, checked at compile time) plus the parser's
 //!   message-head buffers (≤ 2 × 16 KiB, only while a head is incomplete) and
 //!   out-of-order segments (≤ 2 × 64 KiB, only while a hole is open) and
 //!   segments held until the other direction catches up (≤ 64 KiB, at most
@@ -162,6 +162,9 @@ struct Tcp {
     closed: bool,
     /// Segments of one direction waiting for the other to catch up.
     held: Option<Box<Held>>,
+    /// Held segments went on without the SYN/ACK: it was lost from the
+    /// capture, so later segments do not wait for it.
+    synack_missed: bool,
 }
 
 /// The application side of a flow: its parser and the transactions it opens.
@@ -194,7 +197,7 @@ const NIL: u32 = u32::MAX;
 pub const FLOW_RECORD_BYTES: usize =
     std::mem::size_of::<Option<Flow>>() + std::mem::size_of::<Tcp>() + std::mem::size_of::<(FlowKey, u32)>();
 // The module documentation and ARCHITECTURE.md state this size.
-const _: () = assert!(FLOW_RECORD_BYTES <= 640);
+const _: () = assert!(FLOW_RECORD_BYTES <= 648);
 
 /// One worker's flows.
 pub struct FlowTable {
@@ -547,7 +550,8 @@ fn acks_unseen(flow: &Flow, dir: Direction, h: &crate::decode::TcpHeader) -> boo
     if !h.has(flags::ACK) || h.has(flags::SYN) || h.has(flags::RST) {
         return false;
     }
-    let handshake_ack_first = dir == Direction::ToServer && tcp.syn_seq.is_some() && flow.app.facts.t_synack.is_none();
+    let handshake_ack_first =
+        dir == Direction::ToServer && tcp.syn_seq.is_some() && flow.app.facts.t_synack.is_none() && !tcp.synack_missed;
     handshake_ack_first || tcp.streams[dir.reverse() as usize].acks_unseen(h.ack)
 }
 
@@ -575,6 +579,7 @@ fn release_held(flow: &mut Flow, namer: &mut Namer, stats: &mut FlowStats, not_b
     }
     if let Some(tcp) = flow.tcp.as_mut() {
         tcp.held = None;
+        tcp.synack_missed |= flow.app.facts.t_synack.is_none();
     }
 }
 
