@@ -9,7 +9,7 @@
 use pastmon::aggregate::{Key, Row};
 use pastmon::decode::addr_from_v4;
 use pastmon::export::clickhouse::{ClickHouseConfig, Client};
-use pastmon::export::encode::{level1_row, RowBinary};
+use pastmon::export::encode::{column_list, level1_columns, level1_row, RowBinary};
 use pastmon::export::{schema, ExportConfig, Exporter, Message, SpoolConfig};
 use pastmon::histogram::Histogram;
 use std::collections::BTreeMap;
@@ -94,6 +94,7 @@ fn main() {
         encode_s.push(t.elapsed().as_secs_f64());
     }
     let mb = body.0.len() as f64 / 1e6;
+    let columns = column_list(&level1_columns());
 
     let mut ours = Vec::new();
     let mut peer = Vec::new();
@@ -101,11 +102,11 @@ fn main() {
     std::fs::write(&file, &body.0).unwrap();
     for _ in 0..RUNS {
         let t = Instant::now();
-        client.insert("level1", &body.0).expect("insert");
+        client.insert("level1", &columns, &body.0).expect("insert");
         ours.push(t.elapsed().as_secs_f64());
         let t = Instant::now();
         let status = Command::new("clickhouse-client")
-            .args(["--port", tcp_port, "--query", &format!("INSERT INTO {db}.level1 FORMAT RowBinary")])
+            .args(["--port", tcp_port, "--query", &format!("INSERT INTO {db}.level1 ({columns}) FORMAT RowBinary")])
             .stdin(std::fs::File::open(&file).unwrap())
             .stdout(Stdio::null())
             .status()

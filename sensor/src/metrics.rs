@@ -188,7 +188,7 @@ mod tests {
     fn renders_prometheus_text() {
         let h = Health::new(2, 2);
         h.publish_capture(0, &CaptureStats { packets: 10, bytes: 1000, ..CaptureStats::default() }, &[]);
-        let kept = SourceCounter { name: "xdp_kept_total", help: "Kept.", value: 4 };
+        let kept = SourceCounter { name: "xdp_kept_total", help: "Kept.", value: 4, dropped_frames: false };
         h.publish_capture(1, &CaptureStats { packets: 5, ..CaptureStats::default() }, &[kept]);
         h.publish_worker(1, &FlowStats { flows: 3, ..FlowStats::default() }, 2, 7);
         h.exported_until.store(1000, Ordering::Relaxed);

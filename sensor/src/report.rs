@@ -71,6 +71,7 @@ fn capture_json(r: &Results) -> Value {
         "last_ns": r.capture.last_ns,
         "skipped": skipped,
         "first_fragments": r.capture.first_fragments,
+        "dropped": r.capture.dropped,
         "flows": r.flows,
         "transactions": r.aggregates.transactions,
         "signatures": signature_totals(r).len(),
@@ -133,6 +134,9 @@ pub fn text_report(r: &Results, source: &str) -> String {
     let secs = c.last_ns.saturating_sub(c.first_ns) as f64 / 1e9;
     let _ = writeln!(out, "capture {source}");
     let _ = writeln!(out, "  packets          {} ({} bytes, {secs:.3} s)", c.packets, c.bytes);
+    if c.dropped > 0 {
+        let _ = writeln!(out, "  dropped          {} frames lost before analysis (see live capture)", c.dropped);
+    }
     let skipped: Vec<String> = SkipReason::ALL
         .iter()
         .filter(|r| c.skipped[**r as usize] > 0)

@@ -6,8 +6,12 @@
 mod common;
 
 use common::clickhouse::ClickHouse;
-use pastmon::export::encode::{level1_columns, sensors_columns, transactions_columns};
+use pastmon::export::encode::{
+    level1_columns, sensors_columns, sensors_row, transactions_columns, RowBinary, SensorInterval,
+};
+use pastmon::export::schema::MIGRATIONS;
 use pastmon::histogram::Histogram;
+use pastmon::worker::CaptureStats;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -135,8 +139,9 @@ fn schema_matches_the_row_encoder_and_migrations_are_idempotent() {
     }
     let status = pastmon(&["schema", "status", "--config", config.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&status.stdout);
-    assert_eq!(text.matches("applied").count(), 6, "{text}");
-    assert_eq!(ch.query("SELECT count() FROM schema_db.schema_migrations").trim(), "6");
+    assert_eq!(text.matches("applied").count(), MIGRATIONS.len(), "{text}");
+    let applied = ch.query("SELECT count() FROM schema_db.schema_migrations");
+    assert_eq!(applied.trim(), MIGRATIONS.len().to_string());
     for (table, want) in
         [("level1", level1_columns()), ("sensors", sensors_columns()), ("transactions", transactions_columns())]
     {
@@ -154,6 +159,46 @@ fn schema_matches_the_row_encoder_and_migrations_are_idempotent() {
     // Every column says what it means.
     let uncommented = ch.query("SELECT count() FROM system.columns WHERE database = 'schema_db' AND table != 'schema_migrations' AND table NOT LIKE '%_mv' AND comment = ''");
     assert_eq!(uncommented.trim(), "0");
+}
+
+/// A spool file as sensors wrote them before parts named their columns
+/// (format 1), holding one `sensors` row of that time: no `dropped` column.
+fn spool_file_v1(id: u64, packets: u64) -> Vec<u8> {
+    let mut row = RowBinary::default();
+    let health = SensorInterval { capture: CaptureStats { packets, ..CaptureStats::default() }, ..Default::default() };
+    sensors_row(&mut row, "old-sensor", (1_700_000_100, 60), &health, (0, 0), id);
+    // `dropped` follows interval_start and interval_seconds (4 bytes each),
+    // sensor and version (a length byte each), packets and bytes (8 each).
+    let at = 8 + 1 + "old-sensor".len() + 1 + env!("CARGO_PKG_VERSION").len() + 16;
+    let mut data = row.0;
+    data.drain(at..at + 8);
+    let mut file = b"PMSPOOL1".to_vec();
+    for n in [id, 1_700_000_100] {
+        file.extend_from_slice(&n.to_le_bytes());
+    }
+    file.extend_from_slice(&1u32.to_le_bytes());
+    file.extend_from_slice(&7u16.to_le_bytes());
+    file.extend_from_slice(b"sensors");
+    file.extend_from_slice(&1u64.to_le_bytes());
+    file.extend_from_slice(&(data.len() as u64).to_le_bytes());
+    file.extend_from_slice(&data);
+    let crc = crc32fast::hash(&file);
+    file.extend_from_slice(&crc.to_le_bytes());
+    file
+}
+
+#[test]
+fn a_batch_spooled_before_a_column_was_added_still_inserts() {
+    let ch = ClickHouse::start("spoolv1");
+    let config = ch.config("spoolv1", "");
+    let spool = ch.dir.join("spool-spoolv1");
+    std::fs::create_dir_all(&spool).unwrap();
+    std::fs::write(spool.join(format!("{:020}.batch", 5)), spool_file_v1(5, 4242)).unwrap();
+    assert_ok(&run(&config, &common::capture("http_ipv4_and_ipv6"), "10"));
+    let row = ch.query("SELECT packets, dropped, batch_id FROM spoolv1.sensors WHERE sensor = 'old-sensor'");
+    assert_eq!(row.trim(), "4242\t0\t5");
+    assert_eq!(ch.query("SELECT sum(packets) FROM spoolv1.sensors WHERE sensor = 'test-sensor'").trim(), "20");
+    assert_eq!(std::fs::read_dir(&spool).unwrap().count(), 0, "the spool is empty");
 }
 
 #[test]

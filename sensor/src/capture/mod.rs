@@ -74,6 +74,14 @@ pub struct SourceCounter {
     pub name: &'static str,
     pub help: &'static str,
     pub value: u64,
+    /// It counts frames lost before the reader saw them: part of the
+    /// capture's `dropped` statistic.
+    pub dropped_frames: bool,
+}
+
+/// Frames lost before the reader saw them, by `counters` of one source.
+pub fn frames_dropped(counters: &[SourceCounter]) -> u64 {
+    counters.iter().filter(|c| c.dropped_frames).map(|c| c.value).sum()
 }
 
 /// Adds counters of several sources by name, in first-seen order.

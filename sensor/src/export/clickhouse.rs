@@ -123,8 +123,11 @@ impl Client {
     }
 
     /// Inserts RowBinary rows into `table` of the configured database.
-    pub fn insert(&self, table: &str, rows: &[u8]) -> Result<(), ChError> {
-        let q = format!("INSERT INTO {}.{} FORMAT RowBinary", self.cfg.database, self.cfg.write_table(table));
+    /// Inserts RowBinary `rows` holding `columns` (`a, b, c`), named so
+    /// that rows encoded before a column was added still insert.
+    pub fn insert(&self, table: &str, columns: &str, rows: &[u8]) -> Result<(), ChError> {
+        let (db, table) = (&self.cfg.database, self.cfg.write_table(table));
+        let q = format!("INSERT INTO {db}.{table} ({columns}) FORMAT RowBinary");
         self.log(&q, Some(rows));
         self.send(self.request(Some(&q)), rows).map(|_| ())
     }

@@ -62,6 +62,32 @@ const SENSOR_COUNTERS: [&str; 11] = [
     "late_transactions",
 ];
 
+/// The columns of a table the sensor writes.
+pub fn columns_of(table: &str) -> Option<Vec<Column>> {
+    match table {
+        "level1" => Some(level1_columns()),
+        "sensors" => Some(sensors_columns()),
+        "transactions" => Some(transactions_columns()),
+        _ => None,
+    }
+}
+
+/// Column names for an INSERT: `a, b, c`.
+pub fn column_list(columns: &[Column]) -> String {
+    columns.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// Columns added to a table since a spooled part could name none (spool
+/// format 1): such a part holds the table's columns without them.
+const ADDED_SINCE_SPOOL_V1: [(&str, &str); 1] = [("sensors", "dropped")];
+
+/// The column list of a part spooled in format 1.
+pub fn spool_v1_column_list(table: &str) -> Option<String> {
+    let mut columns = columns_of(table)?;
+    columns.retain(|(name, _)| !ADDED_SINCE_SPOOL_V1.contains(&(table, name.as_str())));
+    Some(column_list(&columns))
+}
+
 pub fn sensors_columns() -> Vec<Column> {
     let mut c: Vec<Column> = vec![
         ("interval_start".into(), "DateTime"),
@@ -70,6 +96,8 @@ pub fn sensors_columns() -> Vec<Column> {
         ("version".into(), "String"),
         ("packets".into(), "UInt64"),
         ("bytes".into(), "UInt64"),
+        // Added by migration 7, after `bytes`.
+        ("dropped".into(), "UInt64"),
     ];
     c.extend(SkipReason::ALL.iter().map(|r| (format!("skipped_{}", r.name()), "UInt64")));
     c.extend(SENSOR_COUNTERS.iter().map(|n| (n.to_string(), "UInt64")));
@@ -217,6 +245,7 @@ pub fn sensors_row(
     out.str(env!("CARGO_PKG_VERSION"));
     out.u64(s.capture.packets);
     out.u64(s.capture.bytes);
+    out.u64(s.capture.dropped);
     for n in s.capture.skipped {
         out.u64(n);
     }

@@ -297,13 +297,13 @@ impl ExportLoop {
         for (key, row) in &keys {
             encode::level1_row(&mut level1, sensor, interval, key, row, id);
         }
-        let mut parts = vec![Part { table: "level1".into(), rows: keys.len() as u64, data: level1.0 }];
+        let mut parts = vec![Part::new("level1", keys.len() as u64, level1.0)];
         if !p.transactions.is_empty() {
             let mut txs = RowBinary::default();
             for tx in &p.transactions {
                 encode::transaction_row(&mut txs, sensor, tx, id);
             }
-            parts.push(Part { table: "transactions".into(), rows: p.transactions.len() as u64, data: txs.0 });
+            parts.push(Part::new("transactions", p.transactions.len() as u64, txs.0));
         }
         if !late {
             let mut health = p.health;
@@ -312,7 +312,7 @@ impl ExportLoop {
             let mut sensors = RowBinary::default();
             let export = (u32::try_from(lag).unwrap_or(u32::MAX), self.spool.bytes());
             encode::sensors_row(&mut sensors, sensor, interval, &health, export, id);
-            parts.push(Part { table: "sensors".into(), rows: 1, data: sensors.0 });
+            parts.push(Part::new("sensors", 1, sensors.0));
         }
         Batch { id, interval_start: start, parts }
     }
@@ -387,7 +387,7 @@ impl ExportLoop {
                 self.stats.duplicates_skipped += 1;
                 continue;
             }
-            self.client.insert(&part.table, &part.data)?;
+            self.client.insert(&part.table, &part.columns, &part.data)?;
             self.stats.rows_inserted += part.rows;
         }
         Ok(())

@@ -64,6 +64,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../../deploy/clickhouse/006_signatures_hour.sql"),
         params: &[],
     },
+    Migration {
+        version: 7,
+        name: "sensors_dropped",
+        sql: include_str!("../../../deploy/clickhouse/007_sensors_dropped.sql"),
+        params: &[],
+    },
 ];
 
 impl Migration {
@@ -89,10 +95,12 @@ impl Migration {
 
 /// Rewrites one statement for a cluster: a table becomes a replicated
 /// `<name>_local` on every node plus a Distributed `<name>` over them; a
-/// materialized view feeds the local tables on every node (rollups per shard).
+/// materialized view feeds the local tables on every node (rollups per shard);
+/// a column is added to both tables.
 fn on_cluster(statement: &str, cluster: &str) -> Vec<String> {
     const TABLE: &str = "CREATE TABLE IF NOT EXISTS {db}.";
     const VIEW: &str = "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.";
+    const ALTER: &str = "ALTER TABLE {db}.";
     let name_of = |s: &str| -> String { s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect() };
     if let Some(rest) = statement.strip_prefix(TABLE) {
         let name = name_of(rest);
@@ -122,9 +130,36 @@ fn on_cluster(statement: &str, cluster: &str) -> Vec<String> {
         };
         let body = body.replace("FROM {db}.level1\n", "FROM {db}.level1_local\n");
         vec![format!("{VIEW}{name} ON CLUSTER {cluster}{body}")]
+    } else if statement.starts_with(ALTER) && statement.contains(" COMMENT COLUMN ") {
+        // Neither table can keep it: replicated tables take no comments on
+        // 18.16, and the Distributed one is made again from the local one.
+        Vec::new()
+    } else if let Some(rest) = statement.strip_prefix(ALTER) {
+        // ClickHouse 18.16 runs an ALTER … ON CLUSTER of a replicated table
+        // only with internal_replication, and then refuses it for a table
+        // that is not replicated: the Distributed table (metadata only) is
+        // made again from the altered local one.
+        let name = name_of(rest);
+        let body = &rest[name.len()..];
+        vec![
+            format!("{ALTER}{name}_local ON CLUSTER {cluster}{body}"),
+            format!("DROP TABLE IF EXISTS {{db}}.{name} ON CLUSTER {cluster}"),
+            format!(
+                "{TABLE}{name} ON CLUSTER {cluster} AS {{db}}.{name}_local\nENGINE = Distributed({cluster}, {{db}}, {name}_local, rand())"
+            ),
+        ]
     } else {
         vec![statement.to_owned()]
     }
+}
+
+/// The table and column of an `ALTER TABLE db.t [ON CLUSTER c] ADD COLUMN x …`.
+fn added_column(statement: &str) -> Option<(&str, &str)> {
+    let rest = statement.strip_prefix("ALTER TABLE ")?;
+    let (table, rest) = rest.split_once(' ')?;
+    let table = table.split_once('.').map_or(table, |(_, t)| t);
+    let (_, rest) = rest.split_once("ADD COLUMN ")?;
+    Some((table, rest.split_whitespace().next()?))
 }
 
 /// Removes `COMMENT '...'` clauses (quotes inside escaped with a backslash).
@@ -198,6 +233,19 @@ pub fn apply(client: &Client) -> Result<Vec<u32>, ChError> {
     let mut now = Vec::new();
     for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
         for statement in m.statements(db, cluster) {
+            if let Some((table, column)) = added_column(&statement) {
+                // 18.16 has no ADD COLUMN IF NOT EXISTS; on a cluster another
+                // node's run may have added it already.
+                let exists = client.query(&format!(
+                    "SELECT count() FROM system.columns WHERE database = {} AND table = {} AND name = {}",
+                    quote(db),
+                    quote(table),
+                    quote(column)
+                ))?;
+                if exists.trim() != "0" {
+                    continue;
+                }
+            }
             client.query(&statement)?;
         }
         client.query(&format!(
@@ -225,6 +273,20 @@ mod tests {
         assert!(
             day[0].contains("PARTITION BY toYYYYMM(interval_start)") && day[1].contains("toStartOfDay(interval_start)")
         );
+    }
+
+    #[test]
+    fn an_added_column_goes_to_both_cluster_tables_and_is_recognised() {
+        let s = MIGRATIONS[6].statements("db1", Some("c1"));
+        assert_eq!(s.len(), 3, "no comment on either table: {s:?}");
+        assert_eq!(s[0], "ALTER TABLE db1.sensors_local ON CLUSTER c1 ADD COLUMN dropped UInt64 AFTER bytes");
+        assert_eq!(s[1], "DROP TABLE IF EXISTS db1.sensors ON CLUSTER c1");
+        assert!(s[2].starts_with("CREATE TABLE IF NOT EXISTS db1.sensors ON CLUSTER c1 AS db1.sensors_local\n"));
+        assert_eq!(added_column(&s[0]), Some(("sensors_local", "dropped")));
+        let plain = MIGRATIONS[6].statements("db1", None);
+        assert_eq!(added_column(&plain[0]), Some(("sensors", "dropped")));
+        assert!(plain[1].starts_with("ALTER TABLE db1.sensors COMMENT COLUMN dropped 'frames lost"));
+        assert_eq!(added_column(&MIGRATIONS[0].statements("db1", None)[0]), None);
     }
 
     #[test]

@@ -5,20 +5,35 @@
 //! loses nothing, and batches replay in order (file names sort by batch id).
 //! Files carry a CRC-32: a damaged file is set aside (`.corrupt`), never
 //! half-inserted. The spool is bounded: past `max_bytes` new batches are
-//! refused and counted.
+//! refused and counted. Each part names its columns (format 2), so batches
+//! spooled before a column was added still insert after the migration;
+//! format 1 parts get their columns from `encode::spool_v1_column_list`.
 
+use super::encode;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-const MAGIC: &[u8; 8] = b"PMSPOOL1";
+const MAGIC: &[u8; 8] = b"PMSPOOL2";
+/// Files of sensors before parts named their columns.
+const MAGIC_V1: &[u8; 8] = b"PMSPOOL1";
 
 /// Rows for one table, RowBinary-encoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Part {
     pub table: String,
+    /// The columns of the rows, in order: `a, b, c`.
+    pub columns: String,
     pub rows: u64,
     pub data: Vec<u8>,
+}
+
+impl Part {
+    /// Rows of a table the sensor writes, in today's columns.
+    pub fn new(table: &str, rows: u64, data: Vec<u8>) -> Part {
+        let columns = encode::columns_of(table).map(|c| encode::column_list(&c)).unwrap_or_default();
+        Part { table: table.to_owned(), columns, rows, data }
+    }
 }
 
 /// What one export writes: its parts go in together or are retried together.
@@ -121,6 +136,8 @@ fn encode(b: &Batch) -> Vec<u8> {
     for p in &b.parts {
         out.extend_from_slice(&(p.table.len() as u16).to_le_bytes());
         out.extend_from_slice(p.table.as_bytes());
+        out.extend_from_slice(&(p.columns.len() as u32).to_le_bytes());
+        out.extend_from_slice(p.columns.as_bytes());
         out.extend_from_slice(&p.rows.to_le_bytes());
         out.extend_from_slice(&(p.data.len() as u64).to_le_bytes());
         out.extend_from_slice(&p.data);
@@ -132,7 +149,11 @@ fn encode(b: &Batch) -> Vec<u8> {
 
 fn decode(bytes: &[u8]) -> Option<Batch> {
     let (body, crc) = bytes.split_at_checked(bytes.len().checked_sub(4)?)?;
-    if crc32fast::hash(body) != u32::from_le_bytes(crc.try_into().ok()?) || !body.starts_with(MAGIC) {
+    if crc32fast::hash(body) != u32::from_le_bytes(crc.try_into().ok()?) {
+        return None;
+    }
+    let v1 = body.starts_with(MAGIC_V1);
+    if !v1 && !body.starts_with(MAGIC) {
         return None;
     }
     let mut r = &body[MAGIC.len()..];
@@ -148,10 +169,16 @@ fn decode(bytes: &[u8]) -> Option<Batch> {
     for _ in 0..n {
         let tlen = usize::from(u16::from_le_bytes(take(2)?.try_into().ok()?));
         let table = String::from_utf8(take(tlen)?.to_vec()).ok()?;
+        let columns = if v1 {
+            encode::spool_v1_column_list(&table)?
+        } else {
+            let clen = usize::try_from(u32::from_le_bytes(take(4)?.try_into().ok()?)).ok()?;
+            String::from_utf8(take(clen)?.to_vec()).ok()?
+        };
         let rows = u64::from_le_bytes(take(8)?.try_into().ok()?);
         let dlen = usize::try_from(u64::from_le_bytes(take(8)?.try_into().ok()?)).ok()?;
         let data = take(dlen)?.to_vec();
-        parts.push(Part { table, rows, data });
+        parts.push(Part { table, columns, rows, data });
     }
     Some(Batch { id, interval_start, parts })
 }
@@ -164,10 +191,7 @@ mod tests {
         Batch {
             id,
             interval_start: 1_700_000_100,
-            parts: vec![
-                Part { table: "level1".into(), rows: 2, data: vec![1, 2, 3] },
-                Part { table: "sensors".into(), rows: 1, data: vec![] },
-            ],
+            parts: vec![Part::new("level1", 2, vec![1, 2, 3]), Part::new("sensors", 1, vec![])],
         }
     }
 
@@ -191,5 +215,28 @@ mod tests {
         let mut small = Spool::open(&dir, 10).unwrap();
         assert!(matches!(small.push(&batch(4)), Err(SpoolError::Full { .. })));
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_format_1_file_gets_the_columns_of_its_time() {
+        let mut v1 = MAGIC_V1.to_vec();
+        for n in [7u64, 1_700_000_100] {
+            v1.extend_from_slice(&n.to_le_bytes());
+        }
+        v1.extend_from_slice(&1u32.to_le_bytes());
+        v1.extend_from_slice(&7u16.to_le_bytes());
+        v1.extend_from_slice(b"sensors");
+        v1.extend_from_slice(&1u64.to_le_bytes());
+        v1.extend_from_slice(&2u64.to_le_bytes());
+        v1.extend_from_slice(&[5, 6]);
+        let crc = crc32fast::hash(&v1);
+        v1.extend_from_slice(&crc.to_le_bytes());
+        let batch = decode(&v1).unwrap();
+        let part = &batch.parts[0];
+        assert_eq!((batch.id, part.rows, &part.data[..]), (7, 1, &[5u8, 6][..]));
+        assert!(part
+            .columns
+            .starts_with("interval_start, interval_seconds, sensor, version, packets, bytes, skipped_"));
+        assert_eq!(Part::new("sensors", 1, vec![]).columns.replace(" dropped,", ""), part.columns);
     }
 }

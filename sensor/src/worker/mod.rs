@@ -13,7 +13,7 @@
 mod merge;
 
 use crate::aggregate::{AggregateConfig, Aggregates, IntervalRows};
-use crate::capture::{sum_counters, CaptureError, CaptureSource, LinkType, Next, SourceCounter};
+use crate::capture::{frames_dropped, sum_counters, CaptureError, CaptureSource, LinkType, Next, SourceCounter};
 use crate::decode::{decode, Packet};
 use crate::export::encode::SensorInterval;
 use crate::export::Message;
@@ -81,6 +81,10 @@ pub struct CaptureStats {
     pub skipped: [u64; SkipReason::COUNT],
     /// First fragments of fragmented datagrams: analysed as truncated packets.
     pub first_fragments: u64,
+    /// Frames the source lost before the reader saw them (live capture:
+    /// socket drops, full rings, failed redirects), counted when the reader
+    /// reads the source's counters (every second).
+    pub dropped: u64,
     /// First and last frame timestamps, Unix nanoseconds.
     pub first_ns: u64,
     pub last_ns: u64,
@@ -99,6 +103,7 @@ impl CaptureStats {
             *a += b;
         }
         self.first_fragments += o.first_fragments;
+        self.dropped += o.dropped;
         if self.first_ns == 0 || (o.first_ns != 0 && o.first_ns < self.first_ns) {
             self.first_ns = o.first_ns;
         }
@@ -469,8 +474,10 @@ pub fn run(
             health: health.clone(),
             rules: cfg.rules.clone(),
             next_tick: 0,
+            last_tick: 0,
             next_flush: 0,
             merged,
+            dropped_before: 0,
         })
         .collect();
     drop(export);
@@ -561,9 +568,12 @@ struct Reader {
     health: Option<Arc<Health>>,
     rules: Arc<Rules>,
     next_tick: u64,
+    last_tick: u64,
     next_flush: u64,
     /// Workers merge several readers: flush every FLUSH_EVERY_NS.
     merged: bool,
+    /// The source's dropped frames at the last look at its counters.
+    dropped_before: u64,
 }
 
 struct ReaderOutput {
@@ -610,6 +620,7 @@ impl Reader {
             }
         }
         let counters = source.counters();
+        self.count_drops(self.capture.last_ns.max(self.last_tick), &counters);
         let Reader { links, capture, intervals, closer, health, index, .. } = self;
         drop(links);
         if let Some(mut c) = closer {
@@ -650,8 +661,11 @@ impl Reader {
     fn tick(&mut self, ts: u64, source: &mut dyn CaptureSource) {
         self.flush(ts);
         self.next_tick = ts + SWEEP_EVERY_NS;
+        self.last_tick = ts;
+        let counters = source.counters();
+        self.count_drops(ts, &counters);
         if let Some(h) = &self.health {
-            h.publish_capture(self.index, &self.capture, &source.counters());
+            h.publish_capture(self.index, &self.capture, &counters);
             h.signatures.store(self.rules.signatures(), std::sync::atomic::Ordering::Relaxed);
         }
         if let Some(c) = self.closer.as_mut() {
@@ -660,6 +674,21 @@ impl Reader {
                 let open = self.intervals.split_off(&due);
                 c.report(due, BTreeMap::new(), std::mem::replace(&mut self.intervals, open), Vec::new());
             }
+        }
+    }
+
+    /// Frames the source dropped since the last look: they count in the
+    /// interval of `ts` (the drops happened since the last second).
+    fn count_drops(&mut self, ts: u64, counters: &[SourceCounter]) {
+        let total = frames_dropped(counters);
+        let new = total.saturating_sub(self.dropped_before);
+        self.dropped_before = total;
+        if new == 0 {
+            return;
+        }
+        self.capture.dropped += new;
+        if let Some(c) = &self.closer {
+            self.intervals.entry(c.interval_of(ts)).or_default().capture.dropped += new;
         }
     }
 

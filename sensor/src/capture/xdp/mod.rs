@@ -83,6 +83,7 @@ impl ProgramCounters {
                 name: counter.name(),
                 help: counter.help(),
                 value: map.get(&(counter as u32), 0).map_or(0, |per_cpu| per_cpu.iter().sum()),
+                dropped_frames: counter == XdpCounter::RedirectFailed,
             })
             .collect()
     }

@@ -145,11 +145,13 @@ fn wall(mono_ns: u64) -> u64 {
 }
 
 /// Socket counters the kernel keeps (XDP_STATISTICS).
-const SOCKET_COUNTERS: [(&str, &str); 4] = [
-    ("xsk_rx_dropped_total", "Frames the AF_XDP sockets dropped (no room in the UMEM or too long)."),
-    ("xsk_rx_invalid_descriptors_total", "Fill ring descriptors the kernel found invalid."),
-    ("xsk_rx_ring_full_total", "Frames dropped because a socket's rx ring was full (reader too slow)."),
-    ("xsk_fill_ring_empty_total", "Times the kernel found a fill ring empty (frames dropped)."),
+/// Name, help, and whether it counts dropped frames (an empty fill ring
+/// drops a frame that `xsk_rx_dropped_total` counts too).
+const SOCKET_COUNTERS: [(&str, &str, bool); 4] = [
+    ("xsk_rx_dropped_total", "Frames the AF_XDP sockets dropped (no room in the UMEM or too long).", true),
+    ("xsk_rx_invalid_descriptors_total", "Fill ring descriptors the kernel found invalid.", false),
+    ("xsk_rx_ring_full_total", "Frames dropped because a socket's rx ring was full (reader too slow).", true),
+    ("xsk_fill_ring_empty_total", "Times the kernel found a fill ring empty (frames dropped).", false),
 ];
 
 pub struct XdpSocket {
@@ -381,14 +383,15 @@ impl CaptureSource for XdpSocket {
         let mut out = Vec::new();
         if let Ok(s) = self.user.statistics_v2() {
             let values = [s.rx_dropped, s.rx_invalid_descs, s.rx_ring_full, s.rx_fill_ring_empty_descs];
-            for ((name, help), value) in SOCKET_COUNTERS.into_iter().zip(values) {
-                out.push(SourceCounter { name, help, value });
+            for ((name, help, dropped_frames), value) in SOCKET_COUNTERS.into_iter().zip(values) {
+                out.push(SourceCounter { name, help, value, dropped_frames });
             }
         }
         out.push(SourceCounter {
             name: "xsk_bad_descriptors_total",
             help: "Rx descriptors pointing outside the UMEM (skipped).",
             value: self.invalid,
+            dropped_frames: true,
         });
         if let Some(program) = &self.program {
             out.extend(program.read());
