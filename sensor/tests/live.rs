@@ -291,8 +291,55 @@ fn the_sensor_runs_unprivileged_into_clickhouse_and_detaches_on_sigterm() {
     );
     assert_eq!(by_signature, "GET_delay10\t4\nGET_fail\t2\n");
     assert_eq!(ch.query("SELECT count() FROM live.level1 WHERE server_ip != '10.83.0.2'").trim(), "0");
-    let packets = ch.query("SELECT sum(packets) FROM live.sensors WHERE sensor = 'live-sensor'");
-    assert!(packets.trim().parse::<u64>().unwrap() > 20, "{packets}");
+    let health = ch.query("SELECT sum(packets), sum(dropped) FROM live.sensors WHERE sensor = 'live-sensor'");
+    let (packets, dropped) = health.trim().split_once('\t').unwrap();
+    assert!(packets.parse::<u64>().unwrap() > 20, "{health}");
+    assert_eq!(dropped, "0", "{health}");
+}
+
+/// Frames the kernel could not hand to a stopped sensor are counted as
+/// dropped, in the report as in the sources' own counters.
+#[test]
+fn frames_dropped_while_the_sensor_stalls_are_counted() {
+    if !is_root() {
+        eprintln!("live drop test skipped: needs root (CI runs it as root)");
+        return;
+    }
+    let lab = Lab::up("pmld", 85, "ns");
+    let watched = format!("{}:80", lab.server(2));
+    // Small rings fill within a moment of a stall.
+    let args = ["raw", "--iface", "pmld-mon1", "--watch", &watched, "--frames", "256", "--rx-ring", "64"];
+    let mut command = lab.ns("mon", &[env!("CARGO_BIN_EXE_pastmon")]);
+    let sensor = command.args(args).args(["--format", "json"]).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let sensor = sensor.spawn().unwrap();
+    wait_until("the XDP program", Duration::from_secs(20), || lab.xdp_attached(Some("pmld-mon")));
+    let signal = |sig| {
+        // SAFETY: a signal to our own child (`ip netns exec` execs the sensor).
+        unsafe { libc::kill(sensor.id() as i32, sig) };
+    };
+    signal(libc::SIGSTOP);
+    let url = format!("http://{}/", lab.server(2));
+    let wrk = lab.ns("c", &["wrk", "-t1", "-c2", "-d1s", &url]).output().unwrap();
+    assert!(wrk.status.success(), "wrk: {wrk:?}");
+    signal(libc::SIGCONT);
+    std::thread::sleep(Duration::from_millis(1500)); // a reader's look at its counters
+    interrupt(&sensor);
+    let sensor = finish(sensor, "pastmon raw --iface");
+
+    let report: Value = serde_json::from_slice(&sensor.stdout).unwrap();
+    let counters = &report["capture"]["source_counters"];
+    let counted: u64 =
+        ["xsk_rx_dropped_total", "xsk_rx_ring_full_total", "xdp_redirect_failed_total", "xsk_bad_descriptors_total"]
+            .iter()
+            .map(|name| counters[name].as_u64().unwrap())
+            .sum();
+    let dropped = report["capture"]["dropped"].as_u64().unwrap();
+    assert!(dropped > 0, "nothing dropped: {counters}");
+    assert_eq!(dropped, counted, "{counters}");
+    // What did get through was analysed: kept frames are read or dropped.
+    let kept = counters["xdp_kept_total"].as_u64().unwrap();
+    let packets = report["capture"]["packets"].as_u64().unwrap();
+    assert_eq!(packets + dropped, kept, "{counters}");
 }
 
 /// However the sensor ends, the kernel takes its XDP program off.

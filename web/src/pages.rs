@@ -304,19 +304,23 @@ pub async fn sensors(State(s): State<Shared>, Query(q): Query<Vec<(String, Strin
     let mut body = range_bar(&p, "/sensors", v.range);
     body.push_str(
         "<table class=\"sensors\"><thead><tr><th class=\"l\">sensor</th><th class=\"l\">version</th><th>intervals</th>\
-         <th>packets</th><th>bytes</th><th>not analysed</th><th>flows</th><th>transactions</th><th>bytes missing</th>\
+         <th>packets</th><th>bytes</th><th>dropped</th><th>not analysed</th><th>flows</th><th>transactions</th>\
+         <th>bytes missing</th>\
          <th>max export lag</th><th class=\"l\">last interval</th></tr></thead><tbody>",
     );
     for r in &v.sensors {
         let _ = write!(
             body,
             "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td>\
+             <td class=\"{}\">{}</td>\
              <td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{} s</td><td class=\"l\">{}</td></tr>",
             esc(&r.sensor),
             esc(&r.version),
             r.intervals,
             r.packets,
             r.bytes,
+            if r.dropped > 0 { "err" } else { "" },
+            r.dropped,
             if r.skipped > 0 { "err" } else { "" },
             r.skipped,
             r.flows,
@@ -328,8 +332,8 @@ pub async fn sensors(State(s): State<Shared>, Query(q): Query<Vec<(String, Strin
         );
     }
     body.push_str(
-        "</tbody></table><p class=\"note\">Frames not analysed and payload missing from the capture mean the \
-         numbers of that time may be incomplete.</p>",
+        "</tbody></table><p class=\"note\">Frames dropped before analysis, frames not analysed and payload \
+         missing from the capture mean the numbers of that time may be incomplete.</p>",
     );
     page("Sensors", &body).into_response()
 }

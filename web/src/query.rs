@@ -571,6 +571,8 @@ pub struct SensorRow {
     pub intervals: u64,
     pub packets: u64,
     pub bytes: u64,
+    /// Frames the capture lost before analysis (socket drops, full rings).
+    pub dropped: u64,
     pub skipped: u64,
     pub flows: u64,
     pub transactions: u64,
@@ -583,12 +585,12 @@ pub fn sensors(client: &Client, db: &str, range: Range) -> Result<Vec<SensorRow>
     let skipped: Vec<String> = skip_columns().iter().map(|c| format!("sum({c})")).collect();
     let sql = format!(
         "SELECT sensor, any(version), count(), sum(packets), sum(bytes), {}, sum(flows), sum(transactions), \
-         sum(lost_bytes), max(export_lag_seconds), toUInt32(max(interval_start)) FROM {db}.sensors WHERE {} \
-         GROUP BY sensor ORDER BY sensor",
+         sum(lost_bytes), max(export_lag_seconds), toUInt32(max(interval_start)), sum(dropped) FROM {db}.sensors \
+         WHERE {} GROUP BY sensor ORDER BY sensor",
         skipped.join(" + "),
         Filter::default().sql(range)
     );
-    Ok(rows(client, &sql, 11)?
+    Ok(rows(client, &sql, 12)?
         .into_iter()
         .map(|r| {
             let n = |i: usize| num(&r[i]);
@@ -598,6 +600,7 @@ pub fn sensors(client: &Client, db: &str, range: Range) -> Result<Vec<SensorRow>
                 intervals: n(2),
                 packets: n(3),
                 bytes: n(4),
+                dropped: n(11),
                 skipped: n(5),
                 flows: n(6),
                 transactions: n(7),

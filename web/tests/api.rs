@@ -102,6 +102,12 @@ fn the_api_and_pages_show_what_the_sensor_measured() {
     let (status, html) = get(&format!("{base}/sensors?{frame}"));
     assert_eq!(status, 200);
     assert!(html.contains("test-sensor"), "{html}");
+    // Capture health as the raw report counted it; a file drops nothing.
+    let sensors = get_json(&format!("{base}/api/v1/sensors?{frame}"));
+    let row = &sensors["sensors"][0];
+    assert_eq!(row["sensor"], "test-sensor", "{sensors}");
+    assert_eq!(row["packets"], report["capture"]["packets"], "{sensors}");
+    assert_eq!((&row["dropped"], &report["capture"]["dropped"]), (&0.into(), &0.into()), "{sensors}");
 }
 
 #[test]
