@@ -109,6 +109,12 @@ impl Health {
             "TCP segments that acknowledged data before it was captured (rx queues out of step).",
             &one(flows.acks_ahead),
         );
+        metric(
+            "merged_early_total",
+            "counter",
+            "Frames a worker took before every reader reached their time (a reader stalled): order not guaranteed.",
+            &one(flows.merged_early),
+        );
         metric("open_flows", "gauge", "Flows in the workers' tables.", &one(lock(&self.open_flows).iter().sum()));
         metric("transactions_total", "counter", "Transactions timed.", &one(lock(&self.transactions).iter().sum()));
         metric("signatures", "gauge", "Distinct signature names.", &one(self.signatures.load(Ordering::Relaxed)));

@@ -77,10 +77,13 @@ pub struct FlowStats {
     /// TCP segments that acknowledged data before it arrived (rx queues
     /// stamped out of order), held until it did.
     pub acks_ahead: u64,
+    /// Frames the worker's merge took before every reader had reached their
+    /// time (a reader stalled and the others' frames piled up).
+    pub merged_early: u64,
 }
 
 impl FlowStats {
-    fn fields(&mut self) -> [&mut u64; 15] {
+    fn fields(&mut self) -> [&mut u64; 16] {
         [
             &mut self.flows,
             &mut self.tcp_flows,
@@ -97,6 +100,7 @@ impl FlowStats {
             &mut self.transactions_overflowed,
             &mut self.unmatched_responses,
             &mut self.acks_ahead,
+            &mut self.merged_early,
         ]
     }
 

@@ -49,6 +49,10 @@ impl Input {
 
 pub(super) struct Inputs {
     inputs: Vec<Input>,
+    /// Frames taken before every other input's horizon passed them (an
+    /// input held too much): their order with other readers' frames is not
+    /// guaranteed.
+    pub(super) taken_early: u64,
 }
 
 impl Inputs {
@@ -65,7 +69,7 @@ impl Inputs {
                 finished: false,
             })
             .collect();
-        Inputs { inputs }
+        Inputs { inputs, taken_early: 0 }
     }
 
     /// Takes every batch waiting on the rings; whether any came.
@@ -109,8 +113,11 @@ impl Inputs {
                 self.inputs.iter().any(|i| i.queued_frames > MAX_QUEUED_FRAMES || i.queued.len() > MAX_QUEUED_BATCHES);
             let oldest = self.inputs.iter().enumerate().filter_map(|(k, i)| i.next_ts().map(|ts| (ts, k))).min();
             let Some((ts, k)) = oldest else { return };
-            if ts > horizon && !forced {
-                return;
+            if ts > horizon {
+                if !forced {
+                    return;
+                }
+                self.taken_early += 1;
             }
             let input = &mut self.inputs[k];
             let batch = &input.queued[0];
@@ -127,5 +134,66 @@ impl Inputs {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{addr_from_v4, Transport};
+
+    fn frame(ts: u64) -> FrameRef {
+        let addr = addr_from_v4([10, 0, 0, 1]);
+        let packet = Packet {
+            src: addr,
+            dst: addr,
+            sport: 1,
+            dport: 2,
+            transport: Transport::Udp,
+            payload: &[],
+            payload_len: 0,
+            first_fragment: false,
+        };
+        FrameRef { ts, packet, start: 0, len: 0 }
+    }
+
+    /// Two readers' rings; the producers' ends.
+    fn two_inputs() -> (Inputs, Vec<rtrb::Producer<Batch>>) {
+        let (mut producers, mut rings) = (Vec::new(), Vec::new());
+        for _ in 0..2 {
+            let (to_worker, from_reader) = rtrb::RingBuffer::new(MAX_QUEUED_BATCHES + 8);
+            let (recycle, _recycled) = rtrb::RingBuffer::new(MAX_QUEUED_BATCHES + 8);
+            producers.push(to_worker);
+            rings.push((from_reader, recycle));
+        }
+        (Inputs::new(rings), producers)
+    }
+
+    #[test]
+    fn frames_wait_for_every_horizon_unless_an_input_holds_too_much() {
+        let (mut inputs, mut readers) = two_inputs();
+        let batch =
+            |ts: &[u64], tick| Batch { bytes: Vec::new(), frames: ts.iter().map(|t| frame(*t)).collect(), tick };
+        readers[0].push(batch(&[10, 30], 30)).ok().unwrap();
+        readers[1].push(batch(&[20], 25)).ok().unwrap();
+        inputs.pull();
+        let mut taken = Vec::new();
+        inputs.drain(|ts, _| taken.push(ts));
+        // Reader 1 has reached 25: 30 may still be preceded by its frames.
+        assert_eq!(taken, [10, 20]);
+        readers[1].push(batch(&[], 40)).ok().unwrap();
+        inputs.pull();
+        inputs.drain(|ts, _| taken.push(ts));
+        assert_eq!((&taken[..], inputs.taken_early), (&[10, 20, 30][..], 0));
+
+        // Reader 1 stalls: reader 0's batches pile up until they are taken anyway.
+        for i in 0..=MAX_QUEUED_BATCHES as u64 {
+            readers[0].push(batch(&[100 + i], 100 + i)).ok().unwrap();
+        }
+        inputs.pull();
+        taken.clear();
+        inputs.drain(|ts, _| taken.push(ts));
+        assert_eq!(taken, [100]);
+        assert_eq!(inputs.taken_early, 1);
     }
 }

@@ -338,6 +338,7 @@ fn worker_loop(
             }
             now = now.max(ts);
         });
+        flows.stats.merged_early = inputs.taken_early;
         if inputs.over() {
             break;
         }
