@@ -6,14 +6,17 @@
 mod common;
 
 use common::clickhouse::ClickHouse;
+use pastmon::capture::{CaptureFile, CaptureSource, Next};
+use pastmon::decode::{decode, flags};
 use pastmon::export::encode::{
     level1_columns, sensors_columns, sensors_row, transactions_columns, RowBinary, SensorInterval,
 };
 use pastmon::export::schema::MIGRATIONS;
+use pastmon::flow::FlowKey;
 use pastmon::histogram::Histogram;
 use pastmon::worker::CaptureStats;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -161,6 +164,26 @@ fn schema_matches_the_row_encoder_and_migrations_are_idempotent() {
     assert_eq!(uncommented.trim(), "0");
 }
 
+/// Flows per minute (Unix seconds) by their first packet: a TCP connection
+/// at its SYN (a new initial sequence number on a used 5-tuple is a new
+/// one), a UDP conversation at its first datagram.
+fn flows_by_minute(pcap: &Path) -> BTreeMap<u64, u64> {
+    let mut file = CaptureFile::open(pcap).unwrap();
+    let (mut seen, mut out) = (HashSet::new(), BTreeMap::new());
+    while let Ok(Next::Frame(f)) = file.next_frame() {
+        let Ok(p) = decode(f.link, f.data) else { continue };
+        let first = match p.tcp() {
+            Some(h) if h.has(flags::SYN) && !h.has(flags::ACK) => seen.insert((FlowKey::of(&p).0, h.seq)),
+            Some(_) => false,
+            None => seen.insert((FlowKey::of(&p).0, 0)),
+        };
+        if first {
+            *out.entry(f.ts_ns / 1_000_000_000 / 60 * 60).or_default() += 1;
+        }
+    }
+    out
+}
+
 /// A spool file as sensors wrote them before parts named their columns
 /// (format 1), holding one `sensors` row of that time: no `dropped` column.
 fn spool_file_v1(id: u64, packets: u64) -> Vec<u8> {
@@ -218,6 +241,17 @@ fn exported_intervals_equal_the_raw_report_and_rollups_agree() {
     // One sensors row per interval with traffic, packets as captured.
     let packets: u64 = ch.query("SELECT sum(packets) FROM roundtrip.sensors").trim().parse().unwrap();
     assert_eq!(packets, 956 + 6832 + 20);
+
+    // Flows count in the interval of their first packet.
+    let want = flows_by_minute(&common::capture("generated_http_python_sleep_curl_dns"));
+    assert_eq!(want.values().sum::<u64>(), 121);
+    let (first, last) = (want.keys().next().unwrap(), want.keys().last().unwrap());
+    let stored = ch.query(&format!(
+        "SELECT toUInt32(interval_start), sum(flows) FROM roundtrip.sensors \
+         WHERE interval_start BETWEEN {first} AND {last} GROUP BY interval_start ORDER BY 1"
+    ));
+    let want: String = want.iter().map(|(t, n)| format!("{t}\t{n}\n")).collect();
+    assert_eq!(stored, want);
 
     // Rollups: level2_hour, level2_day and signatures_hour (no server)
     // equal level1 summed by hand.

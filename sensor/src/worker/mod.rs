@@ -328,9 +328,19 @@ fn worker_loop(
     let mut now = 0;
     let mut flow_health = FlowHealth::default();
     let mut next_report = 0;
+    // End of the interval of the last frame (ns): at the first frame past it,
+    // the flow counters so far go to that interval.
+    let interval_ns = closer.as_ref().map(|c| c.interval_s * 1_000_000_000);
+    let mut interval_end = 0;
     loop {
         let got = inputs.pull();
         inputs.drain(|ts, packet| {
+            if let Some(len) = interval_ns.filter(|_| ts >= interval_end) {
+                if interval_end > 0 {
+                    flow_health.note(&flows.stats, (interval_end - len) / 1_000_000_000);
+                }
+                interval_end = (ts / len + 1) * len;
+            }
             flows.packet(ts, packet, &mut sink);
             if ts >= next_sweep {
                 flows.sweep(ts, &mut sink);
@@ -387,8 +397,8 @@ fn worker_loop(
     WorkerOutput { flows: flows.stats.clone(), aggregates: sink.aggregates }
 }
 
-/// A worker's flow counters per interval for the `sensors` table: noted once
-/// a second (a flow counts in the interval of the tick after it started),
+/// A worker's flow counters per interval for the `sensors` table: noted at
+/// the first frame of each interval (for the one before) and once a second,
 /// handed over as intervals close.
 #[derive(Default)]
 struct FlowHealth {
