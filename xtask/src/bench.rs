@@ -154,7 +154,7 @@ fn transactions(argv: &[&str]) -> Result<u64> {
         .context("no transactions line in the report")
 }
 
-fn median(v: &mut [f64]) -> f64 {
+pub fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
@@ -225,7 +225,7 @@ fn ns(name: &str, args: &[&str]) -> Command {
     c
 }
 
-fn make_capture(file: &Path, packets: u64) -> Result<()> {
+pub fn make_capture(file: &Path, packets: u64) -> Result<()> {
     let dir = file.parent().context("capture path has no folder")?.join("world");
     std::fs::create_dir_all(&dir)?;
     for ns_name in [NS_SERVER, NS_CLIENT] {

@@ -5,12 +5,13 @@
 //!                     mirror port, the console; Ctrl-C ends it (not root, or --pcap F:
 //!                     a capture replayed instead)
 //!   bench pcap        capture-file throughput against tcpdump, tcptrace, tshark
-//!   bench clickhouse  level1 insert rate against clickhouse-client; spooling memory
+//!   bench live        XDP capture at tcpreplay's top speed against tcpdump\n  bench clickhouse  level1 insert rate against clickhouse-client; spooling memory
 //!   bench web         console pages on a month of 1,000 signatures × 10 servers
 //!   fuzz [SECONDS]    run every fuzz target for a while (nightly, cargo-fuzz):
 //!                     decode, flows, and one per parser
 
 mod bench;
+mod bench_live;
 mod bench_web;
 mod demo;
 mod local_ch;
@@ -32,6 +33,7 @@ fn main() {
         ["test", rest @ ..] => test(rest),
         ["demo", rest @ ..] => demo::run(rest),
         ["bench", "pcap", rest @ ..] => bench::pcap(rest),
+        ["bench", "live", rest @ ..] => bench_live::live(rest),
         ["bench", "clickhouse"] => bench::clickhouse(),
         ["bench", "web"] => bench_web::web(),
         ["fuzz", rest @ ..] => fuzz(rest),
