@@ -11,7 +11,7 @@
 mod common;
 
 use common::clickhouse::ClickHouse;
-use common::lab::{finish, interrupt, is_root, read_jsonl, root_dir, wait_until, Lab};
+use common::lab::{finish, interrupt, read_jsonl, root_dir, skipped_without_root, wait_until, Lab};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::process::{Command, Stdio};
@@ -38,8 +38,7 @@ fn by_connection(txs: &[Value]) -> HashMap<(u64, usize), &Value> {
 
 #[test]
 fn live_capture_times_real_nginx_through_a_mirror_port() {
-    if !is_root() {
-        eprintln!("live capture test skipped: needs root (CI runs it as root)");
+    if skipped_without_root("live capture test") {
         return;
     }
     let lab = Lab::up("pmlv", 81, "ns");
@@ -219,8 +218,7 @@ fn metric(text: &str, name: &str) -> u64 {
 /// ClickHouse, and on SIGTERM drains, detaches and exits cleanly.
 #[test]
 fn the_sensor_runs_unprivileged_into_clickhouse_and_detaches_on_sigterm() {
-    if !is_root() {
-        eprintln!("live sensor test skipped: needs root (CI runs it as root)");
+    if skipped_without_root("live sensor test") {
         return;
     }
     // The monitor port stays in this namespace: the sensor reaches the test
@@ -301,8 +299,7 @@ fn the_sensor_runs_unprivileged_into_clickhouse_and_detaches_on_sigterm() {
 /// dropped, in the report as in the sources' own counters.
 #[test]
 fn frames_dropped_while_the_sensor_stalls_are_counted() {
-    if !is_root() {
-        eprintln!("live drop test skipped: needs root (CI runs it as root)");
+    if skipped_without_root("live drop test") {
         return;
     }
     let lab = Lab::up("pmld", 85, "ns");
@@ -345,8 +342,7 @@ fn frames_dropped_while_the_sensor_stalls_are_counted() {
 /// However the sensor ends, the kernel takes its XDP program off.
 #[test]
 fn a_killed_sensor_leaves_no_program_attached() {
-    if !is_root() {
-        eprintln!("live kill test skipped: needs root (CI runs it as root)");
+    if skipped_without_root("live kill test") {
         return;
     }
     let lab = Lab::up("pmlk", 84, "ns");

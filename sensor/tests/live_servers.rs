@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::lab::{finish, interrupt, is_root, read_jsonl, wait_until, Lab};
+use common::lab::{finish, interrupt, read_jsonl, skipped_without_root, wait_until, Lab};
 use common::servers::{require, Servers};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -111,8 +111,7 @@ fn tally(txs: &[Value]) -> Tally {
 
 #[test]
 fn real_servers_are_timed_by_their_plugins() {
-    if !is_root() {
-        eprintln!("live servers test skipped: needs root (CI runs it as root)");
+    if skipped_without_root("live servers test") {
         return;
     }
     require(&["redis-server", "mariadbd", "openssl", "psql", "ngircd"]);
@@ -206,8 +205,7 @@ fn real_servers_are_timed_by_their_plugins() {
 /// it closes a connection at exit (seen in the capture with tshark).
 #[test]
 fn mail_and_ftp_servers_are_timed_by_their_plugins() {
-    if !is_root() {
-        eprintln!("live mail and FTP test skipped: needs root (CI runs it as root)");
+    if skipped_without_root("live mail and FTP test") {
         return;
     }
     require(&["dovecot", "vsftpd", "curl", "/usr/bin/python3"]);

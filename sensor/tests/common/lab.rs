@@ -15,6 +15,16 @@ pub fn is_root() -> bool {
     pastmon::privileges::is_root()
 }
 
+/// Not root: says that `test` is skipped. Live tests need root (CI runs
+/// them as root).
+pub fn skipped_without_root(test: &str) -> bool {
+    let skip = !is_root();
+    if skip {
+        eprintln!("{test} skipped: needs root (CI runs it as root)");
+    }
+    skip
+}
+
 /// The live tests run one at a time: their timings must not share the two
 /// cores with another lab's traffic.
 static ONE_LAB_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
