@@ -288,8 +288,11 @@ impl FlowTable {
             Some(header) => {
                 let seg =
                     SegmentIn { ts, packet: flow.packets, header, payload: p.payload, payload_len: p.payload_len };
+                let holding = |flow: &Flow| flow.tcp.as_ref().is_some_and(|t| t.held.is_some());
+                let held_before = holding(flow);
                 tcp_arrival(flow, &mut self.namer, &mut self.stats, dir, seg);
-                if flow.tcp.as_ref().is_some_and(|t| t.held.is_some()) {
+                // Once per hold, so the list stays as short as the flows holding.
+                if !held_before && holding(flow) {
                     self.holding.push(s);
                 }
             }
@@ -305,6 +308,7 @@ impl FlowTable {
     /// Ends flows idle for longer than the idle timeout at `now`, and
     /// releases segments held for longer than the reorder window.
     pub fn sweep(&mut self, now: u64, sink: &mut dyn TransactionSink) {
+        // A slot may be listed twice (a hold ended and another began).
         self.holding.sort_unstable();
         self.holding.dedup();
         for s in std::mem::take(&mut self.holding) {
