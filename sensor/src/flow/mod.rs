@@ -316,7 +316,7 @@ impl FlowTable {
             let Some(tcp) = flow.tcp.as_mut() else { continue };
             match tcp.held.as_ref() {
                 Some(held) if held.expired(now) => {
-                    release_held(flow, &mut self.namer, &mut self.stats, 0);
+                    release_held(flow, &mut self.namer, &mut self.stats);
                     flow.app.txs.emit_done(&flow.app.facts, sink);
                 }
                 Some(_) => self.holding.push(s),
@@ -414,7 +414,7 @@ impl FlowTable {
         self.free.push(s);
         self.map.remove(&flow.key);
         let ts = flow.last_seen;
-        release_held(&mut flow, &mut self.namer, &mut self.stats, 0);
+        release_held(&mut flow, &mut self.namer, &mut self.stats);
         if let Some(tcp) = flow.tcp.as_mut() {
             for dir in [Direction::ToServer, Direction::ToClient] {
                 let stream = &mut tcp.streams[dir as usize];
@@ -524,14 +524,14 @@ fn tcp_arrival(flow: &mut Flow, namer: &mut Namer, stats: &mut FlowStats, dir: D
             }
             // The other direction's data is not coming (lost from the
             // capture), or too much waits: on in arrival order.
-            release_held(flow, namer, stats, 0);
+            release_held(flow, namer, stats);
         }
         Some(held) => {
             // This segment acknowledges held data: the held direction goes
             // first, whatever it still waits for.
             let acks_held = seg.header.has(flags::ACK) && tcp.streams[held.dir as usize].acks_unseen(seg.header.ack);
             if acks_held || held.expired(seg.ts) {
-                release_held(flow, namer, stats, 0);
+                release_held(flow, namer, stats);
             }
             tcp_segment(flow, namer, stats, dir, seg);
             release_caught_up(flow, namer, stats, seg.ts);
@@ -580,14 +580,16 @@ fn release_caught_up(flow: &mut Flow, namer: &mut Namer, stats: &mut FlowStats, 
     }
 }
 
-/// Processes every held segment, in order, none before `not_before`.
-fn release_held(flow: &mut Flow, namer: &mut Namer, stats: &mut FlowStats, not_before: u64) {
+/// Processes every held segment, in order, at their own times: what they
+/// waited for is not coming.
+fn release_held(flow: &mut Flow, namer: &mut Namer, stats: &mut FlowStats) {
+    let Some(tcp) = flow.tcp.as_mut().filter(|t| t.held.is_some()) else { return };
+    tcp.synack_missed |= flow.app.facts.t_synack.is_none();
     while flow.tcp.as_ref().and_then(|t| t.held.as_ref()).is_some_and(|h| !h.is_empty()) {
-        pop_held(flow, namer, stats, not_before);
+        pop_held(flow, namer, stats, 0);
     }
     if let Some(tcp) = flow.tcp.as_mut() {
         tcp.held = None;
-        tcp.synack_missed |= flow.app.facts.t_synack.is_none();
     }
 }
 
