@@ -359,10 +359,18 @@ fn the_flow_cap_evicts_the_least_recently_seen() {
     assert_eq!(c.out[0].outcome, Outcome::NoResponse);
 }
 
-fn summary(txs: &[Transaction]) -> Vec<(String, Outcome, Option<f64>, Option<f64>)> {
+type Summary = (String, Outcome, Option<f64>, Option<f64>);
+
+/// Name, outcome, first and last response (ms) of each transaction.
+fn summary(txs: &[Transaction]) -> Vec<Summary> {
     txs.iter()
         .map(|t| (t.signature.to_string(), t.outcome, ms(t, Metric::FirstResponse), ms(t, Metric::LastResponse)))
         .collect()
+}
+
+/// A transaction that was answered, as `summary` shows it.
+fn answered(name: &str, outcome: Outcome, first_ms: f64, last_ms: f64) -> Summary {
+    (name.to_owned(), outcome, Some(first_ms), Some(last_ms))
 }
 
 #[test]
@@ -382,15 +390,14 @@ fn pop3_single_and_multi_line_replies() {
     c.client(130, b"LIST 2\r\n");
     c.server(131, b"+OK 2 200\r\n");
     let txs = c.finish();
-    let s = |n: &str, o, f, l| (n.to_owned(), o, Some(f), Some(l));
     assert_eq!(
         summary(&txs),
         vec![
-            s("POP3_USER", Outcome::Ok, 2.0, 2.0),
-            s("POP3_PASS", Outcome::Error, 50.0, 50.0),
-            s("POP3_LIST", Outcome::Ok, 5.0, 9.0),
-            s("POP3_RETR", Outcome::Ok, 4.0, 20.0),
-            s("POP3_LIST", Outcome::Ok, 1.0, 1.0),
+            answered("POP3_USER", Outcome::Ok, 2.0, 2.0),
+            answered("POP3_PASS", Outcome::Error, 50.0, 50.0),
+            answered("POP3_LIST", Outcome::Ok, 5.0, 9.0),
+            answered("POP3_RETR", Outcome::Ok, 4.0, 20.0),
+            answered("POP3_LIST", Outcome::Ok, 1.0, 1.0),
         ]
     );
 }
@@ -406,9 +413,11 @@ fn pop3_sasl_auth_is_one_transaction_and_its_data_names_nothing() {
     c.client(70, b"STAT\r\n");
     c.server(71, b"+OK 0 0\r\n");
     let txs = c.finish();
-    let s = |n: &str, o, f, l| (n.to_owned(), o, Some(f), Some(l));
     // AUTH: its first response is the server's challenge, its last the +OK.
-    assert_eq!(summary(&txs), vec![s("POP3_AUTH", Outcome::Ok, 2.0, 40.0), s("POP3_STAT", Outcome::Ok, 1.0, 1.0)]);
+    assert_eq!(
+        summary(&txs),
+        vec![answered("POP3_AUTH", Outcome::Ok, 2.0, 40.0), answered("POP3_STAT", Outcome::Ok, 1.0, 1.0)]
+    );
 }
 
 #[test]
@@ -423,8 +432,10 @@ fn imap_literal_in_a_response_and_the_greeting_leave_nothing_unmatched() {
     c.server(31, b"* BYE Logging out\r\nA2 OK Logout completed.\r\n");
     assert_eq!(c.table.stats.unmatched_responses, 0);
     let txs = c.finish();
-    let s = |n: &str, o, f, l| (n.to_owned(), o, Some(f), Some(l));
-    assert_eq!(summary(&txs), vec![s("IMAP_FETCH", Outcome::Ok, 3.0, 5.0), s("IMAP_LOGOUT", Outcome::Ok, 1.0, 1.0)]);
+    assert_eq!(
+        summary(&txs),
+        vec![answered("IMAP_FETCH", Outcome::Ok, 3.0, 5.0), answered("IMAP_LOGOUT", Outcome::Ok, 1.0, 1.0)]
+    );
 }
 
 #[test]
@@ -442,14 +453,13 @@ fn ftp_commands_end_at_their_final_reply() {
     c.client(960, b"CWD /nope\r\n");
     c.server(961, b"550 No such directory\r\n");
     let txs = c.finish();
-    let s = |n: &str, o, f, l| (n.to_owned(), o, Some(f), Some(l));
     assert_eq!(
         summary(&txs),
         vec![
-            s("FTP_USER", Outcome::Status(331), 5.0, 5.0),
-            s("FTP_PASS", Outcome::Status(230), 10.0, 12.0),
-            s("FTP_RETR", Outcome::Status(226), 2.0, 900.0),
-            s("FTP_CWD", Outcome::Status(550), 1.0, 1.0),
+            answered("FTP_USER", Outcome::Status(331), 5.0, 5.0),
+            answered("FTP_PASS", Outcome::Status(230), 10.0, 12.0),
+            answered("FTP_RETR", Outcome::Status(226), 2.0, 900.0),
+            answered("FTP_CWD", Outcome::Status(550), 1.0, 1.0),
         ]
     );
 }
@@ -468,13 +478,12 @@ fn smtp_hands_starttls_over_to_tls_and_skips_the_greeting() {
     c.client(40, b"\x16\x03\x01\x02\x00MAIL FROM:<x>\r\n");
     c.server(45, b"\x16\x03\x03\x00\x5a250 ok\r\n");
     let txs = c.finish();
-    let s = |n: &str, o, f, l| (n.to_owned(), o, Some(f), Some(l));
     assert_eq!(
         summary(&txs),
         vec![
-            s("SMTP_EHLO", Outcome::Status(250), 1.0, 3.0),
-            s("SMTP_STARTTLS", Outcome::Status(220), 1.0, 1.0),
-            s("TLS_HANDSHAKE_unknown", Outcome::Ok, 5.0, 5.0),
+            answered("SMTP_EHLO", Outcome::Status(250), 1.0, 3.0),
+            answered("SMTP_STARTTLS", Outcome::Status(220), 1.0, 1.0),
+            answered("TLS_HANDSHAKE_unknown", Outcome::Ok, 5.0, 5.0),
         ]
     );
 }
@@ -492,15 +501,14 @@ fn redis_pipelined_commands_and_nested_replies() {
     c.client(40, b"PING\r\n");
     c.server(41, b"+PONG\r\n");
     let txs = c.finish();
-    let s = |n: &str, o, f, l| (n.to_owned(), o, Some(f), Some(l));
     assert_eq!(
         summary(&txs),
         vec![
-            s("REDIS_GET", Outcome::Ok, 5.0, 5.0),
-            s("REDIS_SET", Outcome::Ok, 5.0, 5.0),
-            s("REDIS_EXEC", Outcome::Ok, 7.0, 10.0),
-            s("REDIS_LRANGE", Outcome::Error, 11.0, 11.0),
-            s("REDIS_PING", Outcome::Ok, 1.0, 1.0),
+            answered("REDIS_GET", Outcome::Ok, 5.0, 5.0),
+            answered("REDIS_SET", Outcome::Ok, 5.0, 5.0),
+            answered("REDIS_EXEC", Outcome::Ok, 7.0, 10.0),
+            answered("REDIS_LRANGE", Outcome::Error, 11.0, 11.0),
+            answered("REDIS_PING", Outcome::Ok, 1.0, 1.0),
         ]
     );
 }
@@ -530,16 +538,15 @@ fn irc_pairs_commands_with_their_replies_and_invents_nothing() {
     c.client(90, b"JOIN #secret\r\n");
     c.server(92, b":irc.lab 475 me #secret :Cannot join channel (+k)\r\n");
     let txs = c.finish();
-    let s = |n: &str, o, f, l| (n.to_owned(), o, Some(f), Some(l));
     assert_eq!(
         summary(&txs),
         vec![
-            s("IRC_REGISTER", Outcome::Ok, 2.0, 20.0),
-            s("IRC_JOIN", Outcome::Ok, 3.0, 7.0),
-            s("IRC_WHOIS", Outcome::Error, 1.0, 2.0),
-            s("IRC_PING", Outcome::Ok, 3.0, 3.0),
-            s("IRC_PART", Outcome::Ok, 4.0, 4.0),
-            s("IRC_JOIN", Outcome::Error, 2.0, 2.0),
+            answered("IRC_REGISTER", Outcome::Ok, 2.0, 20.0),
+            answered("IRC_JOIN", Outcome::Ok, 3.0, 7.0),
+            answered("IRC_WHOIS", Outcome::Error, 1.0, 2.0),
+            answered("IRC_PING", Outcome::Ok, 3.0, 3.0),
+            answered("IRC_PART", Outcome::Ok, 4.0, 4.0),
+            answered("IRC_JOIN", Outcome::Error, 2.0, 2.0),
         ]
     );
 }
@@ -581,10 +588,9 @@ fn postgres_ssl_request_accepted_hands_over_to_tls() {
     c.client(30, &[23, 3, 3, 0, 5, 1, 2, 3, 4, 5]); // a query, encrypted
     c.server(42, &[23, 3, 3, 0, 3, 9, 9, 9]);
     let txs = c.finish();
-    let s = |n: &str, o, f, l| (n.to_owned(), o, Some(f), Some(l));
     assert_eq!(
         summary(&txs),
-        vec![s("TLS_HANDSHAKE_db.lab", Outcome::Ok, 5.0, 5.0), s("TLS_db.lab", Outcome::Ok, 12.0, 12.0)]
+        vec![answered("TLS_HANDSHAKE_db.lab", Outcome::Ok, 5.0, 5.0), answered("TLS_db.lab", Outcome::Ok, 12.0, 12.0)]
     );
 }
 
@@ -597,5 +603,5 @@ fn postgres_refused_login_is_an_error_not_unfinished() {
     refusal.extend(b"SFATAL\0\0\0\0");
     c.server(14, &refusal[..13]);
     let txs = c.finish(); // the server closes
-    assert_eq!(summary(&txs), vec![("PG_STARTUP".to_owned(), Outcome::Error, Some(4.0), Some(4.0))]);
+    assert_eq!(summary(&txs), vec![answered("PG_STARTUP", Outcome::Error, 4.0, 4.0)]);
 }
