@@ -485,7 +485,6 @@ pub fn run(
             health: health.clone(),
             rules: cfg.rules.clone(),
             next_tick: 0,
-            last_tick: 0,
             next_flush: 0,
             merged,
             dropped_before: 0,
@@ -579,7 +578,6 @@ struct Reader {
     health: Option<Arc<Health>>,
     rules: Arc<Rules>,
     next_tick: u64,
-    last_tick: u64,
     next_flush: u64,
     /// Workers merge several readers: flush every FLUSH_EVERY_NS.
     merged: bool,
@@ -631,7 +629,9 @@ impl Reader {
             }
         }
         let counters = source.counters();
-        self.count_drops(self.capture.last_ns.max(self.last_tick), &counters);
+        // The reader's time: its last frame, or its last tick (an idle source).
+        let now = self.capture.last_ns.max(self.next_tick.saturating_sub(SWEEP_EVERY_NS));
+        self.count_drops(now, &counters);
         let Reader { links, capture, intervals, closer, health, index, .. } = self;
         drop(links);
         if let Some(mut c) = closer {
@@ -672,7 +672,6 @@ impl Reader {
     fn tick(&mut self, ts: u64, source: &mut dyn CaptureSource) {
         self.flush(ts);
         self.next_tick = ts + SWEEP_EVERY_NS;
-        self.last_tick = ts;
         let counters = source.counters();
         self.count_drops(ts, &counters);
         if let Some(h) = &self.health {
