@@ -19,6 +19,7 @@
 #        services on the host's loopback, such as a test ClickHouse).
 #        lab.sh down NAME
 #        lab.sh install              (the Debian packages it needs)
+#        lab.sh packages             (their names, one a line)
 # The access log, /run/pastmon-lab-NAME/access.log, has one line per request:
 # SERVER_ADDRESS URI STATUS SECONDS.
 # Needs root. `up` removes leftovers of an earlier run of the same NAME first.
@@ -43,13 +44,18 @@ down() {
     rm -rf "/run/pastmon-lab-$name"
 }
 
+# The lab, and the servers and clients of sensor/tests/live_servers.rs.
+packages=(iproute2 ethtool nginx-light libnginx-mod-http-echo curl wrk tcpdump openssl
+    redis-server redis-tools postgresql postgresql-client mariadb-server mariadb-client ngircd python3
+    python3-aiosmtpd dovecot-imapd dovecot-pop3d vsftpd)
+
 case $cmd in
+packages)
+    printf '%s\n' "${packages[@]}"
+    ;;
 install)
     need=()
-    # The lab, and the servers and clients of sensor/tests/live_servers.rs.
-    for pkg in iproute2 ethtool nginx-light libnginx-mod-http-echo curl wrk tcpdump openssl \
-        redis-server redis-tools postgresql postgresql-client mariadb-server mariadb-client ngircd python3 \
-        python3-aiosmtpd dovecot-imapd dovecot-pop3d vsftpd; do
+    for pkg in "${packages[@]}"; do
         dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
     done
     if ((${#need[@]})); then

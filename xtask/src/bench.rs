@@ -9,7 +9,7 @@
 //! memory, and ratios against one pastmon worker.
 //!
 //! Then the same for a mixed-protocol capture of real servers under their
-//! benchmark clients (made once by `sensor/tests/mixed_capture.rs`), whole
+//! benchmark clients (made once by `mixed_capture`), whole
 //! and split by protocol: pastmon beside the read floor on each part, with
 //! HTTP's row from the first capture for comparison. Needs root.
 
@@ -107,11 +107,7 @@ fn mixed(root: &Path, pastmon: &str, runs: usize, http: (u64, f64)) -> Result<()
     let dir = root.join("target/bench");
     let whole = dir.join("mixed.pcap");
     if !whole.exists() {
-        sh::run(
-            cmd("cargo", &["test", "--release", "-p", "pastmon", "--test", "mixed_capture", "--", "--ignored"])
-                .current_dir(root)
-                .env("PASTMON_MIXED_PCAP", &whole),
-        )?;
+        crate::mixed_capture::make(&whole)?;
     }
     let whole_s = whole.to_str().context("capture path is not UTF-8")?.to_owned();
     let mut parts = vec![("all, mixed".to_owned(), whole_s.clone())];

@@ -52,11 +52,6 @@ impl Drop for Lab {
     }
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
 fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -89,7 +84,7 @@ pub fn run(rest: &[&str]) -> Result<()> {
     }
 
     let rules = root.join("deploy/rules/demo.toml");
-    let live = pcap.is_none() && is_root();
+    let live = pcap.is_none() && crate::is_root();
     let mut sensor_config = format!(
         "sensor = \"demo\"\n{}\n[analysis]\nrules = \"{}\"\ninterval = 60\ngrace = 5\n\
          [clickhouse]\nurl = \"{}\"\ndatabase = \"demo\"\n[spool]\ndir = \"{}\"\n",

@@ -13,23 +13,31 @@ install)
     "$here/../local-server.sh" install
     if [ ! -f /usr/share/java/zookeeper.jar ]; then
         export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
         apt-get install -y -qq zookeeper >/dev/null
     fi
     ;;
 start)
     dir=$(realpath -m "$2"); zk=$3
+    if [ ! -f /usr/share/java/zookeeper.jar ] || ! command -v java >/dev/null; then
+        echo "ZooKeeper is missing: Debian package zookeeper (local-cluster.sh install)" >&2; exit 1
+    fi
     mkdir -p "$dir/zk/data"
     sed -e "s|@DIR@|$dir/zk|; s|@ZK_PORT@|$zk|" "$here/zoo.cfg.template" >"$dir/zk/zoo.cfg"
     java -cp "$dir/zk:/usr/share/java/zookeeper.jar" -Dzookeeper.log.dir="$dir/zk" \
         org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zk/zoo.cfg" >"$dir/zk/out.log" 2>&1 &
     echo $! >"$dir/zk/pid"
     # Ready when it reports its mode (answering ruok is not enough).
+    ready=
     for _ in $(seq 1 150); do
         if echo srvr | timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$zk; cat >&3; cat <&3" 2>/dev/null | grep -q Mode:; then
-            break
+            ready=1; break
         fi
         sleep 0.2
     done
+    if [ -z "$ready" ]; then
+        echo "ZooKeeper did not come up on port $zk; see $dir/zk/out.log" >&2; exit 1
+    fi
     for n in 1 2; do
         if [ $n = 1 ]; then http=$4 tcp=$5 is=$6; else http=$7 tcp=$8 is=$9; fi
         mkdir -p "$dir/node$n"

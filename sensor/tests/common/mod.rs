@@ -2,9 +2,7 @@
 //! running the engine on one, and reading the oracle tables.
 #![allow(dead_code)] // each test binary uses its own subset
 
-pub mod clickhouse;
-pub mod lab;
-pub mod servers;
+pub use pastmon_testbed::{clickhouse, lab, servers};
 
 use pastmon::aggregate::AggregateConfig;
 use pastmon::capture::CaptureFile;

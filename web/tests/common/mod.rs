@@ -2,9 +2,7 @@
 //! engine from a capture, the console served on a free port, HTTP helpers.
 #![allow(dead_code)] // each test binary uses its own subset
 
-// The sensor's test server helper.
-#[path = "../../../sensor/tests/common/clickhouse.rs"]
-pub mod clickhouse;
+pub use pastmon_testbed::clickhouse;
 
 use clickhouse::ClickHouse;
 use pastmon::capture::CaptureFile;

@@ -2,7 +2,7 @@
 //! namespace with its own folder under a temporary directory, and stopped
 //! (the folder removed) when `Servers` is dropped.
 
-use super::lab::{wait_until, Lab};
+use crate::lab::{wait_until, Lab};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -240,6 +240,6 @@ impl Drop for Servers {
 pub fn require(tools: &[&str]) {
     for tool in tools {
         let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).stdout(Stdio::null()).status();
-        assert!(found.unwrap().success(), "{tool} is not installed (tests/lab/lab.sh install)");
+        assert!(found.unwrap().success(), "{tool} is not installed (tests/lab/lab.sh packages lists the Debian packages; cargo xtask test installs them)");
     }
 }

@@ -1,24 +1,21 @@
 //! Makes the mixed-protocol capture of `cargo xtask bench pcap`: real
-//! servers in the lab (the live tests' own), loaded by their benchmark
-//! clients at once — redis-benchmark, pgbench (simple and extended query
-//! protocol), mariadb-slap (reads by key), wrk over TLS, and Python's smtplib, imaplib,
-//! poplib and ftplib — while tcpdump records the mirror port.
-//!
-//! Not a test: ignored unless asked for, and only with
-//! `PASTMON_MIXED_PCAP=FILE` (where the capture goes). Needs root.
+//! servers in the lab (the live tests' own, from pastmon-testbed), loaded by
+//! their benchmark clients at once — redis-benchmark, pgbench (simple and
+//! extended query protocol), mariadb-slap (reads by key), wrk over TLS, and
+//! Python's smtplib, imaplib, poplib and ftplib — while tcpdump records the
+//! mirror port. Needs root.
 
-mod common;
-
-use common::lab::{is_root, Lab};
-use common::servers::{pg_bin, require, Servers};
+use anyhow::{ensure, Result};
+use pastmon_testbed::lab::{is_root, Lab};
+use pastmon_testbed::servers::{pg_bin, require, Servers};
+use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-#[test]
-#[ignore = "makes a benchmark capture: cargo xtask bench pcap"]
-fn mixed_protocol_capture() {
-    let out = std::env::var("PASTMON_MIXED_PCAP").expect("PASTMON_MIXED_PCAP=FILE: where the capture goes");
-    assert!(is_root(), "needs root");
+/// Records the capture into `out`.
+pub fn make(out: &Path) -> Result<()> {
+    ensure!(is_root(), "the mixed-protocol capture needs root (network namespaces)");
+    let out = out.to_str().ok_or_else(|| anyhow::anyhow!("path is not UTF-8"))?;
     require(&["redis-benchmark", "mariadb-slap", "wrk", "tcpdump", "/usr/bin/python3"]);
     let lab = Lab::up("pmmx", 89, "ns");
     let mut servers = Servers::new(&lab);
@@ -46,7 +43,7 @@ fn mixed_protocol_capture() {
     std::thread::sleep(Duration::from_secs(1));
     let spawn =
         |args: &[&str]| -> Child { lab.ns("c", args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap() };
-    let script = common::lab::root_dir().join("sensor/tests/mail_load.py");
+    let script = pastmon_testbed::lab::root_dir().join("xtask/mail_load.py");
     let url = "https://".to_owned() + &ip + "/";
     let clients = vec![
         spawn(&["redis-benchmark", "-h", &ip, "-q", "-n", "20000", "-c", "2", "-t", "set,get,incr,lpush"]),
@@ -78,4 +75,5 @@ fn mixed_protocol_capture() {
     unsafe { libc::kill(tcpdump.id() as i32, libc::SIGINT) };
     assert!(tcpdump.wait().unwrap().success());
     drop(servers);
+    Ok(())
 }

@@ -13,7 +13,7 @@ pub struct ClickHouse {
 }
 
 fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/clickhouse/local-server.sh")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/clickhouse/local-server.sh")
 }
 
 fn free_port() -> u16 {
@@ -24,7 +24,7 @@ impl ClickHouse {
     pub fn start(name: &str) -> ClickHouse {
         assert!(
             Path::new("/usr/sbin/clickhouse-server").exists(),
-            "clickhouse-server is not installed (deploy/clickhouse/local-server.sh install)"
+            "clickhouse-server is not installed: Debian package clickhouse-server (cargo xtask test installs it)"
         );
         let dir = std::env::temp_dir().join(format!("pastmon-ch-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
