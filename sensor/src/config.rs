@@ -6,6 +6,7 @@ use crate::export::clickhouse::{check_identifier, ClickHouseConfig};
 use crate::export::retention::RetentionConfig;
 use crate::export::SpoolConfig;
 use crate::flow::FlowConfig;
+use crate::plugins;
 use crate::rules::Rules;
 use crate::worker::EngineConfig;
 use serde::Deserialize;
@@ -202,8 +203,8 @@ impl Config {
     pub fn engine(&self) -> anyhow::Result<EngineConfig> {
         let a = &self.analysis;
         let rules = match &a.rules {
-            Some(path) => Rules::load(path)?,
-            None => Rules::default_rules(),
+            Some(path) => Rules::load(path, &plugins::names())?,
+            None => Rules::default_rules(&plugins::names()),
         };
         Ok(EngineConfig {
             workers: match a.workers {

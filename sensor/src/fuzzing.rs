@@ -26,7 +26,7 @@ pub fn run_conversation(data: &[u8]) {
 pub fn run_conversation_on(port: u16, udp: bool, mut rest: &[u8]) {
     let cfg = FlowConfig { max_flows: 4, ..FlowConfig::default() };
     static RULES: OnceLock<Arc<Rules>> = OnceLock::new();
-    let rules = RULES.get_or_init(|| Arc::new(Rules::default_rules()));
+    let rules = RULES.get_or_init(|| Arc::new(Rules::default_rules(&crate::plugins::names())));
     let mut table = FlowTable::new(cfg, Namer::new(rules.clone()));
     let mut out: Vec<Transaction> = Vec::new();
     let (client, server) = ((addr_from_v4([10, 0, 0, 2]), 40000), (addr_from_v4([10, 0, 0, 1]), port));

@@ -18,6 +18,7 @@ pub mod histogram;
 pub mod metrics;
 pub mod plugins;
 pub mod privileges;
+pub mod records;
 pub mod report;
 pub mod rules;
 pub mod signals;
@@ -40,5 +41,15 @@ impl Direction {
             Direction::ToServer => Direction::ToClient,
             Direction::ToClient => Direction::ToServer,
         }
+    }
+}
+
+/// An I/O error's reason as a person reads it: "No such file or directory",
+/// without Rust's "(os error 2)" suffix.
+pub fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(i) if text.ends_with(')') => text[..i].to_owned(),
+        _ => text,
     }
 }

@@ -13,7 +13,7 @@ use pastmon::metrics::{self, Health};
 use pastmon::report;
 use pastmon::rules::Rules;
 use pastmon::worker::{self, EngineConfig, Outputs};
-use pastmon::{privileges, signals};
+use pastmon::{plugins, privileges, signals};
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
@@ -212,8 +212,8 @@ impl Capture {
 
 fn raw(args: RawArgs) -> Result<()> {
     let rules = match &args.rules {
-        Some(path) => Rules::load(path)?,
-        None => Rules::default_rules(),
+        Some(path) => Rules::load(path, &plugins::names())?,
+        None => Rules::default_rules(&plugins::names()),
     };
     if args.interval == 0 {
         bail!("--interval must be at least 1 second");

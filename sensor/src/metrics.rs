@@ -7,7 +7,7 @@
 
 use crate::capture::{sum_counters, SourceCounter};
 use crate::flow::FlowStats;
-use crate::worker::CaptureStats;
+use crate::records::CaptureStats;
 use pastmon_common::SkipReason;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write};

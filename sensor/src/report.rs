@@ -3,13 +3,12 @@
 
 use crate::aggregate::{client_text, ClientKey, Row, Stat};
 use crate::decode::{addr_to_ip, Addr};
-use crate::transaction::{Metric, Transaction, Unit};
-use crate::worker::Results;
+use crate::records::Results;
+use crate::transaction::{Metric, Unit};
 use pastmon_common::SkipReason;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::sync::Arc;
 
 /// Quantiles reported beside min, max and avg.
@@ -204,40 +203,4 @@ pub fn text_report(r: &Results, source: &str) -> String {
         }
     }
     out
-}
-
-/// Appends one transaction as a JSON line.
-pub fn transaction_json(tx: &Transaction, out: &mut Vec<u8>) {
-    let ip = |a: Addr| addr_to_ip(a).to_string();
-    let _ = write!(
-        out,
-        "{{\"start_ns\":{},\"client\":\"{}\",\"client_port\":{},\"server\":\"{}\",\"server_port\":{},\"plugin\":\"{}\",\"signature\":",
-        tx.start_ns,
-        ip(tx.client.0),
-        tx.client.1,
-        ip(tx.server.0),
-        tx.server.1,
-        tx.plugin
-    );
-    let _ = serde_json::to_writer(&mut *out, &*tx.signature);
-    let _ = write!(out, ",\"outcome\":\"{}\",\"code\":", tx.outcome.label());
-    match tx.outcome.code() {
-        Some(c) => {
-            let _ = write!(out, "{c}");
-        }
-        None => out.extend_from_slice(b"null"),
-    }
-    for m in Metric::ALL {
-        let _ = write!(out, ",\"{}\":", m.name());
-        match (tx.get(m), m.unit()) {
-            (None, _) => out.extend_from_slice(b"null"),
-            (Some(ns), Unit::Nanoseconds) => {
-                let _ = write!(out, "{}.{:03}", ns / 1000, ns % 1000);
-            }
-            (Some(v), _) => {
-                let _ = write!(out, "{v}");
-            }
-        }
-    }
-    out.extend_from_slice(b"}\n");
 }

@@ -27,13 +27,25 @@ const DEFAULT_DEPTH: usize = 256;
 const DEFAULT_MAX_SIGNATURES: usize = 1000;
 const DEFAULT_MAX_CAPTURE_LEN: usize = 32;
 
-#[derive(Debug, thiserror::Error)]
-#[error("{file}:{line}: {reason}")]
+/// What is wrong with a rules file: `file:line: reason`, or `file: reason`
+/// when the file could not be read at all.
+#[derive(Debug)]
 pub struct RulesError {
     pub file: String,
-    pub line: usize,
+    pub line: Option<usize>,
     pub reason: String,
 }
+
+impl std::fmt::Display for RulesError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.file, self.reason),
+            None => write!(f, "{}: {}", self.file, self.reason),
+        }
+    }
+}
+
+impl std::error::Error for RulesError {}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -93,24 +105,27 @@ pub struct Rules {
 }
 
 impl Rules {
-    pub fn load(path: &Path) -> Result<Rules, RulesError> {
+    /// Reads a rules file; `plugins` are the plugin names a table may have.
+    pub fn load(path: &Path, plugins: &[&str]) -> Result<Rules, RulesError> {
         let text = std::fs::read_to_string(path).map_err(|e| RulesError {
             file: path.display().to_string(),
-            line: 0,
-            reason: e.to_string(),
+            line: None,
+            reason: format!("cannot read the rules file: {}", crate::io_reason(&e)),
         })?;
-        Rules::parse(&path.display().to_string(), &text)
+        Rules::parse(&path.display().to_string(), &text, plugins)
     }
 
-    pub fn default_rules() -> Rules {
-        Rules::parse("deploy/rules/default.toml", DEFAULT_RULES)
+    /// The built-in rules (`deploy/rules/default.toml`).
+    pub fn default_rules(plugins: &[&str]) -> Rules {
+        Rules::parse("deploy/rules/default.toml", DEFAULT_RULES, plugins)
             .unwrap_or_else(|e| unreachable!("built-in rules are tested: {e}"))
     }
 
-    pub fn parse(file: &str, text: &str) -> Result<Rules, RulesError> {
+    /// Parses rules text; a table for a plugin not in `known` is an error.
+    pub fn parse(file: &str, text: &str, known: &[&str]) -> Result<Rules, RulesError> {
         let err = |offset: usize, reason: String| RulesError {
             file: file.to_owned(),
-            line: text.as_bytes()[..offset.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1,
+            line: Some(text.as_bytes()[..offset.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1),
             reason,
         };
         let sections: BTreeMap<String, PluginSection> = toml::from_str(text).map_err(|e| {
@@ -120,17 +135,14 @@ impl Rules {
         let mut plugins = BTreeMap::new();
         let mut next_id = 0;
         for (plugin, section) in sections {
-            if !crate::plugins::is_known(&plugin) {
+            if !known.contains(&plugin.as_str()) {
                 // The table may be implicit ([[name.rule]]): find its first header.
                 let at = [format!("[{plugin}]"), format!("[{plugin}."), format!("[[{plugin}.")]
                     .iter()
                     .filter_map(|h| text.find(h.as_str()))
                     .min()
                     .unwrap_or(0);
-                return Err(err(
-                    at,
-                    format!("unknown plugin [{plugin}] (known: {})", crate::plugins::names().join(", ")),
-                ));
+                return Err(err(at, format!("unknown plugin [{plugin}] (known: {})", known.join(", "))));
             }
             let mut rules = Vec::new();
             for spec in section.rule {
@@ -302,12 +314,12 @@ mod tests {
     use super::*;
 
     fn namer(text: &str) -> Namer {
-        Namer::new(Arc::new(Rules::parse("test.toml", text).unwrap()))
+        Namer::new(Arc::new(Rules::parse("test.toml", text, &crate::plugins::names()).unwrap()))
     }
 
     #[test]
     fn default_rules_name_like_pastmon() {
-        let mut n = Namer::new(Arc::new(Rules::default_rules()));
+        let mut n = Namer::new(Arc::new(Rules::default_rules(&crate::plugins::names())));
         assert_eq!(&*n.name(0, "http", b"GET /index.html HTTP/1.1\r\n", 80), "GET");
         assert_eq!(&*n.name(0, "http", b"POST /x HTTP/1.1\r\n", 80), "POST");
         assert_eq!(&*n.name(0, "http", b"\x16\x03\x01garbage", 80), "HTTP_OTHER");
@@ -352,20 +364,28 @@ name = "$1"
     fn rules_without_settings_table() {
         let mut n = namer("[[http.rule]]\nmatch = '^GET /(\\w+)'\nname = 'GET_$1'\n");
         assert_eq!(&*n.name(0, "http", b"GET /sleep?ms=5 HTTP/1.1", 80), "GET_sleep");
-        let e = Rules::parse("r.toml", "\n[[nosuchproto.rule]]\nmatch = 'a'\nname = 'b'\n").unwrap_err();
-        assert_eq!(e.line, 2, "{e}");
+        let e = Rules::parse("r.toml", "\n[[nosuchproto.rule]]\nmatch = 'a'\nname = 'b'\n", &crate::plugins::names())
+            .unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
     }
 
     #[test]
     fn bad_rule_files_name_the_line() {
-        let e = Rules::parse("r.toml", "[http]\n[[http.rule]]\nmatch = '(unclosed'\nname = 'X'\n").unwrap_err();
-        assert_eq!((e.file.as_str(), e.line), ("r.toml", 3), "{e}");
+        let e = Rules::parse(
+            "r.toml",
+            "[http]\n[[http.rule]]\nmatch = '(unclosed'\nname = 'X'\n",
+            &crate::plugins::names(),
+        )
+        .unwrap_err();
+        assert_eq!((e.file.as_str(), e.line), ("r.toml", Some(3)), "{e}");
         assert!(e.reason.contains("bad regex"), "{e}");
-        let e = Rules::parse("r.toml", "[http]\n\n[[http.rule]]\nmatch = 'a'\nname = 'X_$2'\n").unwrap_err();
-        assert_eq!(e.line, 5, "{e}");
-        let e = Rules::parse("r.toml", "[htp]\n").unwrap_err();
+        let e =
+            Rules::parse("r.toml", "[http]\n\n[[http.rule]]\nmatch = 'a'\nname = 'X_$2'\n", &crate::plugins::names())
+                .unwrap_err();
+        assert_eq!(e.line, Some(5), "{e}");
+        let e = Rules::parse("r.toml", "[htp]\n", &crate::plugins::names()).unwrap_err();
         assert!(e.reason.contains("unknown plugin"), "{e}");
-        let e = Rules::parse("r.toml", "[http]\ndepth = 'x'\n").unwrap_err();
-        assert_eq!(e.line, 2, "{e}");
+        let e = Rules::parse("r.toml", "[http]\ndepth = 'x'\n", &crate::plugins::names()).unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
     }
 }

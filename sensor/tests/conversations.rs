@@ -24,7 +24,7 @@ struct Conv {
 impl Conv {
     fn with_config(server_port: u16, cfg: FlowConfig) -> Conv {
         Conv {
-            table: FlowTable::new(cfg, Namer::new(Arc::new(Rules::default_rules()))),
+            table: FlowTable::new(cfg, Namer::new(Arc::new(Rules::default_rules(&pastmon::plugins::names())))),
             out: Vec::new(),
             now: 0,
             seq: [1000, 9000],

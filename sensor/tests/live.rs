@@ -11,8 +11,8 @@
 
 mod common;
 
-use common::clickhouse::ClickHouse;
-use common::lab::{finish, interrupt, read_jsonl, require_root, root_dir, wait_until, Lab};
+use pastmon_testbed::clickhouse::ClickHouse;
+use pastmon_testbed::lab::{finish, interrupt, read_jsonl, require_root, root_dir, wait_until, Lab};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::process::{Command, Stdio};

@@ -11,8 +11,8 @@
 
 mod common;
 
-use common::lab::{finish, interrupt, read_jsonl, require_root, wait_until, Lab};
-use common::servers::{require, Servers};
+use pastmon_testbed::lab::{finish, interrupt, read_jsonl, require_root, wait_until, Lab};
+use pastmon_testbed::servers::{require, Servers};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -165,7 +165,7 @@ fn real_servers_are_timed_by_their_plugins() {
     // IRC: registration, a JOIN, a WHOIS of nobody (an error numeric, then
     // the end of WHOIS), our PING; the client answers the server's PINGs
     // (not ours to time) and quits.
-    let script = common::lab::root_dir().join("sensor/tests/irc_client.py");
+    let script = pastmon_testbed::lab::root_dir().join("sensor/tests/irc_client.py");
     let out = lab.ns("c", &["python3", script.to_str().unwrap(), &ip]).output().unwrap();
     assert!(out.status.success(), "IRC client: {}", String::from_utf8_lossy(&out.stderr));
     let (live, replay) = watch.stop();

@@ -5,16 +5,14 @@
 
 mod common;
 
-use common::clickhouse::ClickHouse;
 use pastmon::capture::{CaptureFile, CaptureSource, Next};
 use pastmon::decode::{decode, flags};
-use pastmon::export::encode::{
-    level1_columns, sensors_columns, sensors_row, transactions_columns, RowBinary, SensorInterval,
-};
+use pastmon::export::encode::{level1_columns, sensors_columns, sensors_row, transactions_columns, RowBinary};
 use pastmon::export::schema::MIGRATIONS;
 use pastmon::flow::FlowKey;
 use pastmon::histogram::Histogram;
-use pastmon::worker::CaptureStats;
+use pastmon::records::{CaptureStats, SensorInterval};
+use pastmon_testbed::clickhouse::ClickHouse;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;

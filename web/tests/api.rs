@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::clickhouse::ClickHouse;
 use common::{fill, frame, get, get_json, raw_by_signature, serve};
+use pastmon_testbed::clickhouse::ClickHouse;
 use pastmon_web::hash_token;
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -6,8 +6,8 @@
 
 mod common;
 
-use common::clickhouse::ClickHouse;
 use common::{fill, frame, get_json, raw_by_signature, serve};
+use pastmon_testbed::clickhouse::ClickHouse;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

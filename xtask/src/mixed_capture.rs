@@ -36,7 +36,7 @@ pub fn make(out: &Path) -> Result<()> {
     run(&[&pgbench, "-i", "-q", "-h", &ip, "-U", "postgres", "postgres"]);
 
     let mut tcpdump = lab
-        .ns("sw", &["tcpdump", "-i", "pmmx-sws", "-s", "0", "-B", "65536", "-U", "-w", &out, "tcp"])
+        .ns("sw", &["tcpdump", "-i", "pmmx-sws", "-s", "0", "-B", "65536", "-U", "-w", out, "tcp"])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();

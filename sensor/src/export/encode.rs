@@ -6,9 +6,8 @@
 
 use crate::aggregate::{client_text, Key, Row};
 use crate::decode::addr_to_ip;
-use crate::flow::FlowStats;
+use crate::records::SensorInterval;
 use crate::transaction::{Metric, Outcome, Transaction};
-use crate::worker::CaptureStats;
 use pastmon_common::SkipReason;
 
 /// A column: name and ClickHouse type.
@@ -220,15 +219,6 @@ pub fn level1_row(out: &mut RowBinary, sensor: &str, interval: (u64, u32), key: 
         }
     }
     out.u64(batch_id);
-}
-
-/// Capture health of one interval: one `sensors` row.
-#[derive(Clone, Debug, Default)]
-pub struct SensorInterval {
-    pub capture: CaptureStats,
-    pub flows: FlowStats,
-    pub transactions: u64,
-    pub late_transactions: u64,
 }
 
 pub fn sensors_row(

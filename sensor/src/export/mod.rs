@@ -23,9 +23,10 @@ pub mod spool;
 
 use crate::aggregate::{merge_rows, IntervalRows};
 use crate::metrics::Health;
+use crate::records::{Message, SensorInterval};
 use crate::transaction::Transaction;
 use clickhouse::{quote, ChError, ClickHouseConfig, Client};
-use encode::{RowBinary, SensorInterval};
+use encode::RowBinary;
 use serde::Deserialize;
 use spool::{Batch, Part, Spool, SpoolError};
 use std::collections::{BTreeMap, HashSet};
@@ -59,21 +60,6 @@ pub struct ExportConfig {
     /// leaving what is left in the spool.
     pub drain_timeout: Duration,
     pub retention: retention::RetentionConfig,
-}
-
-/// What workers and the reader tell the exporter.
-pub enum Message {
-    /// `participant` has closed every interval that starts before
-    /// `closed_before` (Unix seconds); here are its rows and capture-health
-    /// counters for them.
-    Progress {
-        participant: usize,
-        closed_before: u64,
-        intervals: BTreeMap<u64, IntervalRows>,
-        health: BTreeMap<u64, SensorInterval>,
-        /// Sampled transactions, for the `transactions` table.
-        transactions: Vec<Transaction>,
-    },
 }
 
 /// What the exporter did.

@@ -10,7 +10,7 @@
 //! progress, so memory stays bounded when one reader stalls; with one
 //! reader (files) frames go straight through.
 
-use super::{Batch, FrameRef};
+use super::batch::{Batch, FrameRef};
 use crate::decode::Packet;
 use std::collections::VecDeque;
 

@@ -2,14 +2,13 @@
 //! running the engine on one, and reading the oracle tables.
 #![allow(dead_code)] // each test binary uses its own subset
 
-pub use pastmon_testbed::{clickhouse, lab, servers};
-
 use pastmon::aggregate::AggregateConfig;
 use pastmon::capture::CaptureFile;
 use pastmon::flow::FlowConfig;
+use pastmon::records::Results;
 use pastmon::report;
 use pastmon::rules::Rules;
-use pastmon::worker::{self, EngineConfig, Results};
+use pastmon::worker::{self, EngineConfig};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::Write;
@@ -76,7 +75,7 @@ pub fn analyse(path: &Path, workers: usize) -> Run {
         transactions_sample: 0.0,
         flows: FlowConfig::default(),
         aggregate: AggregateConfig::default(),
-        rules: Arc::new(Rules::default_rules()),
+        rules: Arc::new(Rules::default_rules(&pastmon::plugins::names())),
         pin_cores: false,
     };
     let buf = Arc::new(Mutex::new(Vec::new()));

@@ -2,14 +2,12 @@
 //! engine from a capture, the console served on a free port, HTTP helpers.
 #![allow(dead_code)] // each test binary uses its own subset
 
-pub use pastmon_testbed::clickhouse;
-
-use clickhouse::ClickHouse;
 use pastmon::capture::CaptureFile;
 use pastmon::config::Config;
 use pastmon::export::Exporter;
 use pastmon::report;
 use pastmon::worker::{self, Outputs};
+use pastmon_testbed::clickhouse::ClickHouse;
 use pastmon_web::{router, AppState};
 use serde_json::Value;
 use std::collections::BTreeMap;

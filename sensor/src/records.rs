@@ -1,0 +1,102 @@
+//! The records the stages of the sensor hand each other: what a reader
+//! counted (`CaptureStats`), one interval's capture health (`SensorInterval`),
+//! what a worker or reader tells the exporter as it closes intervals
+//! (`Message`), and everything a run produced (`Results`).
+//!
+//! A low module: it names types of the stages below it (capture, flow,
+//! aggregate, transaction) and is imported by the ones above (worker,
+//! export, metrics, report), so none of those needs another.
+
+use crate::aggregate::{Aggregates, IntervalRows};
+use crate::capture::{CaptureError, SourceCounter};
+use crate::flow::FlowStats;
+use crate::transaction::Transaction;
+use pastmon_common::SkipReason;
+use std::collections::BTreeMap;
+
+/// What the reader saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CaptureStats {
+    pub packets: u64,
+    /// Bytes on the wire (frame lengths before any snapshot cut).
+    pub bytes: u64,
+    /// Frames not analysed, by reason.
+    pub skipped: [u64; SkipReason::COUNT],
+    /// First fragments of fragmented datagrams: analysed as truncated packets.
+    pub first_fragments: u64,
+    /// Frames the source lost before the reader saw them (live capture:
+    /// socket drops, full rings, failed redirects), counted when the reader
+    /// reads the source's counters (every second).
+    pub dropped: u64,
+    /// First and last frame timestamps, Unix nanoseconds.
+    pub first_ns: u64,
+    pub last_ns: u64,
+}
+
+impl CaptureStats {
+    pub fn skipped_total(&self) -> u64 {
+        self.skipped.iter().sum()
+    }
+
+    /// Adds `o`'s counters (timestamps: the earliest first, the latest last).
+    pub fn add(&mut self, o: &CaptureStats) {
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+        for (a, b) in self.skipped.iter_mut().zip(o.skipped) {
+            *a += b;
+        }
+        self.first_fragments += o.first_fragments;
+        self.dropped += o.dropped;
+        if self.first_ns == 0 || (o.first_ns != 0 && o.first_ns < self.first_ns) {
+            self.first_ns = o.first_ns;
+        }
+        self.last_ns = self.last_ns.max(o.last_ns);
+    }
+
+    pub(crate) fn count(&mut self, ts_ns: u64, wire_len: u32) {
+        self.packets += 1;
+        self.bytes += u64::from(wire_len);
+        if self.first_ns == 0 {
+            self.first_ns = ts_ns;
+        }
+        self.last_ns = self.last_ns.max(ts_ns);
+    }
+}
+
+/// Capture health of one interval: one `sensors` row.
+#[derive(Clone, Debug, Default)]
+pub struct SensorInterval {
+    pub capture: CaptureStats,
+    pub flows: FlowStats,
+    pub transactions: u64,
+    pub late_transactions: u64,
+}
+
+/// What workers and the reader tell the exporter.
+pub enum Message {
+    /// `participant` has closed every interval that starts before
+    /// `closed_before` (Unix seconds); here are its rows and capture-health
+    /// counters for them.
+    Progress {
+        participant: usize,
+        closed_before: u64,
+        intervals: BTreeMap<u64, IntervalRows>,
+        health: BTreeMap<u64, SensorInterval>,
+        /// Sampled transactions, for the `transactions` table.
+        transactions: Vec<Transaction>,
+    },
+}
+
+/// Everything one run produced.
+pub struct Results {
+    pub capture: CaptureStats,
+    /// The sources' own counters (live capture: kernel and socket drops).
+    pub source_counters: Vec<SourceCounter>,
+    pub flows: FlowStats,
+    pub aggregates: Aggregates,
+    /// Signature names that overflowed a plugin's cap into `<PLUGIN>_OTHER`.
+    pub signatures_overflowed: u64,
+    /// Set when the capture ended with an error; the results cover what was
+    /// read before it.
+    pub error: Option<CaptureError>,
+}
