@@ -16,18 +16,23 @@
 //!   exactly as if a sweep had removed it.
 //! - Nothing here panics on any input.
 
+mod app;
 mod reorder;
+mod slots;
 mod stream;
+mod tcp;
 
 use crate::decode::{flags, Addr, Packet, Transport as L4};
-use crate::plugins::{self, Parser, Transport};
+use crate::plugins;
 use crate::rules::Namer;
 use crate::timing::{Chunk, ConnFacts, Events, FlushReason, Transactions};
 use crate::transaction::TransactionSink;
 use crate::Direction;
-use reorder::{Held, SegmentIn};
-use rustc_hash::FxHashMap;
-use stream::{Arrival, Piece, Segment, Stream};
+use app::{udp_packet, App};
+use reorder::SegmentIn;
+use slots::{LruSlots, Slot};
+use stream::Piece;
+use tcp::{release_held, tcp_arrival, Tcp};
 
 /// Flow-table settings.
 #[derive(Clone, Debug)]
@@ -150,37 +155,6 @@ impl FlowKey {
     }
 }
 
-/// TCP-only state of a flow.
-#[derive(Debug, Default)]
-struct Tcp {
-    /// Indexed by `Direction`: [client→server, server→client].
-    streams: [Stream; 2],
-    wscale: [Option<u8>; 2],
-    /// Both SYNs carried window scale: later windows are scaled.
-    scaling: bool,
-    zero_window: [bool; 2],
-    /// Server's initial sequence number + 1: the handshake ACK acknowledges it.
-    synack_next: Option<u32>,
-    /// Sequence number of the client's SYN, once seen.
-    syn_seq: Option<u32>,
-    closed: bool,
-    /// Segments of one direction waiting for the other to catch up.
-    held: Option<Box<Held>>,
-    /// Held segments went on without the SYN/ACK: it was lost from the
-    /// capture, so later segments do not wait for it.
-    synack_missed: bool,
-}
-
-/// The application side of a flow: its parser and the transactions it opens.
-struct App {
-    /// Chosen at the first payload; `None` before, or for unclaimed UDP.
-    parser: Option<Box<dyn Parser>>,
-    /// The choice was made (a UDP flow nobody claims keeps `parser` empty).
-    parser_chosen: bool,
-    facts: ConnFacts,
-    txs: Transactions,
-}
-
 struct Flow {
     key: FlowKey,
     client_is_lo: bool,
@@ -188,63 +162,44 @@ struct Flow {
     packets: u64,
     app: App,
     tcp: Option<Box<Tcp>>,
-    /// Least-recently-seen list links (slot indices; NIL at the ends).
-    newer: u32,
-    older: u32,
 }
-
-const NIL: u32 = u32::MAX;
 
 /// Bytes of one TCP flow's fixed record: its slot, its TCP state and its
 /// index entry. Message heads and out-of-order segments come on top, only
 /// while in use (see the module invariants).
 pub const FLOW_RECORD_BYTES: usize =
-    std::mem::size_of::<Option<Flow>>() + std::mem::size_of::<Tcp>() + std::mem::size_of::<(FlowKey, u32)>();
+    std::mem::size_of::<Flow>() + slots::overhead::<FlowKey, Flow>() + std::mem::size_of::<Tcp>();
 // The module documentation and ARCHITECTURE.md state this size.
 const _: () = assert!(FLOW_RECORD_BYTES <= 648);
 
 /// One worker's flows.
 pub struct FlowTable {
     cfg: FlowConfig,
-    map: FxHashMap<FlowKey, u32>,
-    slots: Vec<Option<Flow>>,
-    free: Vec<u32>,
-    newest: u32,
-    oldest: u32,
+    flows: LruSlots<FlowKey, Flow>,
     /// Slots of flows that held segments when last seen (checked at sweeps).
-    holding: Vec<u32>,
+    holding: Vec<Slot>,
     namer: Namer,
     pub stats: FlowStats,
 }
 
 impl FlowTable {
     pub fn new(cfg: FlowConfig, namer: Namer) -> FlowTable {
-        FlowTable {
-            cfg,
-            map: FxHashMap::default(),
-            slots: Vec::new(),
-            free: Vec::new(),
-            newest: NIL,
-            oldest: NIL,
-            holding: Vec::new(),
-            namer,
-            stats: FlowStats::default(),
-        }
+        FlowTable { cfg, flows: LruSlots::new(), holding: Vec::new(), namer, stats: FlowStats::default() }
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.flows.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.flows.len() == 0
     }
 
     /// Processes one decoded packet captured at `ts`.
     pub fn packet(&mut self, ts: u64, p: &Packet, sink: &mut dyn TransactionSink) {
         let (key, from_lo) = FlowKey::of(p);
         let tcp = p.tcp().copied();
-        let mut slot = self.map.get(&key).copied();
+        let mut slot = self.flows.find(&key);
         if let Some(s) = slot {
             let flow = self.flow(s);
             let idle = ts.saturating_sub(flow.last_seen) > self.cfg.idle_timeout_ns;
@@ -276,8 +231,8 @@ impl FlowTable {
             Some(s) => s,
             None => self.create(key, from_lo, p, ts, sink),
         };
-        self.touch(s);
-        let Some(flow) = self.slots[s as usize].as_mut() else {
+        self.flows.touch(s);
+        let Some(flow) = self.flows.get_mut(s) else {
             return;
         };
         flow.last_seen = ts;
@@ -312,7 +267,7 @@ impl FlowTable {
         self.holding.sort_unstable();
         self.holding.dedup();
         for s in std::mem::take(&mut self.holding) {
-            let Some(flow) = self.slots[s as usize].as_mut() else { continue };
+            let Some(flow) = self.flows.get_mut(s) else { continue };
             let Some(tcp) = flow.tcp.as_mut() else { continue };
             match tcp.held.as_ref() {
                 Some(held) if held.expired(now) => {
@@ -323,8 +278,7 @@ impl FlowTable {
                 None => {}
             }
         }
-        while self.oldest != NIL {
-            let s = self.oldest;
+        while let Some(s) = self.flows.oldest() {
             if now.saturating_sub(self.flow(s).last_seen) <= self.cfg.idle_timeout_ns {
                 break;
             }
@@ -334,22 +288,24 @@ impl FlowTable {
 
     /// Ends every flow (end of capture or shutdown).
     pub fn close_all(&mut self, sink: &mut dyn TransactionSink) {
-        while self.oldest != NIL {
-            self.remove(self.oldest, sink);
+        while let Some(s) = self.flows.oldest() {
+            self.remove(s, sink);
         }
     }
 
-    fn flow(&self, s: u32) -> &Flow {
-        match &self.slots[s as usize] {
+    fn flow(&self, s: Slot) -> &Flow {
+        match self.flows.get(s) {
             Some(f) => f,
             None => unreachable!("slot {s} is linked but empty"),
         }
     }
 
-    fn create(&mut self, key: FlowKey, from_lo: bool, p: &Packet, ts: u64, sink: &mut dyn TransactionSink) -> u32 {
-        if self.map.len() >= self.cfg.max_flows.max(1) && self.oldest != NIL {
-            self.stats.evicted += 1;
-            self.remove(self.oldest, sink);
+    fn create(&mut self, key: FlowKey, from_lo: bool, p: &Packet, ts: u64, sink: &mut dyn TransactionSink) -> Slot {
+        if self.flows.len() >= self.cfg.max_flows.max(1) {
+            if let Some(oldest) = self.flows.oldest() {
+                self.stats.evicted += 1;
+                self.remove(oldest, sink);
+            }
         }
         let tcp = p.tcp();
         // The SYN's sender is the client, the SYN/ACK's the server; otherwise
@@ -387,32 +343,17 @@ impl FlowTable {
                 txs: Transactions::default(),
             },
             tcp: tcp.map(|_| Box::default()),
-            newer: NIL,
-            older: NIL,
         };
-        let s = match self.free.pop() {
-            Some(s) => {
-                self.slots[s as usize] = Some(flow);
-                s
-            }
-            None => {
-                self.slots.push(Some(flow));
-                (self.slots.len() - 1) as u32
-            }
-        };
-        self.map.insert(key, s);
-        s
+        self.flows.insert(key, flow)
     }
 
     /// Ends a flow: its parser sees the end of both directions, open
     /// transactions finish, and the slot is freed.
-    fn remove(&mut self, s: u32, sink: &mut dyn TransactionSink) {
-        self.unlink(s);
-        let Some(mut flow) = self.slots[s as usize].take() else {
+    fn remove(&mut self, s: Slot, sink: &mut dyn TransactionSink) {
+        let Some(key) = self.flows.get(s).map(|f| f.key) else { return };
+        let Some(mut flow) = self.flows.remove(s, &key) else {
             return;
         };
-        self.free.push(s);
-        self.map.remove(&flow.key);
         let ts = flow.last_seen;
         release_held(&mut flow, &mut self.namer, &mut self.stats);
         if let Some(tcp) = flow.tcp.as_mut() {
@@ -432,316 +373,5 @@ impl FlowTable {
         }
         flow.app.txs.flush(FlushReason::Close);
         flow.app.txs.emit_done(&flow.app.facts, sink);
-    }
-
-    fn touch(&mut self, s: u32) {
-        if self.newest == s {
-            return;
-        }
-        self.unlink(s);
-        let old_newest = self.newest;
-        if let Some(f) = self.slots[s as usize].as_mut() {
-            f.older = old_newest;
-            f.newer = NIL;
-        }
-        if old_newest != NIL {
-            if let Some(f) = self.slots[old_newest as usize].as_mut() {
-                f.newer = s;
-            }
-        }
-        self.newest = s;
-        if self.oldest == NIL {
-            self.oldest = s;
-        }
-    }
-
-    fn unlink(&mut self, s: u32) {
-        let Some(f) = self.slots[s as usize].as_mut() else {
-            return;
-        };
-        let (newer, older) = (f.newer, f.older);
-        f.newer = NIL;
-        f.older = NIL;
-        let linked = newer != NIL || older != NIL || self.newest == s;
-        if !linked {
-            return;
-        }
-        match newer {
-            NIL => self.newest = older,
-            n => {
-                if let Some(f) = self.slots[n as usize].as_mut() {
-                    f.older = older;
-                }
-            }
-        }
-        match older {
-            NIL => self.oldest = newer,
-            o => {
-                if let Some(f) = self.slots[o as usize].as_mut() {
-                    f.newer = newer;
-                }
-            }
-        }
-    }
-}
-
-fn choose_parser(
-    flow_parser: &mut Option<Box<dyn Parser>>,
-    facts: &mut ConnFacts,
-    transport: Transport,
-    client_first: Option<&[u8]>,
-) {
-    if let Some((idx, plugin)) = plugins::select(transport, facts.server.1, client_first) {
-        facts.plugin = plugin.name;
-        facts.plugin_idx = idx;
-        *flow_parser = Some((plugin.new_parser)(transport));
-    }
-}
-
-fn udp_packet(flow: &mut Flow, namer: &mut Namer, stats: &mut FlowStats, dir: Direction, ts: u64, p: &Packet) {
-    if !flow.app.parser_chosen {
-        flow.app.parser_chosen = true;
-        let first = (dir == Direction::ToServer).then_some(p.payload);
-        choose_parser(&mut flow.app.parser, &mut flow.app.facts, Transport::Udp, first);
-    }
-    let Some(parser) = flow.app.parser.as_mut() else {
-        stats.udp_unclaimed_packets += 1;
-        return;
-    };
-    let chunk =
-        Chunk { dir, ts, packet: flow.packets, stream_offset: 0, len: p.payload.len(), gap: false, window: None };
-    parser.parse(dir, p.payload, &mut Events::new(&mut flow.app.txs, &flow.app.facts, namer, chunk));
-}
-
-/// A TCP segment as it arrives: processed at once, or held while it
-/// acknowledges what the other direction has not shown yet (see `reorder`).
-fn tcp_arrival(flow: &mut Flow, namer: &mut Namer, stats: &mut FlowStats, dir: Direction, seg: SegmentIn) {
-    let Some(tcp) = flow.tcp.as_mut() else { return };
-    match tcp.held.as_mut() {
-        Some(held) if held.dir == dir => {
-            if !held.expired(seg.ts) && held.push(&seg) {
-                return;
-            }
-            // The other direction's data is not coming (lost from the
-            // capture), or too much waits: on in arrival order.
-            release_held(flow, namer, stats);
-        }
-        Some(held) => {
-            // This segment acknowledges held data: the held direction goes
-            // first, whatever it still waits for.
-            let acks_held = seg.header.has(flags::ACK) && tcp.streams[held.dir as usize].acks_unseen(seg.header.ack);
-            if acks_held || held.expired(seg.ts) {
-                release_held(flow, namer, stats);
-            }
-            tcp_segment(flow, namer, stats, dir, seg);
-            release_caught_up(flow, namer, stats, seg.ts);
-            return;
-        }
-        None => {}
-    }
-    if acks_unseen(flow, dir, &seg.header) {
-        stats.acks_ahead += 1;
-        let mut held = Box::new(Held::new(dir));
-        held.push(&seg);
-        if let Some(tcp) = flow.tcp.as_mut() {
-            tcp.held = Some(held);
-        }
-        return;
-    }
-    tcp_segment(flow, namer, stats, dir, seg);
-}
-
-/// The segment acknowledges a SYN/ACK or bytes of the other direction that
-/// have not arrived.
-fn acks_unseen(flow: &Flow, dir: Direction, h: &crate::decode::TcpHeader) -> bool {
-    let Some(tcp) = flow.tcp.as_ref() else { return false };
-    if !h.has(flags::ACK) || h.has(flags::SYN) || h.has(flags::RST) {
-        return false;
-    }
-    let handshake_ack_first =
-        dir == Direction::ToServer && tcp.syn_seq.is_some() && flow.app.facts.t_synack.is_none() && !tcp.synack_missed;
-    handshake_ack_first || tcp.streams[dir.reverse() as usize].acks_unseen(h.ack)
-}
-
-/// Processes held segments that no longer acknowledge anything unseen,
-/// after the other direction's segment at `ts` that let them go.
-fn release_caught_up(flow: &mut Flow, namer: &mut Namer, stats: &mut FlowStats, ts: u64) {
-    loop {
-        let Some(held) = flow.tcp.as_ref().and_then(|t| t.held.as_ref()) else { return };
-        let ready = held.front().map(|s| (held.dir, s.header));
-        match ready {
-            Some((dir, h)) if !acks_unseen(flow, dir, &h) => pop_held(flow, namer, stats, ts),
-            Some(_) => return,
-            None => break,
-        }
-    }
-    if let Some(tcp) = flow.tcp.as_mut() {
-        tcp.held = None;
-    }
-}
-
-/// Processes every held segment, in order, at their own times: what they
-/// waited for is not coming.
-fn release_held(flow: &mut Flow, namer: &mut Namer, stats: &mut FlowStats) {
-    let Some(tcp) = flow.tcp.as_mut().filter(|t| t.held.is_some()) else { return };
-    tcp.synack_missed |= flow.app.facts.t_synack.is_none();
-    while flow.tcp.as_ref().and_then(|t| t.held.as_ref()).is_some_and(|h| !h.is_empty()) {
-        pop_held(flow, namer, stats, 0);
-    }
-    if let Some(tcp) = flow.tcp.as_mut() {
-        tcp.held = None;
-    }
-}
-
-/// Processes the oldest held segment, timed no earlier than `not_before`.
-fn pop_held(flow: &mut Flow, namer: &mut Namer, stats: &mut FlowStats, not_before: u64) {
-    let Some(mut held) = flow.tcp.as_mut().and_then(|t| t.held.take()) else { return };
-    let dir = held.dir;
-    held.pop_into(|seg| tcp_segment(flow, namer, stats, dir, SegmentIn { ts: seg.ts.max(not_before), ..seg }));
-    if let Some(tcp) = flow.tcp.as_mut() {
-        tcp.held = Some(held);
-    }
-}
-
-fn tcp_segment(flow: &mut Flow, namer: &mut Namer, stats: &mut FlowStats, dir: Direction, seg: SegmentIn) {
-    let SegmentIn { ts, packet, header: h, payload, payload_len } = seg;
-    let h = &h;
-    let Some(tcp) = flow.tcp.as_mut() else { return };
-    let facts = &mut flow.app.facts;
-    let d = dir as usize;
-    let syn = h.has(flags::SYN);
-
-    // Handshake: timings, MSS, window scale, initial sequence numbers.
-    if syn {
-        tcp.streams[d].set_isn(h.seq);
-        tcp.wscale[d] = h.wscale;
-        if h.has(flags::ACK) {
-            if facts.t_synack.is_none() {
-                facts.t_synack = Some(ts);
-                facts.server_mss = h.mss;
-                tcp.synack_next = Some(h.seq.wrapping_add(1));
-                tcp.scaling = tcp.wscale[0].is_some() && tcp.wscale[1].is_some();
-            }
-        } else if facts.t_synack.is_none() {
-            tcp.syn_seq = Some(h.seq);
-            // A retransmitted SYN restarts the clock: the SYN/ACK answers the last one.
-            facts.t_syn = Some(ts);
-            facts.client_mss = h.mss;
-        }
-    } else if dir == Direction::ToServer && facts.t_ack.is_none() && h.has(flags::ACK) && tcp.synack_next == Some(h.ack)
-    {
-        facts.t_ack = Some(ts);
-    }
-
-    // Windows: scaled except in SYNs; count transitions to zero.
-    let window =
-        if tcp.scaling && !syn { u32::from(h.window) << tcp.wscale[d].unwrap_or(0) } else { u32::from(h.window) };
-    let zero = window == 0 && !syn && !h.has(flags::RST) && h.has(flags::ACK);
-    if zero && !tcp.zero_window[d] {
-        facts.zero_windows += 1;
-        stats.zero_windows += 1;
-    }
-    tcp.zero_window[d] = zero;
-
-    // The ACK first: it may reveal a capture hole in the other direction and
-    // it may complete a transaction (t_ackN) before this packet's payload
-    // starts the next one.
-    let (this, other) = match dir {
-        Direction::ToServer => {
-            let [a, b] = &mut tcp.streams;
-            (a, b)
-        }
-        Direction::ToClient => {
-            let [a, b] = &mut tcp.streams;
-            (b, a)
-        }
-    };
-    if h.has(flags::ACK) && !syn {
-        let acked =
-            other.acknowledged(h.ack, &mut |piece| flow.app.piece(namer, stats, dir.reverse(), piece, ts, None));
-        if let (Direction::ToServer, Some(offset)) = (dir, acked) {
-            flow.app.txs.client_ack(offset, ts);
-        }
-    }
-
-    if !syn {
-        let seg = Segment { seq: h.seq, fin: h.has(flags::FIN), data: payload, wire_len: payload_len, ts, packet };
-        let arrival = this.segment(seg, &mut |piece| flow.app.piece(namer, stats, dir, piece, ts, Some(window)));
-        match arrival {
-            Arrival::Retransmission => {
-                flow.app.facts.retransmits[d] += 1;
-                stats.retransmissions += 1;
-            }
-            Arrival::OutOfOrder => stats.out_of_order += 1,
-            Arrival::Empty | Arrival::InOrder => {}
-        }
-    }
-
-    if h.has(flags::RST) {
-        flow.app.facts.resets += 1;
-        stats.resets += 1;
-        tcp.closed = true;
-        flow.app.txs.flush(FlushReason::Reset);
-    } else if tcp.streams[0].finished() && tcp.streams[1].finished() {
-        tcp.closed = true;
-        flow.app.txs.flush(FlushReason::Close);
-    }
-}
-
-impl App {
-    /// Hands one piece of a stream to the parser (choosing it at the first
-    /// payload).
-    fn piece(
-        &mut self,
-        namer: &mut Namer,
-        stats: &mut FlowStats,
-        dir: Direction,
-        piece: Piece,
-        ts: u64,
-        window: Option<u32>,
-    ) {
-        let App { parser, txs, facts, .. } = self;
-        if let Piece::Gap { len, truncated, .. } = piece {
-            if truncated {
-                stats.truncated_bytes += len;
-            } else {
-                stats.lost_bytes += len;
-            }
-        }
-        if parser.is_none() {
-            let client_first = match (&piece, dir) {
-                (Piece::Data { data, .. }, Direction::ToServer) => Some(*data),
-                // Server speaks first, or the payload was cut: ports decide.
-                (Piece::Data { .. } | Piece::Gap { .. }, _) => None,
-                (Piece::End, _) => return,
-            };
-            choose_parser(parser, facts, Transport::Tcp, client_first);
-        }
-        let Some(parser) = parser.as_mut() else {
-            return;
-        };
-        let mut chunk = Chunk { dir, ts, packet: u64::MAX, stream_offset: 0, len: 0, gap: false, window };
-        match piece {
-            Piece::Data { data, offset, ts, packet } => {
-                chunk.ts = ts;
-                chunk.packet = packet;
-                chunk.stream_offset = offset;
-                chunk.len = data.len();
-                parser.parse(dir, data, &mut Events::new(txs, &*facts, namer, chunk));
-                // STARTTLS and the like: another plugin takes the rest.
-                if let Some((idx, plugin)) = parser.handover().and_then(plugins::by_name) {
-                    facts.plugin = plugin.name;
-                    facts.plugin_idx = idx;
-                    *parser = (plugin.new_parser)(Transport::Tcp);
-                }
-            }
-            Piece::Gap { offset, len, .. } => {
-                chunk.stream_offset = offset;
-                chunk.len = len as usize;
-                chunk.gap = true;
-                parser.gap(dir, len as usize, &mut Events::new(txs, &*facts, namer, chunk));
-            }
-            Piece::End => parser.end(dir, &mut Events::new(txs, &*facts, namer, chunk)),
-        }
     }
 }
