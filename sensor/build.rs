@@ -1,7 +1,8 @@
 //! Builds the XDP program (`sensor-ebpf`) for `bpfel-unknown-none` with the
 //! nightly toolchain and bpf-linker, into OUT_DIR; `capture::xdp` embeds the
 //! object. The eBPF crate is its own workspace with its own toolchain file,
-//! so it is built by a separate cargo, as aya-build does.
+//! so it is built by a separate cargo, as aya-build does. Without the `xdp`
+//! feature nothing is built (the console's tests use the engine alone).
 
 use std::env;
 use std::path::PathBuf;
@@ -12,6 +13,9 @@ fn main() {
     let root = manifest_dir.parent().expect("sensor/ is inside the workspace");
     let ebpf_dir = root.join("sensor-ebpf");
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    if env::var_os("CARGO_FEATURE_XDP").is_none() {
+        return;
+    }
     for watched in ["sensor-ebpf/src", "sensor-ebpf/Cargo.toml", "sensor-ebpf/Cargo.lock", "common/src"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }

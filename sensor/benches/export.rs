@@ -8,11 +8,11 @@
 
 use pastmon::aggregate::{Key, Row};
 use pastmon::decode::addr_from_v4;
-use pastmon::export::clickhouse::{ClickHouseConfig, Client};
 use pastmon::export::encode::{column_list, level1_columns, level1_row, RowBinary};
 use pastmon::export::{schema, ExportConfig, Exporter, SpoolConfig};
-use pastmon::histogram::Histogram;
 use pastmon::records::Message;
+use pastmon_clickhouse::{ClickHouseConfig, Client};
+use pastmon_model::histogram::Histogram;
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -34,14 +34,15 @@ fn row(seed: u64) -> Row {
         stat.min = base;
         stat.max = base * 40;
         stat.sum = base * 50 * 7;
-        let metric = pastmon::transaction::Metric::ALL[i];
+        let metric = pastmon_model::Metric::ALL[i];
         let spread: u64 = match metric.name() {
             "acked_packets" | "server_packets" | "request_packets" => 2,
             n if n.ends_with("mss") || n.ends_with("window") || n.starts_with("retransmits") => 1,
             "zero_windows" | "resets" => 1,
             _ => 5,
         };
-        stat.hist = Histogram::from_buckets((0..spread).map(|b| (pastmon::histogram::bucket(base << b), 50 / spread)));
+        stat.hist =
+            Histogram::from_buckets((0..spread).map(|b| (pastmon_model::histogram::bucket(base << b), 50 / spread)));
     }
     r
 }
@@ -120,7 +121,7 @@ fn main() {
     let rate = |s: f64| ROWS as f64 / s;
     println!(
         "level1 rows: {ROWS} per insert ({mb:.1} MB RowBinary, {} columns), {RUNS} runs, medians",
-        9 + pastmon::transaction::Outcome::LABELS.len() + 24 * 6 + 1
+        9 + pastmon_model::Outcome::LABELS.len() + 24 * 6 + 1
     );
     println!("{:<40} {:>10} {:>14} {:>10}", "", "seconds", "rows/s", "ratio");
     let (e, o, p) = (median(encode_s), median(ours), median(peer));

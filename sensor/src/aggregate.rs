@@ -10,8 +10,8 @@
 //! out of new keys (client = none) and counts it.
 
 use crate::decode::Addr;
-use crate::histogram::Histogram;
 use crate::transaction::{Metric, Transaction, TransactionSink};
+use pastmon_model::histogram::Histogram;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 use std::sync::Arc;

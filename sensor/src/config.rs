@@ -2,13 +2,13 @@
 
 use crate::aggregate::{AggregateConfig, ClientGranularity};
 use crate::capture::xdp::{AttachMode, RingSizes, Watch, XdpConfig, ZeroCopy};
-use crate::export::clickhouse::{check_identifier, ClickHouseConfig};
 use crate::export::retention::RetentionConfig;
 use crate::export::SpoolConfig;
 use crate::flow::FlowConfig;
 use crate::plugins;
 use crate::rules::Rules;
 use crate::worker::EngineConfig;
+use pastmon_clickhouse::{check_identifier, ClickHouseConfig};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

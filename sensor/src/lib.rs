@@ -7,14 +7,12 @@
 //! [`worker`] runs that pipeline on N threads, each owning its flows.
 
 pub mod aggregate;
-pub mod calendar;
 pub mod capture;
 pub mod config;
 pub mod decode;
 pub mod export;
 pub mod flow;
 pub mod fuzzing;
-pub mod histogram;
 pub mod metrics;
 pub mod plugins;
 pub mod privileges;

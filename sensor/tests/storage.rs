@@ -10,8 +10,8 @@ use pastmon::decode::{decode, flags};
 use pastmon::export::encode::{level1_columns, sensors_columns, sensors_row, transactions_columns, RowBinary};
 use pastmon::export::schema::MIGRATIONS;
 use pastmon::flow::FlowKey;
-use pastmon::histogram::Histogram;
 use pastmon::records::{CaptureStats, SensorInterval};
+use pastmon_model::histogram::Histogram;
 use pastmon_testbed::clickhouse::ClickHouse;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
@@ -126,9 +126,7 @@ fn assert_rows_equal(
 }
 
 fn metric_is_duration(name: &str) -> bool {
-    pastmon::transaction::Metric::ALL
-        .iter()
-        .any(|m| m.name() == name && m.unit() == pastmon::transaction::Unit::Nanoseconds)
+    pastmon_model::Metric::ALL.iter().any(|m| m.name() == name && m.unit() == pastmon_model::Unit::Nanoseconds)
 }
 
 #[test]

@@ -10,7 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use pastmon::export::clickhouse::Client;
+use pastmon_clickhouse::Client;
 use serde::Serialize;
 
 type Loader<T> = fn(&Client, &str, &Params, u64) -> Result<T, ViewError>;

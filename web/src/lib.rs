@@ -25,7 +25,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use pastmon::export::clickhouse::{ClickHouseConfig, Client};
+use pastmon_clickhouse::{ClickHouseConfig, Client};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
@@ -61,8 +61,7 @@ impl Config {
                 return Err(format!("tokens_sha256: {t:?} is not a SHA-256 in hex"));
             }
         }
-        pastmon::export::clickhouse::check_identifier(&self.clickhouse.database)
-            .map_err(|e| format!("clickhouse.database: {e}"))
+        pastmon_clickhouse::check_identifier(&self.clickhouse.database).map_err(|e| format!("clickhouse.database: {e}"))
     }
 }
 

@@ -11,7 +11,7 @@ use crate::views::{self, Stats, ViewError};
 use crate::Shared;
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
-use pastmon::transaction::Metric;
+use pastmon_model::Metric;
 use std::fmt::Write;
 
 const STYLE: &str = "body{font-family:sans-serif;margin:1em 2em;color:#222}nav a{margin-right:1em}\

@@ -3,7 +3,7 @@
 //! shareable URL and its data downloads with the same query string.
 
 use crate::query::{By, Filter, Order, Range, Stat};
-use pastmon::transaction::Metric;
+use pastmon_model::Metric;
 use std::net::IpAddr;
 
 /// The raw pairs, repeated keys kept (`series` may come several times).
@@ -237,7 +237,7 @@ pub fn parse_time(s: &str) -> Option<u64> {
     if *hh > 23 || *mm > 59 || ss > 59 || rest.len() > 1 {
         return None;
     }
-    let days = pastmon::calendar::days_from_civil(*y, *m, *day)?;
+    let days = pastmon_model::calendar::days_from_civil(*y, *m, *day)?;
     Some(days * 86_400 + hh * 3_600 + mm * 60 + ss)
 }
 

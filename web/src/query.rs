@@ -2,7 +2,7 @@
 //!
 //! Every value that reaches SQL is either validated against a closed set
 //! (metrics, statistics, tables, plugins' names are checked as identifiers)
-//! or quoted with `pastmon::export::clickhouse::quote`; times are integers.
+//! or quoted with `pastmon_clickhouse::quote`; times are integers.
 //! The same statements run on ClickHouse 18.16 and modern versions: no
 //! parameters, CTEs, window functions or `WITH FILL`.
 //!
@@ -11,10 +11,10 @@
 //! the `-Merge` combinators. `Table` writes both forms, so every query below
 //! works on all three.
 
-use pastmon::export::clickhouse::{quote, ChError, Client};
-use pastmon::histogram::{bucket_bounds, Histogram};
-use pastmon::transaction::Metric;
+use pastmon_clickhouse::{quote, ChError, Client};
 use pastmon_common::SkipReason;
+use pastmon_model::histogram::{bucket_bounds, Histogram};
+use pastmon_model::Metric;
 use serde::Serialize;
 use std::collections::BTreeMap;
 

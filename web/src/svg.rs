@@ -58,7 +58,7 @@ pub fn format_value(v: f64, micros: bool) -> String {
 }
 
 fn utc(t: u64) -> String {
-    let (y, m, d) = pastmon::calendar::civil(t);
+    let (y, m, d) = pastmon_model::calendar::civil(t);
     let secs = t % 86_400;
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", secs / 3_600, secs % 3_600 / 60)
 }

@@ -6,8 +6,8 @@
 
 use crate::params::{Params, SeriesSpec};
 use crate::query::{self, Bucket, By, Filter, Order, Point, QueryError, Range, Stat, Summary, Table};
-use pastmon::export::clickhouse::Client;
-use pastmon::transaction::{Metric, Unit};
+use pastmon_clickhouse::Client;
+use pastmon_model::{Metric, Unit};
 use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]

@@ -15,7 +15,6 @@
 //!   database before a failure is checked by `batch_id` before it is sent
 //!   again. Nothing is lost and nothing is inserted twice.
 
-pub mod clickhouse;
 pub mod encode;
 pub mod retention;
 pub mod schema;
@@ -25,8 +24,8 @@ use crate::aggregate::{merge_rows, IntervalRows};
 use crate::metrics::Health;
 use crate::records::{Message, SensorInterval};
 use crate::transaction::Transaction;
-use clickhouse::{quote, ChError, ClickHouseConfig, Client};
 use encode::RowBinary;
+use pastmon_clickhouse::{quote, ChError, ClickHouseConfig, Client};
 use serde::Deserialize;
 use spool::{Batch, Part, Spool, SpoolError};
 use std::collections::{BTreeMap, HashSet};

@@ -2,8 +2,8 @@
 //! every ClickHouse version (no TTL on 18.16). The exporter enforces it
 //! hourly; `pastmon schema retention` does it by hand.
 
-use super::clickhouse::{quote, ChError, Client};
-use crate::calendar::civil;
+use pastmon_clickhouse::{quote, ChError, Client};
+use pastmon_model::calendar::civil;
 use serde::Deserialize;
 
 /// Days to keep per table; 0 keeps everything.

@@ -2,7 +2,7 @@
 //! (and by `pastmon schema apply`). The SQL lives in `deploy/clickhouse/`,
 //! written to run on ClickHouse 18.16 and modern servers alike.
 
-use super::clickhouse::{quote, ChError, Client};
+use pastmon_clickhouse::{quote, ChError, Client};
 
 pub struct Migration {
     pub version: u32,

@@ -27,8 +27,12 @@ use pastmon_common::xdp::{self as shared, Settings, WatchedAddr, WatchedPorts, X
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
-/// The eBPF object built by build.rs from `sensor-ebpf`.
+/// The eBPF object built by build.rs from `sensor-ebpf` (feature `xdp`;
+/// empty without it).
+#[cfg(feature = "xdp")]
 static PROGRAM_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/pastmon-xdp.o"));
+#[cfg(not(feature = "xdp"))]
+static PROGRAM_OBJECT: &[u8] = &[];
 
 /// How the program is attached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
@@ -131,6 +135,10 @@ impl XdpCapture {
             move |e: anyhow::Error| XdpError::Setup { interface: interface.to_owned(), what, source: e }
         };
         cfg.sizes.check().map_err(anyhow::Error::msg).map_err(fail("ring sizes"))?;
+        if PROGRAM_OBJECT.is_empty() {
+            let e = anyhow::anyhow!("this pastmon was built without its XDP program (cargo feature `xdp`)");
+            return Err(fail("loading the eBPF object")(e));
+        }
         raise_memlock_limit();
         let queues = rx_queues(interface).map_err(anyhow::Error::from).map_err(fail("reading its rx queues"))?;
         let mut ebpf =
