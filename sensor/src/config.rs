@@ -106,77 +106,151 @@ impl Capture {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// The analysis settings: the `[analysis]` section of the configuration and
+/// the same options of `pastmon raw`, defined once. Each default is the one
+/// of the stage that owns the setting (`FlowConfig`, `AggregateConfig`).
+#[derive(Clone, Debug, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields, default)]
 pub struct Analysis {
-    /// Signature rules; the built-in defaults when absent.
+    /// Signature rules (TOML); default: the built-in deploy/rules/default.toml.
+    #[arg(long)]
     pub rules: Option<PathBuf>,
-    /// Aggregation interval, seconds.
+    /// Aggregation interval in seconds, aligned to the wall clock.
+    #[arg(long, default_value_t = Analysis::default().interval)]
     pub interval: u64,
-    /// Seconds after an interval's end before it is exported.
+    /// Seconds after an interval's end before it is exported (late responses).
+    #[arg(skip = Analysis::default().grace)]
     pub grace: u64,
-    /// Worker threads; 0: one per core.
-    pub workers: usize,
-    /// `address`, `none` or `prefix:V4LEN,V6LEN`.
+    /// Worker threads, 1 to 256 (default: one per core; live: one per rx queue).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Client part of the aggregation key: address, none, or prefix:V4LEN,V6LEN.
+    #[arg(long, default_value_t = Analysis::default().clients)]
     pub clients: String,
+    /// Live flows in all (shared among the workers); past it the least
+    /// recently seen is evicted.
+    #[arg(long, default_value_t = Analysis::default().max_flows)]
     pub max_flows: usize,
+    /// Open aggregation keys in all (shared among the workers); past it
+    /// clients are folded out of new keys, counted.
+    #[arg(long, default_value_t = Analysis::default().max_keys)]
+    pub max_keys: usize,
+    /// Seconds without packets after which a flow has ended.
+    #[arg(long, default_value_t = Analysis::default().idle_timeout)]
     pub idle_timeout: u64,
+    /// Seconds a request waits for its response before it counts as no_response.
+    #[arg(long, default_value_t = Analysis::default().response_timeout)]
     pub response_timeout: u64,
+    /// Extra server ports (orient connections picked up midstream).
+    #[arg(long = "server-port")]
     pub server_ports: Vec<u16>,
     /// Share of transactions (0 to 1) written one by one to `transactions`.
+    #[arg(skip)]
     pub transactions_sample: f64,
 }
 
+/// The most worker threads a sensor starts.
+pub const MAX_WORKERS: usize = 256;
+/// The longest idle or response timeout, seconds (a year).
+pub const MAX_TIMEOUT_S: u64 = 365 * 86_400;
+
 impl Default for Analysis {
     fn default() -> Self {
+        let (flows, aggregate) = (FlowConfig::default(), AggregateConfig::default());
         Analysis {
             rules: None,
-            interval: 300,
+            interval: aggregate.interval_s,
             grace: 150,
-            workers: 0,
+            workers: None,
             clients: "address".into(),
-            max_flows: 1_000_000,
-            idle_timeout: 300,
-            response_timeout: 120,
+            max_flows: flows.max_flows,
+            max_keys: aggregate.max_keys,
+            idle_timeout: flows.idle_timeout_ns / 1_000_000_000,
+            response_timeout: flows.response_timeout_ns / 1_000_000_000,
             server_ports: Vec::new(),
             transactions_sample: 0.0,
         }
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("{file}:{line}: {reason}")]
-pub struct ConfigError {
-    pub file: String,
-    pub line: usize,
-    pub reason: String,
+impl Analysis {
+    /// Checks every setting; the error names the setting and its bounds.
+    pub fn check(&self) -> Result<(), String> {
+        if self.interval == 0 || self.interval > 86_400 {
+            return Err(format!("interval must be 1 to 86400 seconds, not {}", self.interval));
+        }
+        if let Some(n) = self.workers.filter(|n| !(1..=MAX_WORKERS).contains(n)) {
+            return Err(format!("workers must be 1 to {MAX_WORKERS}, not {n} (leave it out for one per core)"));
+        }
+        for (name, v) in [("idle_timeout", self.idle_timeout), ("response_timeout", self.response_timeout)] {
+            if v == 0 || v > MAX_TIMEOUT_S {
+                return Err(format!("{name} must be 1 to {MAX_TIMEOUT_S} seconds, not {v}"));
+            }
+        }
+        if self.max_flows == 0 || self.max_keys == 0 {
+            return Err("max_flows and max_keys must be at least 1".into());
+        }
+        if !(0.0..=1.0).contains(&self.transactions_sample) {
+            return Err("transactions_sample must be between 0 and 1".into());
+        }
+        self.clients.parse::<ClientGranularity>().map(|_| ()).map_err(|e| format!("clients: {e}"))
+    }
+
+    /// The engine settings, with the rules loaded. `live_queues`: the rx
+    /// queues of a live capture, each its own worker unless `workers` says
+    /// otherwise (a file: one worker per core).
+    pub fn engine(&self, live_queues: Option<usize>) -> anyhow::Result<EngineConfig> {
+        self.check().map_err(anyhow::Error::msg)?;
+        let rules = match &self.rules {
+            Some(path) => Rules::load(path, &plugins::names())?,
+            None => Rules::default_rules(&plugins::names()),
+        };
+        let cores = || std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = self.workers.or(live_queues).unwrap_or_else(cores).clamp(1, MAX_WORKERS);
+        Ok(EngineConfig {
+            workers,
+            grace_s: self.grace,
+            transactions_sample: self.transactions_sample,
+            flows: FlowConfig {
+                // The caps are global: each worker holds its share.
+                max_flows: self.max_flows.div_ceil(workers),
+                idle_timeout_ns: self.idle_timeout * 1_000_000_000,
+                response_timeout_ns: self.response_timeout * 1_000_000_000,
+                server_ports: self.server_ports.clone(),
+            },
+            aggregate: AggregateConfig {
+                interval_s: self.interval,
+                clients: self.clients.parse().map_err(anyhow::Error::msg)?,
+                max_keys: self.max_keys.div_ceil(workers),
+            },
+            rules: Arc::new(rules),
+            pin_cores: live_queues.is_some(),
+        })
+    }
 }
+
+/// What is wrong with a configuration file.
+pub type ConfigError = crate::FileError;
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: file.clone(),
-            line: 0,
-            reason: e.to_string(),
+            line: None,
+            reason: format!("cannot read the configuration: {}", crate::io_reason(&e)),
         })?;
         let cfg: Config = toml::from_str(&text).map_err(|e| {
             let at = e.span().map_or(0, |s| s.start).min(text.len());
             let line = text.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
-            ConfigError { file: file.clone(), line, reason: e.message().to_owned() }
+            ConfigError { file: file.clone(), line: Some(line), reason: e.message().to_owned() }
         })?;
-        let invalid = |reason: String| ConfigError { file: file.clone(), line: 0, reason };
+        let invalid = |reason: String| ConfigError { file: file.clone(), line: None, reason };
         check_identifier(&cfg.clickhouse.database).map_err(|e| invalid(format!("clickhouse.database: {e}")))?;
         if cfg.sensor.is_empty() {
             return Err(invalid("sensor: the name must not be empty".into()));
         }
-        if !(0.0..=1.0).contains(&cfg.analysis.transactions_sample) {
-            return Err(invalid("analysis.transactions_sample must be between 0 and 1".into()));
-        }
-        if cfg.analysis.interval == 0 {
-            return Err(invalid("analysis.interval must be at least 1 second".into()));
-        }
-        cfg.analysis.clients.parse::<ClientGranularity>().map_err(|e| invalid(format!("analysis.clients: {e}")))?;
+        cfg.analysis.check().map_err(|e| invalid(format!("analysis.{e}")))?;
         if let Some(capture) = &cfg.capture {
             if capture.interfaces.is_empty() {
                 return Err(invalid("capture.interfaces: name at least one interface".into()));
@@ -197,35 +271,5 @@ impl Config {
             drain_timeout,
             retention: self.retention.clone(),
         }
-    }
-
-    /// The engine settings, with the rules loaded.
-    pub fn engine(&self) -> anyhow::Result<EngineConfig> {
-        let a = &self.analysis;
-        let rules = match &a.rules {
-            Some(path) => Rules::load(path, &plugins::names())?,
-            None => Rules::default_rules(&plugins::names()),
-        };
-        Ok(EngineConfig {
-            workers: match a.workers {
-                0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-                n => n,
-            },
-            grace_s: a.grace,
-            transactions_sample: a.transactions_sample,
-            flows: FlowConfig {
-                max_flows: a.max_flows,
-                idle_timeout_ns: a.idle_timeout * 1_000_000_000,
-                response_timeout_ns: a.response_timeout * 1_000_000_000,
-                server_ports: a.server_ports.clone(),
-            },
-            aggregate: AggregateConfig {
-                interval_s: a.interval,
-                clients: a.clients.parse().map_err(anyhow::Error::msg)?,
-                ..AggregateConfig::default()
-            },
-            rules: Arc::new(rules),
-            pin_cores: false,
-        })
     }
 }

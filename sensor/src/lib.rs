@@ -19,6 +19,7 @@ pub mod privileges;
 pub mod records;
 pub mod report;
 pub mod rules;
+pub mod session;
 pub mod signals;
 pub mod timing;
 pub mod transaction;
@@ -51,3 +52,23 @@ pub fn io_reason(e: &std::io::Error) -> String {
         _ => text,
     }
 }
+
+/// What is wrong with an input file (configuration, rules): `file:line:
+/// reason` where the line is known, else `file: reason`.
+#[derive(Debug)]
+pub struct FileError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub reason: String,
+}
+
+impl std::fmt::Display for FileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: {}", self.file, self.reason),
+            None => write!(f, "{}: {}", self.file, self.reason),
+        }
+    }
+}
+
+impl std::error::Error for FileError {}

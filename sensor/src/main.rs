@@ -1,23 +1,15 @@
 //! The `pastmon` command: a thin layer over the library.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
-use pastmon::aggregate::{AggregateConfig, ClientGranularity};
-use pastmon::capture::xdp::{AttachMode, RingSizes, Watch, XdpCapture, XdpConfig, ZeroCopy};
-use pastmon::capture::{CaptureFile, CaptureSource};
-use pastmon::config::Config;
-use pastmon::export::{schema, Exporter};
-use pastmon::flow::FlowConfig;
-use pastmon::metrics::{self, Health};
-use pastmon::report;
-use pastmon::rules::Rules;
-use pastmon::worker::{self, EngineConfig, Outputs};
-use pastmon::{plugins, privileges, signals};
+use pastmon::capture::xdp::{AttachMode, RingSizes, Watch, XdpConfig, ZeroCopy};
+use pastmon::config::{Analysis, Config};
+use pastmon::export::schema;
+use pastmon::session::{self, Finished, Input, Plan};
+use pastmon::{privileges, report};
 use pastmon_clickhouse::Client;
-use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 #[derive(Parser)]
 #[command(name = "pastmon", version, about = "Passive application response-time monitor")]
@@ -29,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Analyse a capture in the foreground and print the statistics (no database).
-    Raw(RawArgs),
+    Raw(Box<RawArgs>),
     /// The sensor: analyse and write every closed interval to ClickHouse.
     Run(RunArgs),
     /// Database schema: `apply` the migrations not yet applied, or show their `status`.
@@ -107,41 +99,19 @@ struct RawArgs {
     iface: Option<String>,
     #[command(flatten)]
     live: LiveArgs,
-    /// Signature rules (TOML); default: the built-in deploy/rules/default.toml.
-    #[arg(long)]
-    rules: Option<PathBuf>,
-    /// Aggregation interval in seconds, aligned to the wall clock.
-    #[arg(long, default_value_t = 300)]
-    interval: u64,
-    /// Worker threads (default: the number of cores; live: one per rx queue).
-    #[arg(long)]
-    workers: Option<usize>,
+    #[command(flatten)]
+    analysis: Analysis,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
     /// Write one JSON object per transaction to this file.
     #[arg(long)]
     transactions: Option<PathBuf>,
-    /// Client part of the aggregation key: address, none, or prefix:V4LEN,V6LEN.
-    #[arg(long, default_value = "address")]
-    clients: ClientGranularity,
-    /// Extra server ports (orient connections picked up midstream).
-    #[arg(long = "server-port")]
-    server_ports: Vec<u16>,
-    /// Live flows per worker before the least recently seen is evicted.
-    #[arg(long, default_value_t = 1_000_000)]
-    max_flows: usize,
-    /// Seconds without packets after which a flow has ended.
-    #[arg(long, default_value_t = 300)]
-    idle_timeout: u64,
-    /// Seconds a request waits for its response before it counts as no_response.
-    #[arg(long, default_value_t = 120)]
-    response_timeout: u64,
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Raw(args) => raw(args),
+        Command::Raw(args) => raw(*args),
         Command::Run(args) => run(args),
         Command::Schema { action, config } => schema(action, &config),
     };
@@ -151,75 +121,9 @@ fn main() {
     }
 }
 
-/// Where frames come from: a file, or the sockets of live interfaces.
-enum Capture {
-    File(CaptureFile, String),
-    Live(Vec<XdpCapture>),
-}
-
-impl Capture {
-    /// Attaches to every interface; logs how.
-    fn live(configs: &[XdpConfig], duration: Option<u64>) -> Result<Capture> {
-        let stop = signals::stop_flag();
-        let mut captures = Vec::new();
-        for cfg in configs {
-            let capture = XdpCapture::open(cfg, stop)?;
-            let zero_copy = capture.sockets.iter().filter(|s| s.zero_copy()).count();
-            eprintln!(
-                "pastmon: {}: XDP attached in {:?} mode, {} rx queues ({} zero-copy), watching {}",
-                cfg.interface,
-                capture.mode,
-                capture.sockets.len(),
-                zero_copy,
-                if cfg.watch.is_empty() { "everything".to_owned() } else { format!("{} servers", cfg.watch.len()) }
-            );
-            captures.push(capture);
-        }
-        if let Some(seconds) = duration {
-            std::thread::spawn(move || {
-                std::thread::sleep(std::time::Duration::from_secs(seconds));
-                stop.store(true, std::sync::atomic::Ordering::SeqCst);
-            });
-        }
-        Ok(Capture::Live(captures))
-    }
-
-    fn sources(&mut self) -> Vec<&mut (dyn CaptureSource + Send)> {
-        match self {
-            Capture::File(file, _) => vec![file],
-            Capture::Live(captures) => captures
-                .iter_mut()
-                .flat_map(|c| c.sockets.iter_mut())
-                .map(|s| s as &mut (dyn CaptureSource + Send))
-                .collect(),
-        }
-    }
-
-    fn name(&self) -> String {
-        match self {
-            Capture::File(_, name) => name.clone(),
-            Capture::Live(captures) => {
-                let names: Vec<String> = captures.iter().map(|c| c.interface.clone()).collect();
-                format!("live {}", names.join(", "))
-            }
-        }
-    }
-
-    fn open_file(path: &std::path::Path) -> Result<Capture> {
-        Ok(Capture::File(CaptureFile::open(path)?, path.display().to_string()))
-    }
-}
-
 fn raw(args: RawArgs) -> Result<()> {
-    let rules = match &args.rules {
-        Some(path) => Rules::load(path, &plugins::names())?,
-        None => Rules::default_rules(&plugins::names()),
-    };
-    if args.interval == 0 {
-        bail!("--interval must be at least 1 second");
-    }
-    let mut capture = match (&args.pcap, &args.iface) {
-        (Some(path), _) => Capture::open_file(path)?,
+    let input = match (&args.pcap, &args.iface) {
+        (Some(path), _) => Input::File(path.clone()),
         (None, Some(iface)) => {
             let l = &args.live;
             let cfg = XdpConfig {
@@ -230,48 +134,19 @@ fn raw(args: RawArgs) -> Result<()> {
                 zero_copy: l.zero_copy,
                 sizes: RingSizes { frames: l.frames, rx_ring: l.rx_ring, ..RingSizes::default() },
             };
-            Capture::live(&[cfg], l.duration)?
+            Input::Live { interfaces: vec![cfg], duration: l.duration }
         }
         (None, None) => bail!("give --pcap FILE or --iface IF"),
     };
-    let is_live = matches!(capture, Capture::Live(_));
-    let mut sources = capture.sources();
-    let live_workers = is_live.then_some(sources.len());
-    let cfg = EngineConfig {
-        grace_s: 0,
-        transactions_sample: 0.0,
-        workers: args.workers.or(live_workers).unwrap_or_else(cores),
-        flows: FlowConfig {
-            max_flows: args.max_flows,
-            idle_timeout_ns: args.idle_timeout * 1_000_000_000,
-            response_timeout_ns: args.response_timeout * 1_000_000_000,
-            server_ports: args.server_ports.clone(),
-        },
-        aggregate: AggregateConfig { interval_s: args.interval, clients: args.clients, ..AggregateConfig::default() },
-        rules: Arc::new(rules),
-        pin_cores: is_live,
+    let plan = Plan {
+        input,
+        analysis: Analysis { grace: 0, ..args.analysis },
+        metrics_listen: None,
+        user: None,
+        export: None,
+        transactions: args.transactions,
     };
-    let jsonl_file = match &args.transactions {
-        Some(path) => {
-            let file = File::create(path).with_context(|| format!("{}", path.display()))?;
-            Some(Arc::new(Mutex::new(BufWriter::new(file))))
-        }
-        None => None,
-    };
-    let jsonl = jsonl_file.clone().map(|f| f as worker::JsonlOut);
-
-    let outputs = Outputs { jsonl, ..Outputs::default() };
-    let results = with_progress(|progress| worker::run(&mut sources, &cfg, outputs, progress));
-    drop(sources);
-    let name = capture.name();
-    drop(capture); // detaches the XDP program before the report is printed
-    if let (Some(file), Some(path)) = (jsonl_file, &args.transactions) {
-        file.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .flush()
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-
+    let Finished { name, results, .. } = with_progress(|progress| session::run(plan, progress))?;
     let mut stdout = std::io::stdout().lock();
     match args.format {
         Format::Text => stdout.write_all(report::text_report(&results, &name).as_bytes())?,
@@ -285,10 +160,6 @@ fn raw(args: RawArgs) -> Result<()> {
         bail!("{e} (the statistics above cover the frames before it)");
     }
     Ok(())
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Runs `f` with a progress callback that drives a bar on a terminal.
@@ -315,9 +186,8 @@ fn with_progress<T>(f: impl FnOnce(&mut dyn FnMut(u64, Option<u64>)) -> T) -> T 
 
 fn run(args: RunArgs) -> Result<()> {
     let config = Config::load(&args.config)?;
-    let mut engine = config.engine()?;
-    let mut capture = match (&args.pcap, &config.capture) {
-        (Some(path), _) => Capture::open_file(path)?,
+    let input = match (&args.pcap, &config.capture) {
+        (Some(path), _) => Input::File(path.clone()),
         (None, Some(live)) => {
             if config.user.is_none() && privileges::is_root() && !config.allow_root {
                 bail!(
@@ -326,39 +196,21 @@ fn run(args: RunArgs) -> Result<()> {
                     args.config.display()
                 );
             }
-            Capture::live(&live.xdp(), None)?
+            Input::Live { interfaces: live.xdp(), duration: None }
         }
         (None, None) => bail!("{}: no [capture] section; give --pcap FILE to read a file", args.config.display()),
     };
-    let is_live = matches!(capture, Capture::Live(_));
-    let mut sources = capture.sources();
-    if is_live && config.analysis.workers == 0 {
-        engine.workers = sources.len();
-    }
-    engine.pin_cores = is_live;
-    let health = Health::new(sources.len(), engine.workers);
-    if let Some(addr) = config.metrics_listen {
-        let bound = metrics::serve(addr, health.clone()).with_context(|| format!("metrics_listen {addr}"))?;
-        eprintln!("pastmon: metrics on http://{bound}/metrics");
-    }
-    if let (true, Some(user)) = (is_live, &config.user) {
-        privileges::drop_to(user)?;
-        eprintln!("pastmon: running as {user}, no capabilities");
-    }
-    // The exporter applies the schema before its first insert; without the
-    // database the sensor still runs and the spool keeps the data.
-    let exporter = Exporter::start(
-        config.export(engine.aggregate.interval_s, std::time::Duration::from_secs(args.drain_timeout)),
-        engine.workers + sources.len(),
-        Some(health.clone()),
-    )?;
-    let sender = exporter.sender.clone();
-    let outputs = Outputs { export: Some(sender), health: Some(health), ..Outputs::default() };
-    let results = with_progress(|progress| worker::run(&mut sources, &engine, outputs, progress));
-    drop(sources);
-    let name = capture.name();
-    drop(capture);
-    let stats = exporter.finish()?;
+    let export = config.export(config.analysis.interval, std::time::Duration::from_secs(args.drain_timeout));
+    let plan = Plan {
+        input,
+        analysis: config.analysis.clone(),
+        metrics_listen: config.metrics_listen,
+        user: config.user.clone(),
+        export: Some(export),
+        transactions: None,
+    };
+    let Finished { name, results, export } = with_progress(|progress| session::run(plan, progress))?;
+    let stats = export.unwrap_or_default();
     let c = &results.capture;
     println!(
         "{name}: {} packets, {} flows; exported {} batches ({} rows), {} replayed from the spool, {} duplicates skipped, {} late transactions",

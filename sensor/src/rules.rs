@@ -27,25 +27,8 @@ const DEFAULT_DEPTH: usize = 256;
 const DEFAULT_MAX_SIGNATURES: usize = 1000;
 const DEFAULT_MAX_CAPTURE_LEN: usize = 32;
 
-/// What is wrong with a rules file: `file:line: reason`, or `file: reason`
-/// when the file could not be read at all.
-#[derive(Debug)]
-pub struct RulesError {
-    pub file: String,
-    pub line: Option<usize>,
-    pub reason: String,
-}
-
-impl std::fmt::Display for RulesError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.line {
-            Some(line) => write!(f, "{}:{line}: {}", self.file, self.reason),
-            None => write!(f, "{}: {}", self.file, self.reason),
-        }
-    }
-}
-
-impl std::error::Error for RulesError {}
+/// What is wrong with a rules file.
+pub type RulesError = crate::FileError;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -74,7 +74,7 @@ pub struct CaptureFile {
 
 impl CaptureFile {
     pub fn open(path: &Path) -> Result<CaptureFile, CaptureError> {
-        let io_err = |source| CaptureError::Io { path: path.to_owned(), source };
+        let io_err = |error| CaptureError::Io { path: path.to_owned(), error };
         let file = File::open(path).map_err(io_err)?;
         let size = file.metadata().ok().map(|m| m.len());
         let mut file = CaptureFile {
@@ -132,7 +132,7 @@ impl CaptureFile {
                     }
                     Ok(k) => self.end += k,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(source) => return Err(CaptureError::Io { path: self.path.clone(), source }),
+                    Err(error) => return Err(CaptureError::Io { path: self.path.clone(), error }),
                 }
             }
         }

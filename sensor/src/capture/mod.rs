@@ -112,22 +112,14 @@ pub trait CaptureSource {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    // The reason is in the message, not in a source chain, so it is said once.
+    #[error("{path}: {}", crate::io_reason(error))]
+    Io { path: PathBuf, error: io::Error },
     #[error("{path}: not a pcap or pcapng file (magic {magic:#010x})")]
     UnknownFormat { path: PathBuf, magic: u32 },
     #[error("{path}: malformed capture at byte {offset}: {what}")]
     Malformed { path: PathBuf, offset: u64, what: String },
     /// A live source failed while capturing.
-    #[error("{device}: {what}: {source}")]
-    Live {
-        device: String,
-        what: &'static str,
-        #[source]
-        source: io::Error,
-    },
+    #[error("{device}: {what}: {}", crate::io_reason(error))]
+    Live { device: String, what: &'static str, error: io::Error },
 }

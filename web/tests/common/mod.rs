@@ -28,7 +28,7 @@ pub fn capture() -> PathBuf {
 pub fn fill(ch: &ClickHouse, db: &str) -> Value {
     let rules = root().join("deploy/rules/demo.toml");
     let config = Config::load(&ch.config(db, &format!("rules = \"{}\"", rules.display()))).unwrap();
-    let engine = config.engine().unwrap();
+    let engine = config.analysis.engine(None).unwrap();
     let exporter = Exporter::start(
         config.export(engine.aggregate.interval_s, std::time::Duration::from_secs(30)),
         engine.workers + 1,

@@ -366,10 +366,10 @@ impl CaptureSource for XdpSocket {
                     std::thread::sleep(GATHER);
                     self.receive();
                     if self.batch.is_empty() {
-                        self.wait().map_err(|source| CaptureError::Live {
+                        self.wait().map_err(|error| CaptureError::Live {
                             device: format!("{} queue {}", self.device, self.queue),
                             what: "waiting for frames",
-                            source,
+                            error,
                         })?;
                         self.receive();
                     }
