@@ -12,7 +12,7 @@
 mod common;
 
 use pastmon_testbed::clickhouse::ClickHouse;
-use pastmon_testbed::lab::{finish, interrupt, read_jsonl, require_root, root_dir, wait_until, Lab};
+use pastmon_testbed::lab::{finish, interrupt, read_jsonl, require_root, root_dir, stop_tcpdump, wait_until, Lab};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::process::{Command, Stdio};
@@ -103,8 +103,7 @@ fn live_capture_times_real_nginx_through_a_mirror_port() {
 
     interrupt(&sensor);
     let sensor = finish(sensor, "pastmon raw --iface");
-    interrupt(&tcpdump);
-    finish(tcpdump, "tcpdump");
+    stop_tcpdump(tcpdump, &pcap);
     assert!(!lab.xdp_attached(Some("pmlv-mon")), "an XDP program is still attached after the sensor exited");
 
     let report: Value = serde_json::from_slice(&sensor.stdout).unwrap();

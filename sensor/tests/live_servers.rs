@@ -11,7 +11,7 @@
 
 mod common;
 
-use pastmon_testbed::lab::{finish, interrupt, read_jsonl, require_root, wait_until, Lab};
+use pastmon_testbed::lab::{finish, interrupt, read_jsonl, require_root, stop_tcpdump, wait_until, Lab};
 use pastmon_testbed::servers::{require, Servers};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -59,8 +59,7 @@ impl Watch {
         std::thread::sleep(Duration::from_millis(500));
         interrupt(&self.sensor);
         finish(self.sensor, "pastmon raw --iface");
-        interrupt(&self.tcpdump);
-        finish(self.tcpdump, "tcpdump");
+        stop_tcpdump(self.tcpdump, &self.pcap);
         let replay = Command::new(env!("CARGO_BIN_EXE_pastmon"))
             .args(["raw", "--pcap", self.pcap.to_str().unwrap(), "--interval", "60", "--transactions"])
             .arg(&self.replay)

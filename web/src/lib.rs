@@ -101,15 +101,8 @@ async fn authenticate(State(state): State<Shared>, request: Request, next: Next)
     if state.tokens_sha256.is_empty() {
         return next.run(request).await;
     }
-    let presented = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
-        if let Some(t) = v.strip_prefix("Bearer ") {
-            Some(t.trim().to_owned())
-        } else {
-            let decoded = base64_decode(v.strip_prefix("Basic ")?.trim())?;
-            let text = String::from_utf8(decoded).ok()?;
-            Some(text.split_once(':')?.1.to_owned())
-        }
-    });
+    let presented =
+        request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(presented_token);
     match presented {
         Some(token) if state.tokens_sha256.contains(&hash_token(&token)) => next.run(request).await,
         _ => (
@@ -121,29 +114,21 @@ async fn authenticate(State(state): State<Shared>, request: Request, next: Next)
     }
 }
 
-/// Standard base64 (RFC 4648), as HTTP Basic uses it.
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let value = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let s = s.trim_end_matches('=').as_bytes();
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    for chunk in s.chunks(4) {
-        let mut acc = 0u32;
-        for (i, c) in chunk.iter().enumerate() {
-            acc |= value(*c)? << (18 - 6 * i);
-        }
-        let bytes = acc.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
+/// The token of an `Authorization` value: `Bearer TOKEN`, or HTTP Basic with
+/// the token as password. Schemes are case-insensitive (RFC 9110).
+fn presented_token(value: &str) -> Option<String> {
+    use base64::Engine;
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("bearer") {
+        Some(rest.to_owned())
+    } else if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD.decode(rest).ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        Some(text.split_once(':')?.1.to_owned())
+    } else {
+        None
     }
-    Some(out)
 }
 
 pub fn router(state: Shared) -> Router {
@@ -152,6 +137,8 @@ pub fn router(state: Shared) -> Router {
         .route("/drill", get(pages::drill))
         .route("/graph", get(pages::graph))
         .route("/sensors", get(pages::sensors))
+        .route("/assets/console.css", get(pages::style))
+        .route("/assets/console.js", get(pages::script))
         .route("/api/v1/signatures", get(api::signatures))
         .route("/api/v1/drill", get(api::drill))
         .route("/api/v1/graph", get(api::graph))
@@ -166,10 +153,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn basic_auth_decodes() {
-        assert_eq!(base64_decode("dTpzZWNyZXQ=").unwrap(), b"u:secret");
-        assert_eq!(base64_decode("YQ").unwrap(), b"a");
-        assert!(base64_decode("@@@@").is_none());
+    fn tokens_from_either_scheme_in_any_case() {
+        assert_eq!(presented_token("Basic dTpzZWNyZXQ=").as_deref(), Some("secret"));
+        assert_eq!(presented_token("basic dTpzZWNyZXQ=").as_deref(), Some("secret"));
+        assert_eq!(presented_token("Bearer abc").as_deref(), Some("abc"));
+        assert_eq!(presented_token("BEARER  abc ").as_deref(), Some("abc"));
+        assert_eq!(presented_token("Basic @@@@"), None);
+        assert_eq!(presented_token("Digest x"), None);
     }
 
     #[test]

@@ -1,41 +1,57 @@
-//! HTML pages. Everything is in the response: styles, charts as SVG, and a
-//! few lines of script for sorting and filtering tables; no page loads
-//! anything from elsewhere. A page's query string is its state: links and
-//! forms only change parameters, so every view can be shared as a URL.
+//! HTML pages, written with maud (escaped at compile time). Everything is in
+//! the binary: the style sheet and the one small script are served under
+//! `/assets/`, charts are SVG drawn by the server; no page loads anything
+//! from elsewhere. A page's query string is its state: links and forms only
+//! change parameters, so every view can be shared as a URL.
 
 use crate::api::{load, status};
 use crate::params::{Params, PRESETS};
-use crate::query::Stat;
-use crate::svg::{esc, format_value, histogram_chart, line_chart, sparkline, time_input, time_label};
+use crate::query::{By, Point, Range, Stat};
+use crate::svg::{format_value, histogram_chart, line_chart, sparkline, time_input, time_label};
 use crate::views::{self, Stats, ViewError};
 use crate::Shared;
 use axum::extract::{Query, State};
+use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
+use maud::{html, Markup, DOCTYPE};
 use pastmon_model::Metric;
-use std::fmt::Write;
 
-const STYLE: &str = "body{font-family:sans-serif;margin:1em 2em;color:#222}nav a{margin-right:1em}\
-table{border-collapse:collapse;margin:.5em 0}th,td{padding:2px 8px;border-bottom:1px solid #eee;text-align:right}\
-th{cursor:pointer;background:#f4f4f4}td.l,th.l{text-align:left}.err{color:#b00}form{margin:.5em 0}\
-.presets a{margin-right:.5em}h2{margin-top:1.2em}.note{color:#666;font-size:90%}";
+pub const STYLE: &str = include_str!("../assets/console.css");
+pub const SCRIPT: &str = include_str!("../assets/console.js");
 
-/// Click a header to sort its table; type in `#filter` to hide rows.
-const SCRIPT: &str = "document.querySelectorAll('th').forEach(function(th){th.onclick=function(){\
-var t=th.closest('table'),i=Array.prototype.indexOf.call(th.parentNode.children,th),d=th.dataset.d=th.dataset.d==='a'?'d':'a';\
-t.querySelectorAll('tbody').forEach(function(b){var r=Array.prototype.slice.call(b.rows);r.sort(function(x,y){\
-var p=x.cells[i].dataset.v||x.cells[i].textContent,q=y.cells[i].dataset.v||y.cells[i].textContent,\
-n=parseFloat(p),m=parseFloat(q),c=(!isNaN(n)&&!isNaN(m))?n-m:p.localeCompare(q);return d==='a'?c:-c});\
-r.forEach(function(e){b.appendChild(e)})})}});var f=document.getElementById('filter');if(f){f.oninput=function(){\
-var s=f.value.toLowerCase();document.querySelectorAll('tbody tr').forEach(function(r){\
-r.style.display=r.textContent.toLowerCase().indexOf(s)<0?'none':''})}}";
+/// `/assets/console.css` and `/assets/console.js`.
+pub async fn style() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE).into_response()
+}
 
-fn page(title: &str, body: &str) -> Html<String> {
-    Html(format!(
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{t} — pastmon</title><style>{STYLE}</style></head>\
-         <body><nav><b>pastmon</b> <a href=\"/\">Level 1</a><a href=\"/graph\">Graph</a><a href=\"/sensors\">Sensors</a>\
-         <a href=\"/api/v1/openapi.json\">API</a></nav><h1>{t}</h1>{body}<script>{SCRIPT}</script></body></html>",
-        t = esc(title)
-    ))
+pub async fn script() -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT).into_response()
+}
+
+fn page(title: &str, body: Markup) -> Html<String> {
+    let markup = html! {
+        (DOCTYPE)
+        html {
+            head {
+                meta charset="utf-8";
+                title { (title) " — pastmon" }
+                link rel="stylesheet" href="/assets/console.css";
+            }
+            body {
+                nav {
+                    b { "pastmon" } " "
+                    a href="/" { "Level 1" }
+                    a href="/graph" { "Graph" }
+                    a href="/sensors" { "Sensors" }
+                    a href="/api/v1/openapi.json" { "API" }
+                }
+                h1 { (title) }
+                (body)
+                script src="/assets/console.js" {}
+            }
+        }
+    };
+    Html(markup.into_string())
 }
 
 fn error_page(e: &ViewError) -> Response {
@@ -43,43 +59,39 @@ fn error_page(e: &ViewError) -> Response {
         ViewError::BadRequest(_) => "This view's parameters are not right",
         ViewError::Query(_) => "The database did not answer",
     };
-    (status(e), page("Error", &format!("<p>{what}:</p><p class=\"err\">{}</p>", esc(&e.to_string())))).into_response()
+    let body = html! { p { (what) ":" } p.err { (e.to_string()) } };
+    (status(e), page("Error", body)).into_response()
 }
 
 /// The time-frame links, a custom range form, and the view's range.
-fn range_bar(p: &Params, path: &str, range: crate::query::Range) -> String {
-    let mut out = format!("<form class=\"range\" method=\"get\" action=\"{path}\">");
-    for (k, v) in &p.0 {
-        if !matches!(k.as_str(), "from" | "to" | "last") {
-            let _ = write!(out, "<input type=\"hidden\" name=\"{}\" value=\"{}\">", esc(k), esc(v));
+fn range_bar(p: &Params, path: &str, range: Range) -> Markup {
+    html! {
+        form.range method="get" action=(path) {
+            @for (k, v) in &p.0 {
+                @if !matches!(k.as_str(), "from" | "to" | "last") {
+                    input type="hidden" name=(k) value=(v);
+                }
+            }
+            "from " input type="datetime-local" name="from" value=(time_input(range.from));
+            " to " input type="datetime-local" name="to" value=(time_input(range.to));
+            " UTC " button { "Go" }
+        }
+        p.presets {
+            @for (name, _) in PRESETS {
+                a href={ (path) "?" (p.set("from", None).set("to", None).with("last", Some(name))) } { (name) }
+            }
+            span.note { (time_label(range.from)) " – " (time_label(range.to)) " UTC" }
         }
     }
-    let _ = write!(
-        out,
-        "from <input type=\"datetime-local\" name=\"from\" value=\"{}\"> to <input type=\"datetime-local\" \
-         name=\"to\" value=\"{}\"> UTC <button>Go</button></form><p class=\"presets\">",
-        time_input(range.from),
-        time_input(range.to)
-    );
-    for (name, _) in PRESETS {
-        let q = p.set("from", None).set("to", None).with("last", Some(name));
-        let _ = write!(out, "<a href=\"{path}?{}\">{name}</a>", esc(&q));
-    }
-    let _ = write!(
-        out,
-        "<span class=\"note\">{} – {} UTC</span></p>",
-        esc(&time_label(range.from)),
-        esc(&time_label(range.to))
-    );
-    out
 }
 
-fn ms(v: Option<f64>) -> String {
-    v.map_or_else(|| "–".into(), |v| format_value(v, true))
+fn fmt(v: Option<f64>, duration: bool) -> String {
+    v.map_or_else(|| "–".into(), |v| format_value(v, duration))
 }
 
-fn cell(v: Option<f64>, text: String) -> String {
-    format!("<td data-v=\"{}\">{}</td>", v.unwrap_or(-1.0), esc(&text))
+/// A table cell sorted by its value (`data-v`), showing `text`.
+fn cell(v: Option<f64>, text: String) -> Markup {
+    html! { td data-v=(v.unwrap_or(-1.0)) { (text) } }
 }
 
 pub async fn level1(State(s): State<Shared>, Query(q): Query<Vec<(String, String)>>) -> Response {
@@ -88,63 +100,58 @@ pub async fn level1(State(s): State<Shared>, Query(q): Query<Vec<(String, String
         Ok(v) => v,
         Err(e) => return error_page(&e),
     };
-    let mut body = range_bar(&p, "/", v.range);
-    body.push_str("<p><input id=\"filter\" placeholder=\"filter signatures\" size=\"40\"></p>");
-    if v.signatures.is_empty() {
-        body.push_str("<p>No transactions in this time frame.</p>");
-    }
-    let mut plugin = String::new();
+    // One table per plugin, in the order the view sorted them.
+    let mut plugins: Vec<(&str, Vec<&views::SignatureOut>)> = Vec::new();
     for r in &v.signatures {
-        if r.plugin != plugin {
-            if !plugin.is_empty() {
-                body.push_str("</tbody></table>");
-            }
-            plugin = r.plugin.clone();
-            let _ = write!(
-                body,
-                "<h2>{}</h2><table class=\"signatures\"><thead><tr><th class=\"l\">signature</th><th>transactions</th>\
-                 <th>first response avg</th><th>p95</th><th>last response avg</th><th>p95</th><th>errors</th>\
-                 <th class=\"l\">transactions over time</th></tr></thead><tbody>",
-                esc(&plugin)
-            );
+        match plugins.last_mut() {
+            Some((plugin, rows)) if *plugin == r.plugin => rows.push(r),
+            _ => plugins.push((&r.plugin, vec![r])),
         }
-        let q = p.time_frame().set("signature", Some(&r.signature)).set("plugin", Some(&r.plugin));
-        let graph = p.time_frame().set("series", Some(&r.signature));
-        let _ = write!(
-            body,
-            "<tr><td class=\"l\"><a href=\"/drill?{}\">{}</a> <a class=\"note\" href=\"/graph?{}\">graph</a></td>\
-             <td>{}</td>{}{}{}{}<td data-v=\"{}\" class=\"{}\">{:.1} %</td><td class=\"l\">{}</td></tr>",
-            esc(&q.query_string()),
-            esc(&r.signature),
-            esc(&graph.query_string()),
-            r.transactions,
-            cell(r.first_response.avg, ms(r.first_response.avg)),
-            cell(r.first_response.p95, ms(r.first_response.p95)),
-            cell(r.last_response.avg, ms(r.last_response.avg)),
-            cell(r.last_response.p95, ms(r.last_response.p95)),
-            r.error_share,
-            if r.errors > 0 { "err" } else { "" },
-            r.error_share * 100.0,
-            sparkline(&r.sparkline)
-        );
     }
-    if !plugin.is_empty() {
-        body.push_str("</tbody></table>");
-    }
-    let _ = write!(
-        body,
-        "<p class=\"note\">From {} ({} rows). Errors: server errors (HTTP 5xx, DNS SERVFAIL), resets, no response, \
-         incomplete responses, refusals. <a href=\"/api/v1/signatures?{}\">JSON</a></p>",
-        v.table.name(),
-        v.signatures.len(),
-        esc(&p.query_string())
-    );
-    page("Level 1", &body).into_response()
+    let body = html! {
+        (range_bar(&p, "/", v.range))
+        p { input #filter placeholder="filter signatures" size="40"; }
+        @if v.signatures.is_empty() { p { "No transactions in this time frame." } }
+        @for (plugin, rows) in &plugins {
+            h2 { (plugin) }
+            table.signatures {
+                thead { tr {
+                    th.l { "signature" } th { "transactions" } th { "first response avg" } th { "p95" }
+                    th { "last response avg" } th { "p95" } th { "errors" } th.l { "transactions over time" }
+                } }
+                tbody {
+                    @for r in rows {
+                        tr {
+                            td.l {
+                                a href={ "/drill?" (p.time_frame().set("signature", Some(&r.signature)).with("plugin", Some(&r.plugin))) } { (r.signature) }
+                                " "
+                                a.note href={ "/graph?" (p.time_frame().with("series", Some(&r.signature))) } { "graph" }
+                            }
+                            td { (r.transactions) }
+                            (cell(r.first_response.avg, fmt(r.first_response.avg, true)))
+                            (cell(r.first_response.p95, fmt(r.first_response.p95, true)))
+                            (cell(r.last_response.avg, fmt(r.last_response.avg, true)))
+                            (cell(r.last_response.p95, fmt(r.last_response.p95, true)))
+                            td data-v=(r.error_share) class=[(r.errors > 0).then_some("err")] {
+                                (format!("{:.1} %", r.error_share * 100.0))
+                            }
+                            td.l { (sparkline(&r.sparkline)) }
+                        }
+                    }
+                }
+            }
+        }
+        p.note {
+            "From " (v.table.name()) " (" (v.signatures.len()) " rows). Errors: server errors (HTTP 5xx, DNS \
+             SERVFAIL), resets, no response, incomplete responses, refusals. "
+            a href={ "/api/v1/signatures?" (p.query_string()) } { "JSON" }
+        }
+    };
+    page("Level 1", body).into_response()
 }
 
-fn stats_cells(st: &Stats, duration: bool) -> String {
-    let f = |v: Option<f64>| v.map_or_else(|| "–".into(), |v| format_value(v, duration));
-    [st.avg, st.p50, st.p95, st.max].iter().map(|v| cell(*v, f(*v))).collect()
+fn stats_cells(st: &Stats, duration: bool) -> Markup {
+    html! { @for v in [st.avg, st.p50, st.p95, st.max] { (cell(v, fmt(v, duration))) } }
 }
 
 pub async fn drill(State(s): State<Shared>, Query(q): Query<Vec<(String, String)>>) -> Response {
@@ -155,59 +162,56 @@ pub async fn drill(State(s): State<Shared>, Query(q): Query<Vec<(String, String)
     };
     let duration = crate::query::metric_by_name(v.metric).is_some_and(views::is_duration);
     let by = match v.by {
-        crate::query::By::Server => "server",
-        crate::query::By::Client => "client",
+        By::Server => "server",
+        By::Client => "client",
     };
     let title = format!("{} by {by}", v.filter.signature.as_deref().unwrap_or("all signatures"));
-    let mut body = range_bar(&p, "/drill", v.range);
-    let _ = write!(body, "<p>Rank by <a href=\"/drill?{}\">count</a> | <a href=\"/drill?{}\">slowness</a> of {}; show <a href=\"/drill?{}\">servers</a> | <a href=\"/drill?{}\">clients</a></p>",
-        esc(&p.with("order", Some("count"))), esc(&p.with("order", Some("slow"))), esc(v.metric),
-        esc(&p.with("by", Some("server"))), esc(&p.with("by", Some("client"))));
-    let _ = write!(
-        body,
-        "<table class=\"drill\"><thead><tr><th class=\"l\">{by}</th><th>transactions</th><th>errors</th><th>avg</th>\
-         <th>p50</th><th>p95</th><th>max</th></tr></thead><tbody>"
-    );
-    for r in &v.rows {
-        // A server leads to its clients; a client narrows the view to it.
-        let next = if by == "server" {
-            format!("/drill?{}", p.set("server", Some(&r.key)).with("by", Some("client")))
-        } else {
-            format!("/drill?{}", p.with("client", Some(&r.key)))
-        };
-        let series = match &v.filter.signature {
-            Some(sig) if by == "server" => {
-                format!("/graph?{}", p.time_frame().with("series", Some(&format!("{sig}@{}", r.key))))
+    let body = html! {
+        (range_bar(&p, "/drill", v.range))
+        p {
+            "Rank by " a href={ "/drill?" (p.with("order", Some("count"))) } { "count" }
+            " | " a href={ "/drill?" (p.with("order", Some("slow"))) } { "slowness" }
+            " of " (v.metric) "; show "
+            a href={ "/drill?" (p.with("by", Some("server"))) } { "servers" }
+            " | " a href={ "/drill?" (p.with("by", Some("client"))) } { "clients" }
+        }
+        table.drill {
+            thead { tr {
+                th.l { (by) } th { "transactions" } th { "errors" } th { "avg" } th { "p50" } th { "p95" } th { "max" }
+            } }
+            tbody {
+                @for r in &v.rows {
+                    tr {
+                        td.l {
+                            // A server leads to its clients; a client narrows the view to it.
+                            @if by == "server" {
+                                a href={ "/drill?" (p.set("server", Some(&r.key)).with("by", Some("client"))) } { (r.key) }
+                                @if let Some(sig) = &v.filter.signature {
+                                    " "
+                                    a.note href={ "/graph?" (p.time_frame().with("series", Some(&format!("{sig}@{}", r.key)))) } { "graph" }
+                                }
+                            } @else {
+                                a href={ "/drill?" (p.with("client", Some(&r.key))) } { (r.key) }
+                            }
+                        }
+                        td { (r.transactions) }
+                        td { (r.errors) }
+                        (stats_cells(&r.stats, duration))
+                    }
+                }
             }
-            _ => String::new(),
-        };
-        let _ = write!(
-            body,
-            "<tr><td class=\"l\"><a href=\"{}\">{}</a>{}</td><td>{}</td><td>{}</td>{}</tr>",
-            esc(&next),
-            esc(&r.key),
-            if series.is_empty() {
-                String::new()
-            } else {
-                format!(" <a class=\"note\" href=\"{}\">graph</a>", esc(&series))
-            },
-            r.transactions,
-            r.errors,
-            stats_cells(&r.stats, duration)
-        );
-    }
-    body.push_str("</tbody></table>");
-    let _ = write!(body, "<p class=\"note\"><a href=\"/api/v1/drill?{}\">JSON</a></p>", esc(&p.query_string()));
-    page(&title, &body).into_response()
+        }
+        p.note { a href={ "/api/v1/drill?" (p.query_string()) } { "JSON" } }
+    };
+    page(&title, body).into_response()
 }
 
-fn select(name: &str, options: &[&str], chosen: &str) -> String {
-    let mut out = format!("<select name=\"{name}\">");
-    for o in options {
-        let _ = write!(out, "<option{}>{}</option>", if *o == chosen { " selected" } else { "" }, esc(o));
+fn select(name: &str, options: &[&str], chosen: &str) -> Markup {
+    html! {
+        select name=(name) {
+            @for o in options { option selected[*o == chosen] { (o) } }
+        }
     }
-    out.push_str("</select>");
-    out
 }
 
 pub async fn graph(State(s): State<Shared>, Query(q): Query<Vec<(String, String)>>) -> Response {
@@ -219,80 +223,54 @@ pub async fn graph(State(s): State<Shared>, Query(q): Query<Vec<(String, String)
     let duration = v.unit == "microseconds";
     let metrics: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
     let stats: Vec<&str> = Stat::ALL.iter().map(|s| s.name()).collect();
-    let mut body = range_bar(&p, "/graph", v.range);
-    let mut form = String::from("<form method=\"get\" action=\"/graph\">");
-    let _ =
-        write!(form, "metric {} statistic {} ", select("metric", &metrics, v.metric), select("stat", &stats, v.stat));
     let series: Vec<&str> = p.all("series").collect();
-    for i in 0..3 {
-        let _ = write!(
-            form,
-            "<input name=\"series\" size=\"28\" placeholder=\"SIGNATURE or SIGNATURE@IP:PORT\" value=\"{}\"> ",
-            esc(series.get(i).copied().unwrap_or_default())
-        );
-    }
-    for key in ["last", "from", "to", "plugin", "server", "client", "sensor", "signature"] {
-        if let Some(val) = p.get(key) {
-            let _ = write!(form, "<input type=\"hidden\" name=\"{key}\" value=\"{}\">", esc(val));
-        }
-    }
-    let _ = write!(
-        form,
-        "<label><input type=\"checkbox\" name=\"compare\" value=\"1\"{}> previous period</label> <button>Show</button></form>",
-        if p.flag("compare") { " checked" } else { "" }
-    );
-    body.push_str(&form);
     // Zoom: the middle half, or twice the span, around the same centre.
     let (from, to) = (v.range.from, v.range.to);
     let (mid, span) = ((from + to) / 2, to - from);
-    let zoom =
-        |from: u64, to: u64| p.set("last", None).set("from", Some(&from.to_string())).with("to", Some(&to.to_string()));
-    let _ = write!(
-        body,
-        "<p>Zoom <a href=\"/graph?{}\">in</a> | <a href=\"/graph?{}\">out</a>; earlier <a href=\"/graph?{}\">←</a> \
-         <a href=\"/graph?{}\">→</a> later</p>",
-        esc(&zoom(mid - span / 4, mid + span / 4)),
-        esc(&zoom(mid.saturating_sub(span), mid + span)),
-        esc(&zoom(from.saturating_sub(span / 2), to - span / 2)),
-        esc(&zoom(from + span / 2, to + span / 2)),
-    );
-    let mut all = v.series.clone();
-    all.extend(v.previous.iter().cloned());
-    let lines: Vec<(String, Vec<crate::query::Point>)> = all.into_iter().map(|s| (s.name, s.points)).collect();
-    let _ = write!(
-        body,
-        "<h2>{} of {} per {} s ({})</h2>{}",
-        esc(v.stat),
-        esc(v.metric),
-        v.step,
-        esc(v.table.name()),
-        line_chart(&lines, duration && v.stat != "count")
-    );
+    let zoom = |from: u64, to: u64| {
+        format!("/graph?{}", p.set("last", None).set("from", Some(&from.to_string())).with("to", Some(&to.to_string())))
+    };
+    let lines: Vec<(String, Vec<Point>)> =
+        v.series.iter().chain(&v.previous).map(|s| (s.name.clone(), s.points.clone())).collect();
     let h = &v.histogram;
-    let _ = write!(
-        body,
-        "<h2>Histogram of {}</h2><p>{} values; avg {}, p50 {}, p95 {}, p99 {}, max {}</p>{}",
-        esc(v.metric),
-        h.stats.count,
-        esc(&fmt(h.stats.avg, duration)),
-        esc(&fmt(h.stats.p50, duration)),
-        esc(&fmt(h.stats.p95, duration)),
-        esc(&fmt(h.stats.p99, duration)),
-        esc(&fmt(h.stats.max, duration)),
-        histogram_chart(&h.buckets, duration)
-    );
     let qs = p.query_string();
-    let _ = write!(
-        body,
-        "<p class=\"note\">Data: <a href=\"/api/v1/graph?{q}\">JSON</a> · <a href=\"/api/v1/graph?{q}&amp;format=csv\">series CSV</a> · \
-         <a href=\"/api/v1/graph?{q}&amp;format=csv&amp;part=histogram\">histogram CSV</a></p>",
-        q = esc(&qs)
-    );
-    page("Graph", &body).into_response()
-}
-
-fn fmt(v: Option<f64>, duration: bool) -> String {
-    v.map_or_else(|| "–".into(), |v| format_value(v, duration))
+    let body = html! {
+        (range_bar(&p, "/graph", v.range))
+        form method="get" action="/graph" {
+            "metric " (select("metric", &metrics, v.metric)) " statistic " (select("stat", &stats, v.stat)) " "
+            @for i in 0..3 {
+                input name="series" size="28" placeholder="SIGNATURE or SIGNATURE@IP:PORT"
+                    value=(series.get(i).copied().unwrap_or_default());
+                " "
+            }
+            @for key in ["last", "from", "to", "plugin", "server", "client", "sensor", "signature"] {
+                @if let Some(val) = p.get(key) { input type="hidden" name=(key) value=(val); }
+            }
+            label { input type="checkbox" name="compare" value="1" checked[p.flag("compare")]; " previous period" }
+            " " button { "Show" }
+        }
+        p {
+            "Zoom " a href=(zoom(mid - span / 4, mid + span / 4)) { "in" }
+            " | " a href=(zoom(mid.saturating_sub(span), mid + span)) { "out" }
+            "; earlier " a href=(zoom(from.saturating_sub(span / 2), to - span / 2)) { "←" }
+            " " a href=(zoom(from + span / 2, to + span / 2)) { "→" } " later"
+        }
+        h2 { (v.stat) " of " (v.metric) " per " (v.step) " s (" (v.table.name()) ")" }
+        (line_chart(&lines, duration && v.stat != "count"))
+        h2 { "Histogram of " (v.metric) }
+        p {
+            (h.stats.count) " values; avg " (fmt(h.stats.avg, duration)) ", p50 " (fmt(h.stats.p50, duration))
+            ", p95 " (fmt(h.stats.p95, duration)) ", p99 " (fmt(h.stats.p99, duration))
+            ", max " (fmt(h.stats.max, duration))
+        }
+        (histogram_chart(&h.buckets, duration))
+        p.note {
+            "Data: " a href={ "/api/v1/graph?" (qs) } { "JSON" }
+            " · " a href={ "/api/v1/graph?" (qs) "&format=csv" } { "series CSV" }
+            " · " a href={ "/api/v1/graph?" (qs) "&format=csv&part=histogram" } { "histogram CSV" }
+        }
+    };
+    page("Graph", body).into_response()
 }
 
 pub async fn sensors(State(s): State<Shared>, Query(q): Query<Vec<(String, String)>>) -> Response {
@@ -301,39 +279,34 @@ pub async fn sensors(State(s): State<Shared>, Query(q): Query<Vec<(String, Strin
         Ok(v) => v,
         Err(e) => return error_page(&e),
     };
-    let mut body = range_bar(&p, "/sensors", v.range);
-    body.push_str(
-        "<table class=\"sensors\"><thead><tr><th class=\"l\">sensor</th><th class=\"l\">version</th><th>intervals</th>\
-         <th>packets</th><th>bytes</th><th>dropped</th><th>not analysed</th><th>flows</th><th>transactions</th>\
-         <th>bytes missing</th>\
-         <th>max export lag</th><th class=\"l\">last interval</th></tr></thead><tbody>",
-    );
-    for r in &v.sensors {
-        let _ = write!(
-            body,
-            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td>\
-             <td class=\"{}\">{}</td>\
-             <td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{} s</td><td class=\"l\">{}</td></tr>",
-            esc(&r.sensor),
-            esc(&r.version),
-            r.intervals,
-            r.packets,
-            r.bytes,
-            if r.dropped > 0 { "err" } else { "" },
-            r.dropped,
-            if r.skipped > 0 { "err" } else { "" },
-            r.skipped,
-            r.flows,
-            r.transactions,
-            if r.lost_bytes > 0 { "err" } else { "" },
-            r.lost_bytes,
-            r.max_export_lag_seconds,
-            esc(&time_label(r.last_interval))
-        );
-    }
-    body.push_str(
-        "</tbody></table><p class=\"note\">Frames dropped before analysis, frames not analysed and payload \
-         missing from the capture mean the numbers of that time may be incomplete.</p>",
-    );
-    page("Sensors", &body).into_response()
+    let flagged = |n: u64| (n > 0).then_some("err");
+    let body = html! {
+        (range_bar(&p, "/sensors", v.range))
+        table.sensors {
+            thead { tr {
+                th.l { "sensor" } th.l { "version" } th { "intervals" } th { "packets" } th { "bytes" }
+                th { "dropped" } th { "not analysed" } th { "flows" } th { "transactions" } th { "bytes missing" }
+                th { "max export lag" } th.l { "last interval" }
+            } }
+            tbody {
+                @for r in &v.sensors {
+                    tr {
+                        td.l { (r.sensor) } td.l { (r.version) } td { (r.intervals) } td { (r.packets) }
+                        td { (r.bytes) }
+                        td class=[flagged(r.dropped)] { (r.dropped) }
+                        td class=[flagged(r.skipped)] { (r.skipped) }
+                        td { (r.flows) } td { (r.transactions) }
+                        td class=[flagged(r.lost_bytes)] { (r.lost_bytes) }
+                        td { (r.max_export_lag_seconds) " s" }
+                        td.l { (time_label(r.last_interval)) }
+                    }
+                }
+            }
+        }
+        p.note {
+            "Frames dropped before analysis, frames not analysed and payload missing from the capture mean the \
+             numbers of that time may be incomplete."
+        }
+    };
+    page("Sensors", body).into_response()
 }

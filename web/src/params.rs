@@ -4,6 +4,7 @@
 
 use crate::query::{By, Filter, Order, Range, Stat};
 use pastmon_model::Metric;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::net::IpAddr;
 
 /// The raw pairs, repeated keys kept (`series` may come several times).
@@ -243,14 +244,9 @@ pub fn parse_time(s: &str) -> Option<u64> {
 
 /// Percent-encodes a query-string component.
 pub fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    // Everything but RFC 3986's unreserved characters.
+    const RESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+    utf8_percent_encode(s, RESERVED).to_string()
 }
 
 #[cfg(test)]

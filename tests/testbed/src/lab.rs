@@ -103,6 +103,27 @@ pub fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
     }
 }
 
+/// Stops a `tcpdump -U -w FILE` once it has written what it was given: a
+/// tcpdump that lost its core still has frames in its socket, and SIGINT
+/// makes it leave them there. Waits for the file to stop growing (at most
+/// 10 s), then interrupts it and checks it ended well.
+pub fn stop_tcpdump(tcpdump: Child, file: &Path) {
+    let size = || std::fs::metadata(file).map_or(0, |m| m.len());
+    let start = Instant::now();
+    let mut last = (size(), Instant::now());
+    while start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = size();
+        if now != last.0 {
+            last = (now, Instant::now());
+        } else if last.1.elapsed() >= Duration::from_millis(500) {
+            break;
+        }
+    }
+    interrupt(&tcpdump);
+    finish(tcpdump, "tcpdump");
+}
+
 pub fn interrupt(child: &Child) {
     // SAFETY: a signal to our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };

@@ -15,8 +15,11 @@ use pastmon_clickhouse::{quote, ChError, Client};
 use pastmon_common::SkipReason;
 use pastmon_model::histogram::{bucket_bounds, Histogram};
 use pastmon_model::Metric;
+use select::Columns;
 use serde::Serialize;
 use std::collections::BTreeMap;
+
+mod select;
 
 /// A time frame, Unix seconds, `from` included, `to` excluded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -252,49 +255,6 @@ impl Summary {
     }
 }
 
-/// The SELECT expressions of a metric's summary, and how to read them back.
-fn summary_columns(t: Table, metric: Metric) -> String {
-    let m = metric.name();
-    format!(
-        "{}, {}, {}, {}, {}",
-        t.sum(&format!("{m}_count")),
-        t.min(&format!("{m}_min")),
-        t.max(&format!("{m}_max")),
-        t.sum(&format!("{m}_sum")),
-        t.histogram(metric)
-    )
-}
-
-/// A number cell: JSON formats quote 64-bit integers.
-fn num(v: &serde_json::Value) -> u64 {
-    v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).unwrap_or(0)
-}
-
-/// The (key, value) pairs of a `sumMap` cell: `[[keys], [values]]`.
-fn pairs(cell: &serde_json::Value) -> Vec<(u64, u64)> {
-    match cell.as_array().map(Vec::as_slice) {
-        Some([keys, values]) => match (keys.as_array(), values.as_array()) {
-            (Some(k), Some(v)) => k.iter().zip(v).map(|(k, v)| (num(k), num(v))).collect(),
-            _ => Vec::new(),
-        },
-        _ => Vec::new(),
-    }
-}
-
-/// Reads the five values `summary_columns` wrote, from JSON cells.
-fn summary_from(cells: &[serde_json::Value]) -> Summary {
-    let histogram =
-        Histogram::from_buckets(cells.get(4).map(pairs).unwrap_or_default().into_iter().map(|(k, n)| (k as u16, n)));
-    let count = cells.first().map_or(0, num);
-    Summary {
-        count,
-        min: if count == 0 { 0 } else { cells.get(1).map_or(0, num) },
-        max: cells.get(2).map_or(0, num),
-        sum: cells.get(3).map_or(0, num),
-        histogram,
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
     #[error("{0}")]
@@ -303,24 +263,6 @@ pub enum QueryError {
     Database(#[from] ChError),
     #[error("unexpected answer from ClickHouse: {0}")]
     Answer(String),
-}
-
-/// Rows of a query in JSONCompact form (each row an array of `width`
-/// cells).
-fn rows(client: &Client, sql: &str, width: usize) -> Result<Vec<Vec<serde_json::Value>>, QueryError> {
-    let text = client.query(&format!("{sql} FORMAT JSONCompact"))?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| QueryError::Answer(e.to_string()))?;
-    let data = v.get("data").and_then(|d| d.as_array()).ok_or_else(|| QueryError::Answer("no data".into()))?;
-    data.iter()
-        .map(|r| match r.as_array() {
-            Some(cells) if cells.len() == width => Ok(cells.clone()),
-            _ => Err(QueryError::Answer(format!("a row of {width} cells expected, got {r}"))),
-        })
-        .collect()
-}
-
-fn text(v: &serde_json::Value) -> String {
-    v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())
 }
 
 /// Outcomes counted as errors on the Level 1 page: server errors, resets,
@@ -334,6 +276,11 @@ const ERROR_OUTCOMES: [&str; 7] = [
     "outcome_no",
     "outcome_error",
 ];
+
+/// The sum of the error outcomes' counts.
+fn errors_expr(t: Table) -> String {
+    ERROR_OUTCOMES.iter().map(|c| t.sum(c)).collect::<Vec<_>>().join(" + ")
+}
 
 /// One signature on the Level 1 page.
 #[derive(Clone, Debug, Serialize)]
@@ -366,37 +313,38 @@ pub fn signatures(client: &Client, db: &str, range: Range, filter: &Filter) -> R
     let t = Table::for_totals(range, filter.detail());
     let range = t.align(range);
     let step = step_for(range, t, 48);
-    let errors: Vec<String> = ERROR_OUTCOMES.iter().map(|c| t.sum(c)).collect();
+    let mut c = Columns::default();
+    let (plugin, signature) = (c.cell("plugin"), c.cell("signature"));
+    let transactions = c.cell(t.sum("transactions"));
+    let errors = c.cell(errors_expr(t));
+    let first_response = c.summary(t, Metric::FirstResponse);
+    let last_response = c.summary(t, Metric::LastResponse);
+    let per_step =
+        c.pairs(format!("sumMap([toUInt32({})], [toUInt64({})])", bucket_expr(step), t.value("transactions")));
     let sql = format!(
-        "SELECT plugin, signature, {}, {}, {}, {}, sumMap([toUInt32({})], [toUInt64({})]) FROM {db}.{} WHERE {} \
-         GROUP BY plugin, signature ORDER BY plugin, signature",
-        t.sum("transactions"),
-        errors.join(" + "),
-        summary_columns(t, Metric::FirstResponse),
-        summary_columns(t, Metric::LastResponse),
-        bucket_expr(step),
-        t.value("transactions"),
+        "SELECT {} FROM {db}.{} WHERE {} GROUP BY plugin, signature ORDER BY plugin, signature",
+        c.list(),
         t.name(),
         filter.sql(range)
     );
     let first = range.from / step * step;
     let slots = range.to.saturating_sub(first).div_ceil(step).max(1) as usize;
-    Ok(rows(client, &sql, 15)?
+    Ok(c.fetch(client, &sql)?
         .into_iter()
         .map(|r| {
             let mut sparkline = vec![0; slots];
-            for (t, n) in pairs(&r[14]) {
+            for (t, n) in r.pairs(per_step) {
                 if let Some(slot) = sparkline.get_mut((t.saturating_sub(first) / step) as usize) {
                     *slot += n;
                 }
             }
             SignatureRow {
-                plugin: text(&r[0]),
-                signature: text(&r[1]),
-                transactions: num(&r[2]),
-                errors: num(&r[3]),
-                first_response: summary_from(&r[4..9]),
-                last_response: summary_from(&r[9..14]),
+                plugin: r.text(plugin),
+                signature: r.text(signature),
+                transactions: r.num(transactions),
+                errors: r.num(errors),
+                first_response: r.summary(first_response),
+                last_response: r.summary(last_response),
                 sparkline,
             }
         })
@@ -472,23 +420,25 @@ pub fn drill(
         Order::Count => format!("{} DESC", t.sum("transactions")),
         Order::Slow => format!("{} / greatest({}, 1) DESC", t.sum(&format!("{m}_sum")), t.sum(&format!("{m}_count"))),
     };
-    let errors: Vec<String> = ERROR_OUTCOMES.iter().map(|c| t.sum(c)).collect();
+    let mut c = Columns::default();
+    let k = c.cell(format!("{key} AS k"));
+    let transactions = c.cell(t.sum("transactions"));
+    let errors = c.cell(errors_expr(t));
+    let summary = c.summary(t, metric);
     let sql = format!(
-        "SELECT {key} AS k, {}, {}, {} FROM {db}.{} WHERE {} GROUP BY k ORDER BY {order_by}, k LIMIT {}",
-        t.sum("transactions"),
-        errors.join(" + "),
-        summary_columns(t, metric),
+        "SELECT {} FROM {db}.{} WHERE {} GROUP BY k ORDER BY {order_by}, k LIMIT {}",
+        c.list(),
         t.name(),
         filter.sql(range),
         limit.clamp(1, 1000)
     );
-    Ok(rows(client, &sql, 8)?
+    Ok(c.fetch(client, &sql)?
         .into_iter()
         .map(|r| DrillRow {
-            key: text(&r[0]),
-            transactions: num(&r[1]),
-            errors: num(&r[2]),
-            metric: summary_from(&r[3..8]),
+            key: r.text(k),
+            transactions: r.num(transactions),
+            errors: r.num(errors),
+            metric: r.summary(summary),
         })
         .collect())
 }
@@ -514,16 +464,13 @@ pub fn series(
     let t = Table::for_chart(range, filter.detail());
     let range = t.align(range);
     let step = step.max(t.min_step());
-    let sql = format!(
-        "SELECT {} AS t, {} FROM {db}.{} WHERE {} GROUP BY t ORDER BY t",
-        bucket_expr(step),
-        summary_columns(t, metric),
-        t.name(),
-        filter.sql(range)
-    );
+    let mut c = Columns::default();
+    let start = c.cell(format!("{} AS t", bucket_expr(step)));
+    let summary = c.summary(t, metric);
+    let sql = format!("SELECT {} FROM {db}.{} WHERE {} GROUP BY t ORDER BY t", c.list(), t.name(), filter.sql(range));
     let mut by_step: BTreeMap<u64, Summary> = BTreeMap::new();
-    for r in rows(client, &sql, 6)? {
-        by_step.insert(num(&r[0]), summary_from(&r[1..6]));
+    for r in c.fetch(client, &sql)? {
+        by_step.insert(r.num(start), r.summary(summary));
     }
     let first = range.from / step * step;
     Ok((first..range.to)
@@ -541,8 +488,10 @@ pub fn summary(
     metric: Metric,
 ) -> Result<Summary, QueryError> {
     let t = Table::for_chart(range, filter.detail());
-    let sql = format!("SELECT {} FROM {db}.{} WHERE {}", summary_columns(t, metric), t.name(), filter.sql(range));
-    Ok(rows(client, &sql, 5)?.first().map(|r| summary_from(r)).unwrap_or_default())
+    let mut c = Columns::default();
+    let summary = c.summary(t, metric);
+    let sql = format!("SELECT {} FROM {db}.{} WHERE {}", c.list(), t.name(), filter.sql(range));
+    Ok(c.fetch(client, &sql)?.first().map(|r| r.summary(summary)).unwrap_or_default())
 }
 
 /// A histogram bucket for display: `[lo, hi)` in the metric's unit.
@@ -583,31 +532,39 @@ pub struct SensorRow {
 
 pub fn sensors(client: &Client, db: &str, range: Range) -> Result<Vec<SensorRow>, QueryError> {
     let skipped: Vec<String> = skip_columns().iter().map(|c| format!("sum({c})")).collect();
+    let mut c = Columns::default();
+    let sensor = c.cell("sensor");
+    let version = c.cell("any(version)");
+    let intervals = c.cell("count()");
+    let packets = c.cell("sum(packets)");
+    let bytes = c.cell("sum(bytes)");
+    let dropped = c.cell("sum(dropped)");
+    let skipped = c.cell(skipped.join(" + "));
+    let flows = c.cell("sum(flows)");
+    let transactions = c.cell("sum(transactions)");
+    let lost_bytes = c.cell("sum(lost_bytes)");
+    let lag = c.cell("max(export_lag_seconds)");
+    let last = c.cell("toUInt32(max(interval_start))");
     let sql = format!(
-        "SELECT sensor, any(version), count(), sum(packets), sum(bytes), {}, sum(flows), sum(transactions), \
-         sum(lost_bytes), max(export_lag_seconds), toUInt32(max(interval_start)), sum(dropped) FROM {db}.sensors \
-         WHERE {} GROUP BY sensor ORDER BY sensor",
-        skipped.join(" + "),
+        "SELECT {} FROM {db}.sensors WHERE {} GROUP BY sensor ORDER BY sensor",
+        c.list(),
         Filter::default().sql(range)
     );
-    Ok(rows(client, &sql, 12)?
+    Ok(c.fetch(client, &sql)?
         .into_iter()
-        .map(|r| {
-            let n = |i: usize| num(&r[i]);
-            SensorRow {
-                sensor: text(&r[0]),
-                version: text(&r[1]),
-                intervals: n(2),
-                packets: n(3),
-                bytes: n(4),
-                dropped: n(11),
-                skipped: n(5),
-                flows: n(6),
-                transactions: n(7),
-                lost_bytes: n(8),
-                max_export_lag_seconds: n(9),
-                last_interval: n(10),
-            }
+        .map(|r| SensorRow {
+            sensor: r.text(sensor),
+            version: r.text(version),
+            intervals: r.num(intervals),
+            packets: r.num(packets),
+            bytes: r.num(bytes),
+            dropped: r.num(dropped),
+            skipped: r.num(skipped),
+            flows: r.num(flows),
+            transactions: r.num(transactions),
+            lost_bytes: r.num(lost_bytes),
+            max_export_lag_seconds: r.num(lag),
+            last_interval: r.num(last),
         })
         .collect())
 }
