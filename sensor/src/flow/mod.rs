@@ -375,3 +375,6 @@ impl FlowTable {
         flow.app.txs.emit_done(&flow.app.facts, sink);
     }
 }
+
+#[cfg(test)]
+mod tests;

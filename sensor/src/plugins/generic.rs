@@ -69,3 +69,65 @@ impl Parser for Turns {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timing::testing::{Harness, MS};
+    use crate::transaction::Metric;
+
+    /// Feeds `turns` (direction, time in ms, bytes) through the parser.
+    fn run(turns: &[(Direction, u64, &[u8])]) -> Vec<crate::transaction::Transaction> {
+        let mut h = Harness::tcp();
+        let mut parser = Turns::default();
+        for (dir, ms, data) in turns {
+            h.chunk(*dir, *ms, data.len(), |ev| parser.parse(*dir, data, ev));
+            if *dir == Direction::ToClient {
+                h.ack(*ms + 1);
+            }
+        }
+        h.chunk(Direction::ToClient, 1_000, 0, |ev| parser.end(Direction::ToClient, ev));
+        h.ack(1_000);
+        // The connection closes: what is still open ends unanswered.
+        h.txs.flush(crate::timing::FlushReason::Close);
+        h.emit()
+    }
+
+    #[test]
+    fn a_client_burst_then_a_server_burst_is_one_transaction() {
+        let (c, s) = (Direction::ToServer, Direction::ToClient);
+        let txs = run(&[(c, 10, b"HELO"), (c, 11, b" there"), (s, 15, b"hi"), (s, 18, b"!"), (c, 30, b"BYE")]);
+        assert_eq!(txs.len(), 2, "{txs:?}");
+        assert_eq!(txs[0].get(Metric::RequestBytes), Some(10));
+        assert_eq!(txs[0].get(Metric::ServerBytes), Some(3));
+        assert_eq!(txs[0].get(Metric::FirstResponse), Some(5 * MS));
+        assert_eq!(txs[0].get(Metric::LastResponse), Some(8 * MS));
+        assert_eq!(txs[0].outcome, Outcome::Ok);
+        assert_eq!(&*txs[0].signature, "TCP_7000");
+        // The last turn had no answer before the end.
+        assert_eq!(txs[1].outcome, Outcome::NoResponse);
+    }
+
+    #[test]
+    fn a_server_banner_is_no_transaction() {
+        let (c, s) = (Direction::ToServer, Direction::ToClient);
+        let txs = run(&[(s, 0, b"220 ready"), (c, 5, b"QUIT"), (s, 6, b"221 bye")]);
+        assert_eq!(txs.len(), 1, "{txs:?}");
+        assert_eq!(txs[0].start_ns, 5 * MS);
+        assert_eq!(txs[0].get(Metric::ServerBytes), Some(7));
+    }
+
+    #[test]
+    fn a_gap_in_a_turn_keeps_the_turn() {
+        let mut h = Harness::tcp();
+        let mut parser = Turns::default();
+        h.chunk(Direction::ToServer, 0, 4, |ev| parser.parse(Direction::ToServer, b"PING", ev));
+        h.chunk(Direction::ToServer, 1, 0, |ev| parser.gap(Direction::ToServer, 100, ev));
+        h.chunk(Direction::ToClient, 2, 4, |ev| parser.parse(Direction::ToClient, b"PONG", ev));
+        h.chunk(Direction::ToClient, 3, 0, |ev| parser.end(Direction::ToClient, ev));
+        h.ack(4);
+        let txs = h.emit();
+        assert_eq!(txs.len(), 1);
+        assert_eq!(txs[0].outcome, Outcome::Ok);
+    }
+}
