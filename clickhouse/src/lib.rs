@@ -1,7 +1,9 @@
 //! A small ClickHouse HTTP client: queries as text, inserts as RowBinary.
 //!
 //! Plain HTTP (ureq, blocking, keep-alive) works the same against 18.16 and
-//! modern servers; credentials go in the URL parameters both understand.
+//! modern servers. Credentials travel in the `X-ClickHouse-User` and
+//! `X-ClickHouse-Key` headers both understand, never in the URL, and no error
+//! this client makes carries them.
 
 use serde::Deserialize;
 use std::time::Duration;
@@ -90,9 +92,9 @@ impl Client {
     }
 
     fn request(&self, query: Option<&str>) -> ureq::Request {
-        let mut r = self.agent.post(&self.cfg.url).query("user", &self.cfg.user);
+        let mut r = self.agent.post(&self.cfg.url).set("X-ClickHouse-User", &self.cfg.user);
         if !self.cfg.password.is_empty() {
-            r = r.query("password", &self.cfg.password);
+            r = r.set("X-ClickHouse-Key", &self.cfg.password);
         }
         if let Some(q) = query {
             r = r.query("query", q);
@@ -112,8 +114,21 @@ impl Client {
         }
     }
 
+    /// The error of a request that got no answer. The HTTP client's text
+    /// names the URL; neither it nor ours may carry what the configured URL
+    /// holds beyond scheme, host and port, nor the password.
     fn unreachable(&self, reason: String) -> ChError {
-        ChError::Unreachable { url: self.cfg.url.clone(), reason }
+        let url = without_userinfo(&self.cfg.url);
+        let mut reason = reason.replace(&self.cfg.url, &url);
+        if !self.cfg.password.is_empty() {
+            reason = reason.replace(&self.cfg.password, "***");
+        }
+        // The statement itself (in the query string of an insert) is noise here.
+        if let Some(i) = reason.find("?query=") {
+            let end = reason[i..].find(|c: char| c.is_whitespace() || c == ':').map_or(reason.len(), |e| i + e);
+            reason.replace_range(i..end, "");
+        }
+        ChError::Unreachable { url, reason }
     }
 
     /// Runs a statement; returns the response body (TabSeparated by default).
@@ -136,6 +151,16 @@ impl Client {
     pub fn ping(&self) -> bool {
         let url = format!("{}/ping", self.cfg.url.trim_end_matches('/'));
         self.agent.get(&url).call().is_ok()
+    }
+}
+
+/// `scheme://user:secret@host:port/path` without `user:secret@`.
+fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+        None => url.to_owned(),
     }
 }
 
@@ -164,5 +189,33 @@ pub fn check_identifier(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("'{name}' is not a plain identifier (letters, digits, '_')"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_error_names_the_password() {
+        let cfg = ClickHouseConfig {
+            url: "http://reader:Sup3rSecret@127.0.0.1:1".into(),
+            password: "Sup3rSecret".into(),
+            timeout: 1,
+            ..ClickHouseConfig::default()
+        };
+        let e = Client::new(cfg).query("SELECT 1").unwrap_err().to_string();
+        assert!(e.contains("unreachable"), "{e}");
+        assert!(!e.contains("Sup3rSecret") && !e.contains("reader"), "{e}");
+        assert_eq!(without_userinfo("http://a:b@h:1/x@y"), "http://h:1/x@y");
+        assert_eq!(without_userinfo("http://h:1"), "http://h:1");
+    }
+
+    #[test]
+    fn quoting_and_identifiers() {
+        assert_eq!(quote("it's a \\ test"), "'it\\'s a \\\\ test'");
+        assert!(check_identifier("pastmon_1").is_ok());
+        assert!(check_identifier("1x").is_err());
+        assert!(check_identifier("a;b").is_err());
     }
 }
