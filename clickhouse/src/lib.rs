@@ -23,6 +23,9 @@ pub struct ClickHouseConfig {
     /// every node under a Distributed `<name>`, the sensor writes to the
     /// local tables of the node in `url`, readers read the Distributed ones.
     pub cluster: Option<String>,
+    /// ClickHouse settings sent with every statement (`max_execution_time`
+    /// and the like; a read-only user needs `readonly = 2` to send them).
+    pub settings: std::collections::BTreeMap<String, String>,
 }
 
 impl ClickHouseConfig {
@@ -44,6 +47,7 @@ impl Default for ClickHouseConfig {
             password: String::new(),
             timeout: 30,
             cluster: None,
+            settings: Default::default(),
         }
     }
 }
@@ -95,6 +99,9 @@ impl Client {
         let mut r = self.agent.post(&self.cfg.url).set("X-ClickHouse-User", &self.cfg.user);
         if !self.cfg.password.is_empty() {
             r = r.set("X-ClickHouse-Key", &self.cfg.password);
+        }
+        for (name, value) in &self.cfg.settings {
+            r = r.query(name, value);
         }
         if let Some(q) = query {
             r = r.query("query", q);

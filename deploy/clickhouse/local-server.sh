@@ -28,7 +28,7 @@ start)
 <yandex>
   <profiles>
     <default><allow_experimental_low_cardinality_type>1</allow_experimental_low_cardinality_type></default>
-    <readonly><readonly>1</readonly></readonly>
+    <readonly><readonly>2</readonly></readonly>
   </profiles>
   <users>
     <default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></default>

@@ -10,8 +10,7 @@ use crate::flow::FlowStats;
 use crate::records::CaptureStats;
 use pastmon_common::SkipReason;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -158,30 +157,32 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Serves `/metrics` on `addr` from a background thread; returns the bound
-/// address (port 0 picks a free one).
+/// Serves `/metrics` on `addr` from a background thread through
+/// `pastmon_http` (many scrapers at once, every connection bounded in time
+/// and number); returns the bound address (port 0 picks a free one).
 pub fn serve(addr: SocketAddr, health: Arc<Health>) -> std::io::Result<SocketAddr> {
-    let listener = TcpListener::bind(addr)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let listener = {
+        let _entered = runtime.enter();
+        let std_listener = std::net::TcpListener::bind(addr)?;
+        std_listener.set_nonblocking(true)?;
+        tokio::net::TcpListener::from_std(std_listener)?
+    };
     let bound = listener.local_addr()?;
-    std::thread::Builder::new().name("pastmon-metrics".into()).spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut stream = stream;
-            let mut request_line = String::new();
-            if BufReader::new(&stream).read_line(&mut request_line).is_err() {
-                continue;
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let health = health.clone();
+            async move {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], health.render(now))
             }
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-            let (status, body) = if request_line.starts_with("GET /metrics ") {
-                ("200 OK", health.render(now))
-            } else {
-                ("404 Not Found", "only /metrics is served here\n".to_owned())
-            };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
+        }),
+    );
+    let limits = pastmon_http::Limits { max_connections: 64, ..pastmon_http::Limits::default() };
+    std::thread::Builder::new().name("pastmon-metrics".into()).spawn(move || {
+        let stats = Arc::new(pastmon_http::Stats::default());
+        let _ = runtime.block_on(pastmon_http::serve(listener, app, limits, None, stats, std::future::pending()));
     })?;
     Ok(bound)
 }

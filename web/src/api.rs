@@ -12,33 +12,85 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use pastmon_clickhouse::Client;
 use serde::Serialize;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 type Loader<T> = fn(&Client, &str, &Params, u64) -> Result<T, ViewError>;
 
+/// How long a view waits in the queue for ClickHouse before a 503.
+const QUEUE_WAIT: Duration = Duration::from_secs(10);
+
+/// At most `running` views read ClickHouse at once; up to `queued` more
+/// wait their turn (for `QUEUE_WAIT` at most); past that a view is refused
+/// at once. Load is shed at the door instead of piling up in ClickHouse.
+pub struct QueryGate {
+    running: Semaphore,
+    waiting: AtomicUsize,
+    queued: usize,
+}
+
+impl QueryGate {
+    pub fn new(running: usize, queued: usize) -> QueryGate {
+        QueryGate { running: Semaphore::new(running.max(1)), waiting: AtomicUsize::new(0), queued }
+    }
+
+    async fn enter(&self) -> Result<SemaphorePermit<'_>, ViewError> {
+        if let Ok(permit) = self.running.try_acquire() {
+            return Ok(permit);
+        }
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.queued {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(ViewError::Busy);
+        }
+        let permit = tokio::time::timeout(QUEUE_WAIT, self.running.acquire()).await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        match permit {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(ViewError::Busy),
+        }
+    }
+}
+
 /// Runs a view's queries off the async runtime (the ClickHouse client
-/// blocks).
+/// blocks), once the gate lets it in. A database error is logged in full
+/// here; the user gets its short form.
 pub(crate) async fn load<T: Send + 'static>(
     state: Shared,
     pairs: Vec<(String, String)>,
     view: Loader<T>,
 ) -> Result<T, ViewError> {
-    tokio::task::spawn_blocking(move || view(&state.client, &state.db, &Params(pairs), now()))
+    let _permit = state.queries.enter().await?;
+    let shared = state.clone();
+    let result = tokio::task::spawn_blocking(move || view(&shared.client, &shared.db, &Params(pairs), now()))
         .await
-        .unwrap_or_else(|e| Err(ViewError::BadRequest(format!("internal error: {e}"))))
+        .unwrap_or_else(|_| Err(ViewError::Internal));
+    if let Err(ViewError::Query(e)) = &result {
+        eprintln!("pastmon-web: {e}");
+    }
+    result
 }
 
-/// A view error as an HTTP status and a one-line message.
+/// A view error as an HTTP status.
 pub(crate) fn status(e: &ViewError) -> StatusCode {
     match e {
         ViewError::BadRequest(_) => StatusCode::BAD_REQUEST,
         ViewError::Query(_) => StatusCode::BAD_GATEWAY,
+        ViewError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        ViewError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
 fn json<T: Serialize>(r: Result<T, ViewError>) -> Response {
     match r {
         Ok(v) => Json(v).into_response(),
-        Err(e) => (status(&e), Json(serde_json::json!({ "error": e.to_string() }))).into_response(),
+        Err(e) => {
+            let mut response = (status(&e), Json(serde_json::json!({ "error": e.to_string() }))).into_response();
+            if matches!(e, ViewError::Busy) {
+                response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+            }
+            response
+        }
     }
 }
 

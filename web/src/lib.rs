@@ -5,31 +5,36 @@
 //! - `query`: the SQL, for level1 and the rollups alike;
 //! - `views`: the data of each view, shared by its page and its API call;
 //! - `pages` (HTML with server-drawn `svg` charts) and `api` (JSON, CSV);
-//! - this file: configuration, authentication and the router.
+//! - `guard`: Host allow-list, cross-site refusal, tokens, security headers;
+//! - this file: configuration, the router, and serving it through
+//!   `pastmon_http` (bounded connections, timeouts, TLS).
 //!
 //! Invariants: every value reaching SQL went through `params` and is quoted
-//! or from a closed set; the server only reads (it is meant to use a
-//! read-only ClickHouse user); ClickHouse errors reach users as one line;
-//! nothing is loaded from outside the binary.
+//! or from a closed set, and every range, step and count is bounded before
+//! anything is allocated or queried; the server only reads (it is meant to
+//! use a read-only ClickHouse user); at most `concurrent_queries` views read
+//! ClickHouse at once, each query with a time and memory limit; users see
+//! short generic errors, the detail goes to the log; nothing is loaded from
+//! outside the binary.
 
 pub mod api;
+pub mod guard;
 pub mod pages;
 pub mod params;
 pub mod query;
 pub mod svg;
 pub mod views;
 
-use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+pub use guard::hash_token;
+
 use axum::routing::get;
 use axum::Router;
 use pastmon_clickhouse::{ClickHouseConfig, Client};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The console's configuration (TOML; example in deploy/pastmon-web.toml).
 #[derive(Debug, Deserialize)]
@@ -41,9 +46,64 @@ pub struct Config {
     /// SHA-256 (hex) of the accepted access tokens (`pastmon-web hash-token`).
     #[serde(default)]
     pub tokens_sha256: Vec<String>,
+    /// Host names the console answers to besides IP addresses and
+    /// `localhost` (a foreign name is refused: DNS rebinding).
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// HTTPS with these PEM files; tokens beyond loopback need it, or
+    /// `behind_tls_proxy`.
+    pub tls: Option<TlsFiles>,
+    /// A TLS proxy in front terminates HTTPS for the console.
+    #[serde(default)]
+    pub behind_tls_proxy: bool,
+    #[serde(default)]
+    pub limits: Limits,
     /// The database to read, best with a read-only user.
     #[serde(default)]
     pub clickhouse: ClickHouseConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    pub certificate: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Bounds on clients and on what they make ClickHouse do.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's head.
+    pub header_timeout: u64,
+    /// Seconds before an idle keep-alive connection is closed.
+    pub idle_timeout: u64,
+    /// Seconds for a whole answer.
+    pub request_timeout: u64,
+    /// Views reading ClickHouse at once; more wait in a queue.
+    pub concurrent_queries: usize,
+    /// Views waiting beyond those; more get a 503 at once.
+    pub queued_queries: usize,
+    /// Seconds a query may run in ClickHouse (`max_execution_time`).
+    pub query_seconds: u64,
+    /// Bytes a query may use in ClickHouse (`max_memory_usage`).
+    pub query_memory: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 1024,
+            header_timeout: 10,
+            idle_timeout: 30,
+            request_timeout: 60,
+            concurrent_queries: 4,
+            queued_queries: 64,
+            query_seconds: 20,
+            query_memory: 2_000_000_000,
+        }
+    }
 }
 
 fn default_listen() -> SocketAddr {
@@ -51,22 +111,43 @@ fn default_listen() -> SocketAddr {
 }
 
 impl Config {
-    /// Refuses what would expose the console without authentication.
+    /// Refuses what would expose the console without authentication or
+    /// send its tokens in clear.
     pub fn check(&self) -> Result<(), String> {
-        if !self.listen.ip().is_loopback() && self.tokens_sha256.is_empty() {
+        let beyond_loopback = !self.listen.ip().is_loopback();
+        if beyond_loopback && self.tokens_sha256.is_empty() {
             return Err(format!("listen = {}: set tokens_sha256 to listen beyond loopback", self.listen));
+        }
+        if beyond_loopback && self.tls.is_none() && !self.behind_tls_proxy {
+            return Err(format!(
+                "listen = {}: tokens would cross the network in clear; set [tls] certificate and key, or \
+                 behind_tls_proxy = true",
+                self.listen
+            ));
         }
         for t in &self.tokens_sha256 {
             if t.len() != 64 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(format!("tokens_sha256: {t:?} is not a SHA-256 in hex"));
             }
         }
+        let l = &self.limits;
+        if l.max_connections == 0 || l.concurrent_queries == 0 || l.header_timeout == 0 || l.idle_timeout == 0 {
+            return Err("limits: connections, concurrent queries and timeouts must be at least 1".into());
+        }
         pastmon_clickhouse::check_identifier(&self.clickhouse.database).map_err(|e| format!("clickhouse.database: {e}"))
     }
-}
 
-pub fn hash_token(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    /// The socket limits of `pastmon_http`.
+    pub fn http_limits(&self) -> pastmon_http::Limits {
+        let l = &self.limits;
+        pastmon_http::Limits {
+            max_connections: l.max_connections,
+            header_timeout: Duration::from_secs(l.header_timeout),
+            idle_timeout: Duration::from_secs(l.idle_timeout),
+            request_timeout: Duration::from_secs(l.request_timeout),
+            max_body_bytes: 64 * 1024,
+        }
+    }
 }
 
 pub struct AppState {
@@ -74,6 +155,9 @@ pub struct AppState {
     /// The database (its name checked as an identifier).
     pub db: String,
     pub tokens_sha256: Vec<String>,
+    pub hosts: Vec<String>,
+    /// Views reading ClickHouse: running and waiting.
+    pub queries: api::QueryGate,
 }
 
 pub type Shared = Arc<AppState>;
@@ -81,11 +165,20 @@ pub type Shared = Arc<AppState>;
 impl AppState {
     pub fn new(cfg: &Config) -> AppState {
         // Readers read the Distributed tables of a cluster, named as the
-        // single-server ones: `cluster` changes nothing here.
+        // single-server ones: `cluster` changes nothing here. Every query
+        // carries the configured limits.
+        let mut clickhouse = cfg.clickhouse.clone();
+        clickhouse.settings.extend([
+            ("max_execution_time".to_owned(), cfg.limits.query_seconds.to_string()),
+            ("max_memory_usage".to_owned(), cfg.limits.query_memory.to_string()),
+        ]);
+        clickhouse.timeout = clickhouse.timeout.max(cfg.limits.query_seconds + 1);
         AppState {
-            client: Client::new(cfg.clickhouse.clone()),
+            client: Client::new(clickhouse),
             db: cfg.clickhouse.database.clone(),
             tokens_sha256: cfg.tokens_sha256.iter().map(|t| t.to_ascii_lowercase()).collect(),
+            hosts: cfg.hosts.clone(),
+            queries: api::QueryGate::new(cfg.limits.concurrent_queries, cfg.limits.queued_queries),
         }
     }
 }
@@ -93,42 +186,6 @@ impl AppState {
 /// The current time, Unix seconds.
 pub fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-/// With tokens configured, every request needs one: HTTP Basic (any user,
-/// the token as password: browsers ask for it) or `Authorization: Bearer`.
-async fn authenticate(State(state): State<Shared>, request: Request, next: Next) -> Response {
-    if state.tokens_sha256.is_empty() {
-        return next.run(request).await;
-    }
-    let presented =
-        request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(presented_token);
-    match presented {
-        Some(token) if state.tokens_sha256.contains(&hash_token(&token)) => next.run(request).await,
-        _ => (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Basic realm=\"pastmon\", charset=\"UTF-8\"")],
-            "a token is needed (HTTP Basic password or Bearer)\n",
-        )
-            .into_response(),
-    }
-}
-
-/// The token of an `Authorization` value: `Bearer TOKEN`, or HTTP Basic with
-/// the token as password. Schemes are case-insensitive (RFC 9110).
-fn presented_token(value: &str) -> Option<String> {
-    use base64::Engine;
-    let (scheme, rest) = value.trim().split_once(' ')?;
-    let rest = rest.trim();
-    if scheme.eq_ignore_ascii_case("bearer") {
-        Some(rest.to_owned())
-    } else if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = base64::engine::general_purpose::STANDARD.decode(rest).ok()?;
-        let text = String::from_utf8(decoded).ok()?;
-        Some(text.split_once(':')?.1.to_owned())
-    } else {
-        None
-    }
 }
 
 pub fn router(state: Shared) -> Router {
@@ -144,34 +201,50 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/graph", get(api::graph))
         .route("/api/v1/sensors", get(api::sensors))
         .route("/api/v1/openapi.json", get(api::openapi))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard::guard))
         .with_state(state)
+}
+
+/// Serves the console on `listener` through `pastmon_http` (bounded
+/// connections and timeouts, TLS when configured) until `shutdown`.
+pub async fn serve(
+    cfg: &Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let tls = match &cfg.tls {
+        Some(files) => Some(pastmon_http::tls_config(&files.certificate, &files.key).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let state = Arc::new(AppState::new(cfg));
+    let stats = Arc::new(pastmon_http::Stats::default());
+    pastmon_http::serve(listener, router(state), cfg.http_limits(), tls, stats, shutdown).await?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn tokens_from_either_scheme_in_any_case() {
-        assert_eq!(presented_token("Basic dTpzZWNyZXQ=").as_deref(), Some("secret"));
-        assert_eq!(presented_token("basic dTpzZWNyZXQ=").as_deref(), Some("secret"));
-        assert_eq!(presented_token("Bearer abc").as_deref(), Some("abc"));
-        assert_eq!(presented_token("BEARER  abc ").as_deref(), Some("abc"));
-        assert_eq!(presented_token("Basic @@@@"), None);
-        assert_eq!(presented_token("Digest x"), None);
+    fn cfg(listen: &str, tokens: Vec<String>, tls: bool, proxy: bool) -> Config {
+        Config {
+            listen: listen.parse().unwrap(),
+            tokens_sha256: tokens,
+            hosts: Vec::new(),
+            tls: tls.then(|| TlsFiles { certificate: "c.pem".into(), key: "k.pem".into() }),
+            behind_tls_proxy: proxy,
+            limits: Limits::default(),
+            clickhouse: ClickHouseConfig::default(),
+        }
     }
 
     #[test]
-    fn exposure_needs_tokens() {
-        let cfg = |listen: &str, tokens: Vec<String>| Config {
-            listen: listen.parse().unwrap(),
-            tokens_sha256: tokens,
-            clickhouse: ClickHouseConfig::default(),
-        };
-        assert!(cfg("127.0.0.1:8080", vec![]).check().is_ok());
-        assert!(cfg("0.0.0.0:8080", vec![]).check().unwrap_err().contains("tokens_sha256"));
-        assert!(cfg("0.0.0.0:8080", vec![hash_token("t")]).check().is_ok());
-        assert!(cfg("0.0.0.0:8080", vec!["abc".into()]).check().is_err());
+    fn exposure_needs_tokens_and_tls() {
+        assert!(cfg("127.0.0.1:8080", vec![], false, false).check().is_ok());
+        assert!(cfg("0.0.0.0:8080", vec![], true, false).check().unwrap_err().contains("tokens_sha256"));
+        assert!(cfg("0.0.0.0:8080", vec![hash_token("t")], false, false).check().unwrap_err().contains("clear"));
+        assert!(cfg("0.0.0.0:8080", vec![hash_token("t")], true, false).check().is_ok());
+        assert!(cfg("0.0.0.0:8080", vec![hash_token("t")], false, true).check().is_ok());
+        assert!(cfg("0.0.0.0:8080", vec!["abc".into()], true, false).check().is_err());
     }
 }

@@ -2,9 +2,8 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use pastmon_web::{hash_token, router, AppState, Config};
+use pastmon_web::{hash_token, Config};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(name = "pastmon-web", version, about = "pastmon's console over ClickHouse")]
@@ -41,19 +40,17 @@ fn run(cli: Cli) -> Result<()> {
             let text = std::fs::read_to_string(&config).with_context(|| config.display().to_string())?;
             let cfg: Config = toml::from_str(&text).with_context(|| config.display().to_string())?;
             cfg.check().map_err(anyhow::Error::msg).with_context(|| config.display().to_string())?;
-            let state = Arc::new(AppState::new(&cfg));
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(async {
                 let listener = tokio::net::TcpListener::bind(cfg.listen)
                     .await
                     .with_context(|| format!("listen {}", cfg.listen))?;
-                eprintln!("pastmon-web: http://{}/", listener.local_addr()?);
-                axum::serve(listener, router(state))
-                    .with_graceful_shutdown(async {
-                        let _ = tokio::signal::ctrl_c().await;
-                    })
-                    .await?;
-                Ok(())
+                let scheme = if cfg.tls.is_some() { "https" } else { "http" };
+                eprintln!("pastmon-web: {scheme}://{}/", listener.local_addr()?);
+                pastmon_web::serve(&cfg, listener, async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await
             })
         }
     }

@@ -57,7 +57,8 @@ fn page(title: &str, body: Markup) -> Html<String> {
 fn error_page(e: &ViewError) -> Response {
     let what = match e {
         ViewError::BadRequest(_) => "This view's parameters are not right",
-        ViewError::Query(_) => "The database did not answer",
+        ViewError::Query(_) | ViewError::Internal => "No data",
+        ViewError::Busy => "Busy",
     };
     let body = html! { p { (what) ":" } p.err { (e.to_string()) } };
     (status(e), page("Error", body)).into_response()

@@ -10,6 +10,10 @@ use std::net::IpAddr;
 /// The raw pairs, repeated keys kept (`series` may come several times).
 pub struct Params(pub Vec<(String, String)>);
 
+/// The last second ClickHouse's `DateTime` holds (2106-02-07 06:28:15 UTC):
+/// later times would wrap around in SQL.
+pub const MAX_TIME: u64 = u32::MAX as u64;
+
 /// Named time frames (`last=`).
 pub const PRESETS: [(&str, u64); 7] = [
     ("1h", 3_600),
@@ -81,10 +85,15 @@ impl Params {
                 .map(|v| parse_time(v).ok_or_else(|| format!("{key}: not a Unix time nor YYYY-MM-DDTHH:MM: {v:?}")))
                 .transpose()
         };
+        for (key, last) in [("from", MAX_TIME - 1), ("to", MAX_TIME)] {
+            if int(key)?.is_some_and(|t| t > last) {
+                return Err(format!("{key}: after {last} (2106-02-07), where the database's times end"));
+            }
+        }
         match (int("from")?, int("to")?) {
             (Some(from), Some(to)) if from < to => Ok(Range { from, to }),
             (Some(_), Some(_)) => Err("from must be before to".into()),
-            (Some(from), None) => Ok(Range { from, to: now.max(from + 1) }),
+            (Some(from), None) => Ok(Range { from, to: now.max(from + 1).min(MAX_TIME) }),
             (None, _) => {
                 let last = self.get("last").unwrap_or("24h");
                 let (_, seconds) = PRESETS

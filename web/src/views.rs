@@ -10,14 +10,22 @@ use pastmon_clickhouse::Client;
 use pastmon_model::{Metric, Unit};
 use serde::Serialize;
 
+/// Why a view has no data. What users read is short: a parameter's error
+/// says what to change; a database error only that the database failed
+/// (its detail goes to the console's log, never to a user).
 #[derive(Debug, thiserror::Error)]
 pub enum ViewError {
     /// A parameter is wrong: the user's to fix (HTTP 400).
     #[error("{0}")]
     BadRequest(String),
     /// ClickHouse failed or is unreachable (HTTP 502).
-    #[error("{0}")]
+    #[error("the database did not answer; the console's log says why")]
     Query(#[from] QueryError),
+    /// Too many views are reading the database (HTTP 503).
+    #[error("the console is busy; try again in a few seconds")]
+    Busy,
+    #[error("internal error; the console's log says more")]
+    Internal,
 }
 
 impl From<String> for ViewError {
@@ -25,6 +33,9 @@ impl From<String> for ViewError {
         ViewError::BadRequest(s)
     }
 }
+
+/// Points per series a chart may have.
+pub const MAX_POINTS: u64 = 5_000;
 
 pub fn is_duration(m: Metric) -> bool {
     m.unit() == Unit::Nanoseconds
@@ -189,6 +200,14 @@ pub fn graph(client: &Client, db: &str, p: &Params, now: u64) -> Result<GraphVie
         Some(s) => s.max(table.min_step()),
         None => query::step_for(range, table, 120),
     };
+    // Bounded before anything is queried or allocated.
+    let points = (range.to - range.from).div_ceil(step);
+    if points > MAX_POINTS {
+        return Err(ViewError::BadRequest(format!(
+            "step {step} s gives {points} points per series; at most {MAX_POINTS}: use a step of at least {} s",
+            (range.to - range.from).div_ceil(MAX_POINTS)
+        )));
+    }
     let specs = p.series()?;
     let selections: Vec<(String, Filter)> = if specs.is_empty() {
         vec![(base.signature.clone().unwrap_or_else(|| "all".into()), base.clone())]

@@ -139,13 +139,13 @@ fn hostile_input_is_refused_or_harmless_and_errors_are_one_line() {
     assert!(!html.contains("<script>alert") && html.contains("&lt;script&gt;"), "{html}");
     // The database still holds its tables.
     assert_eq!(ch.query("EXISTS TABLE webhostile.level1").trim(), "1");
-    // ClickHouse gone: a clear message, not a dump.
+    // ClickHouse gone: a short generic message, not a dump (the detail is
+    // logged; tests/attack.rs checks what the log and the answers hold).
     ch.down();
     let (status, body) = get(&format!("{base}/api/v1/signatures?{frame}"));
     assert_eq!(status, 502, "{body}");
     let e: Value = serde_json::from_str(&body).unwrap();
-    let msg = e["error"].as_str().unwrap();
-    assert!(msg.starts_with("ClickHouse") && !msg.contains('\n'), "{msg}");
+    assert_eq!(e["error"], "the database did not answer; the console's log says why");
 }
 
 #[test]

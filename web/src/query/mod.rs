@@ -307,6 +307,10 @@ fn bucket_expr(step: u64) -> String {
     format!("intDiv(toUInt32(interval_start), {step}) * {step}")
 }
 
+/// Signatures the Level 1 summary lists at most (the sensors cap names per
+/// plugin; this bounds a response whatever the database holds).
+pub const MAX_SIGNATURES: usize = 20_000;
+
 /// The Level 1 summary: every signature seen in the range, with its
 /// transactions per step for the sparkline, in one pass over the rows.
 pub fn signatures(client: &Client, db: &str, range: Range, filter: &Filter) -> Result<Vec<SignatureRow>, QueryError> {
@@ -322,7 +326,7 @@ pub fn signatures(client: &Client, db: &str, range: Range, filter: &Filter) -> R
     let per_step =
         c.pairs(format!("sumMap([toUInt32({})], [toUInt64({})])", bucket_expr(step), t.value("transactions")));
     let sql = format!(
-        "SELECT {} FROM {db}.{} WHERE {} GROUP BY plugin, signature ORDER BY plugin, signature",
+        "SELECT {} FROM {db}.{} WHERE {} GROUP BY plugin, signature ORDER BY plugin, signature LIMIT {MAX_SIGNATURES}",
         c.list(),
         t.name(),
         filter.sql(range)

@@ -8,11 +8,9 @@ use pastmon::export::Exporter;
 use pastmon::report;
 use pastmon::worker::{self, Outputs};
 use pastmon_testbed::clickhouse::ClickHouse;
-use pastmon_web::{router, AppState};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -46,24 +44,30 @@ pub fn fill(ch: &ClickHouse, db: &str) -> Value {
     report::json_report(&results)
 }
 
-/// Serves the console on a free loopback port from a background thread.
-pub fn serve(ch_url: &str, db: &str, tokens: Vec<String>) -> String {
+/// Serves the console on a free loopback port from a background thread,
+/// through the same hardened stack as `pastmon-web serve`; `extra` is more
+/// configuration (TOML lines before `[clickhouse]`).
+pub fn serve_with(ch_url: &str, db: &str, tokens: Vec<String>, extra: &str) -> String {
     let cfg: pastmon_web::Config = toml::from_str(&format!(
-        "listen = \"127.0.0.1:0\"\ntokens_sha256 = {tokens:?}\n[clickhouse]\nurl = \"{ch_url}\"\ndatabase = \"{db}\"\ntimeout = 5\n"
+        "listen = \"127.0.0.1:0\"\ntokens_sha256 = {tokens:?}\n{extra}\n[clickhouse]\nurl = \"{ch_url}\"\ndatabase = \"{db}\"\ntimeout = 5\n"
     ))
     .unwrap();
     cfg.check().unwrap();
-    let state = Arc::new(AppState::new(&cfg));
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::bind(cfg.listen).await.unwrap();
             tx.send(listener.local_addr().unwrap()).unwrap();
-            axum::serve(listener, router(state)).await.unwrap();
+            pastmon_web::serve(&cfg, listener, std::future::pending()).await.unwrap();
         });
     });
-    format!("http://{}", rx.recv().unwrap())
+    let scheme = if extra.contains("[tls]") { "https" } else { "http" };
+    format!("{scheme}://{}", rx.recv().unwrap())
+}
+
+pub fn serve(ch_url: &str, db: &str, tokens: Vec<String>) -> String {
+    serve_with(ch_url, db, tokens, "")
 }
 
 pub fn get(url: &str) -> (u16, String) {
