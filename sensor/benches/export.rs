@@ -148,7 +148,7 @@ fn main() {
     let t = Instant::now();
     let per = ROWS / 10;
     for interval in 0..20u64 {
-        let rows = data.iter().take(per).cloned().collect();
+        let rows = data.iter().take(per).map(|(k, r)| (k.clone(), Box::new(r.clone()))).collect();
         let start = 1_700_000_000 / 300 * 300 + interval * 300;
         let msg = Message::Progress {
             participant: 0,

@@ -177,7 +177,9 @@ impl Default for AggregateConfig {
 }
 
 /// Rows of one interval.
-pub type IntervalRows = FxHashMap<Key, Row>;
+/// Rows are boxed: a row is 1.5 KB, and a hash table keeps up to twice its
+/// entries' room, so the table holds pointers, not rows.
+pub type IntervalRows = FxHashMap<Key, Box<Row>>;
 
 /// Aggregated rows of one worker (or, merged, of all), by interval start
 /// (Unix seconds).
@@ -226,7 +228,7 @@ impl Aggregates {
 
     /// Every row of every interval.
     pub fn rows(&self) -> impl Iterator<Item = (u64, &Key, &Row)> {
-        self.intervals.iter().flat_map(|(start, rows)| rows.iter().map(move |(k, r)| (*start, k, r)))
+        self.intervals.iter().flat_map(|(start, rows)| rows.iter().map(move |(k, r)| (*start, k, &**r)))
     }
 
     /// Rows grouped by interval, each interval's rows in key order.
@@ -234,7 +236,7 @@ impl Aggregates {
         self.intervals
             .iter()
             .map(|(start, rows)| {
-                let mut v: Vec<(&Key, &Row)> = rows.iter().collect();
+                let mut v: Vec<(&Key, &Row)> = rows.iter().map(|(k, r)| (k, &**r)).collect();
                 v.sort_by(|a, b| a.0.cmp(b.0));
                 (*start, v)
             })
@@ -271,7 +273,7 @@ impl TransactionSink for Aggregates {
         }
         let row = rows.entry(key).or_insert_with(|| {
             self.keys += 1;
-            Row::default()
+            Box::default()
         });
         row.record(&tx);
     }

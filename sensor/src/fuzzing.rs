@@ -69,7 +69,7 @@ pub fn run_conversation_on(port: u16, udp: bool, mut rest: &[u8]) {
             payload_len,
             first_fragment: false,
         };
-        table.packet(ts, &p, &mut out);
+        table.packet(ts, ts, &p, &mut out);
     }
     table.close_all(&mut out);
     for tx in &out {

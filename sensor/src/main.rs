@@ -151,8 +151,9 @@ fn raw(args: RawArgs) -> Result<()> {
     match args.format {
         Format::Text => stdout.write_all(report::text_report(&results, &name).as_bytes())?,
         Format::Json => {
-            serde_json::to_writer_pretty(&mut stdout, &report::json_report(&results))?;
-            writeln!(stdout)?;
+            let mut out = std::io::BufWriter::new(&mut stdout);
+            report::write_json_report(&results, &mut out)?;
+            out.flush()?;
         }
     }
     stdout.flush()?;

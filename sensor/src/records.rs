@@ -28,6 +28,10 @@ pub struct CaptureStats {
     /// socket drops, full rings, failed redirects), counted when the reader
     /// reads the source's counters (every second).
     pub dropped: u64,
+    /// Frames stamped more than a minute past the capture clock, alone (the
+    /// clock did not follow them), and more than a minute behind it.
+    pub stamps_ahead: u64,
+    pub stamps_behind: u64,
     /// First and last frame timestamps, Unix nanoseconds.
     pub first_ns: u64,
     pub last_ns: u64,
@@ -47,6 +51,8 @@ impl CaptureStats {
         }
         self.first_fragments += o.first_fragments;
         self.dropped += o.dropped;
+        self.stamps_ahead += o.stamps_ahead;
+        self.stamps_behind += o.stamps_behind;
         if self.first_ns == 0 || (o.first_ns != 0 && o.first_ns < self.first_ns) {
             self.first_ns = o.first_ns;
         }

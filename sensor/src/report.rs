@@ -71,6 +71,8 @@ fn capture_json(r: &Results) -> Value {
         "skipped": skipped,
         "first_fragments": r.capture.first_fragments,
         "dropped": r.capture.dropped,
+        "stamps_ahead": r.capture.stamps_ahead,
+        "stamps_behind": r.capture.stamps_behind,
         "flows": r.flows,
         "transactions": r.aggregates.transactions,
         "signatures": signature_totals(r).len(),
@@ -81,31 +83,38 @@ fn capture_json(r: &Results) -> Value {
     })
 }
 
-/// The JSON report: capture statistics and every interval's rows.
+/// Writes the JSON report, `{"capture": {...}, "intervals": [{"start", "rows":
+/// [...]}]}`, one row at a time: memory stays that of the rows themselves
+/// however many there are (a row's JSON is built, written and dropped).
+pub fn write_json_report(r: &Results, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    write!(out, "{{\"capture\":")?;
+    serde_json::to_writer(&mut *out, &capture_json(r))?;
+    write!(out, ",\n\"intervals\":[")?;
+    for (i, (start, rows)) in r.aggregates.by_interval().into_iter().enumerate() {
+        write!(out, "{}\n{{\"start\":{start},\"rows\":[", if i > 0 { "," } else { "" })?;
+        for (j, (k, row)) in rows.into_iter().enumerate() {
+            let row = json!({
+                "plugin": k.plugin,
+                "signature": &*k.signature,
+                "server": endpoint(k.server.0, k.server.1),
+                "client": client_json(k.client),
+                "count": row.count,
+                "outcomes": row.outcomes,
+                "metrics": row_metrics_json(row),
+            });
+            writeln!(out, "{}", if j > 0 { "," } else { "" })?;
+            serde_json::to_writer(&mut *out, &row)?;
+        }
+        write!(out, "]}}")?;
+    }
+    writeln!(out, "]}}")
+}
+
+/// The JSON report as a value (tests and the console's tests read it so).
 pub fn json_report(r: &Results) -> Value {
-    let intervals: Vec<Value> = r
-        .aggregates
-        .by_interval()
-        .into_iter()
-        .map(|(start, rows)| {
-            let rows: Vec<Value> = rows
-                .into_iter()
-                .map(|(k, row)| {
-                    json!({
-                        "plugin": k.plugin,
-                        "signature": &*k.signature,
-                        "server": endpoint(k.server.0, k.server.1),
-                        "client": client_json(k.client),
-                        "count": row.count,
-                        "outcomes": row.outcomes,
-                        "metrics": row_metrics_json(row),
-                    })
-                })
-                .collect();
-            json!({"start": start, "rows": rows})
-        })
-        .collect();
-    json!({"capture": capture_json(r), "intervals": intervals})
+    let mut text = Vec::new();
+    write_json_report(r, &mut text).unwrap_or_else(|e| unreachable!("writing to memory: {e}"));
+    serde_json::from_slice(&text).unwrap_or_else(|e| unreachable!("the report is JSON: {e}"))
 }
 
 /// Rows of all intervals, servers and clients merged per (plugin, signature).
@@ -135,6 +144,13 @@ pub fn text_report(r: &Results, source: &str) -> String {
     let _ = writeln!(out, "  packets          {} ({} bytes, {secs:.3} s)", c.packets, c.bytes);
     if c.dropped > 0 {
         let _ = writeln!(out, "  dropped          {} frames lost before analysis (see live capture)", c.dropped);
+    }
+    if c.stamps_ahead + c.stamps_behind > 0 {
+        let _ = writeln!(
+            out,
+            "  stamps           {} more than a minute ahead of the capture clock (not followed), {} behind it",
+            c.stamps_ahead, c.stamps_behind
+        );
     }
     let skipped: Vec<String> = SkipReason::ALL
         .iter()

@@ -95,6 +95,49 @@ fn missing_and_malformed_captures_are_clear_errors() {
 }
 
 #[test]
+fn arguments_are_checked_and_each_error_is_said_once() {
+    let pcap = common::capture("http_qinq");
+    let p = pcap.to_str().unwrap();
+    for (args, want) in [
+        (vec!["--workers", "0"], "workers must be 1 to 256, not 0"),
+        (vec!["--workers", "10000"], "workers must be 1 to 256, not 10000"),
+        (vec!["--idle-timeout", "18446744074"], "idle_timeout must be 1 to 31536000 seconds"),
+        (vec!["--response-timeout", "18446744074"], "response_timeout must be 1 to 31536000 seconds"),
+        (vec!["--interval", "0"], "interval must be 1 to 86400 seconds"),
+        (vec!["--rules", "/nonexistent/rules.toml"], "/nonexistent/rules.toml: cannot read the rules file"),
+    ] {
+        let started = std::time::Instant::now();
+        let out = pastmon(&[&["raw", "--pcap", p][..], &args].concat());
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: said once, on one line: {err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{args:?}");
+    }
+    let out = pastmon(&["raw", "--pcap", "/nonexistent/x.pcap"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+    assert!(!err.contains("os error"), "{err}");
+    // An output onto the input is refused, and the input stays whole.
+    let copy = temp("input.pcap", &std::fs::read(&pcap).unwrap());
+    let before = std::fs::read(&copy).unwrap();
+    let out = pastmon(&["raw", "--pcap", copy.to_str().unwrap(), "--transactions", copy.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is the input capture"));
+    assert_eq!(std::fs::read(&copy).unwrap(), before);
+    // A link type nothing decodes: said, not a silent zero.
+    let mut odd = before.clone();
+    odd[20..24].copy_from_slice(&147u32.to_le_bytes()); // DLT_USER0
+    let odd = temp("odd-link.pcap", &odd);
+    let out = pastmon(&["raw", "--pcap", odd.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("link type 147"), "{}", String::from_utf8_lossy(&out.stderr));
+    for f in [copy, odd] {
+        std::fs::remove_file(f).unwrap();
+    }
+}
+
+#[test]
 fn a_bad_rule_file_names_file_and_line() {
     let rules = temp("bad.toml", b"[http]\ndepth = 64\n\n[[http.rule]]\nmatch = '^GET (['\nname = 'X'\n");
     let pcap = common::capture("http_qinq");

@@ -75,7 +75,8 @@ impl Conv {
         };
         self.seq[from] =
             self.seq[from].wrapping_add(data.len() as u32 + u32::from(syn) + u32::from(fl & flags::FIN != 0));
-        self.table.packet(T0 + self.now * MS, &p, &mut self.out);
+        let ts = T0 + self.now * MS;
+        self.table.packet(ts, ts, &p, &mut self.out);
     }
 
     fn client(&mut self, at_ms: u64, data: &[u8]) {

@@ -99,7 +99,7 @@ impl Default for Limits {
             idle_timeout: 30,
             request_timeout: 60,
             concurrent_queries: 4,
-            queued_queries: 64,
+            queued_queries: 256,
             query_seconds: 20,
             query_memory: 2_000_000_000,
         }
@@ -236,6 +236,13 @@ mod tests {
             limits: Limits::default(),
             clickhouse: ClickHouseConfig::default(),
         }
+    }
+
+    #[test]
+    fn the_example_configuration_is_valid() {
+        let cfg: Config = toml::from_str(include_str!("../../deploy/pastmon-web.toml")).unwrap();
+        cfg.check().unwrap();
+        assert_eq!(cfg.limits.queued_queries, Limits::default().queued_queries);
     }
 
     #[test]

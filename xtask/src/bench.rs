@@ -36,7 +36,7 @@ pub fn pcap(rest: &[&str]) -> Result<()> {
         }
     }
     let root = crate::root();
-    ensure_packages(&["tcpdump", "tcptrace", "tshark", "nginx-light", "wrk", "ethtool", "time"])?;
+    crate::setup::ensure_debian(&["tcpdump", "tcptrace", "tshark", "nginx-light", "wrk", "ethtool", "time"])?;
     let file = match file {
         Some(f) => f,
         None => {
@@ -185,18 +185,6 @@ fn count_packets(f: &str) -> Result<u64> {
         .find(|(_, w)| w.starts_with("packet"))
         .and_then(|(n, _)| n.parse().ok())
         .with_context(|| format!("cannot count packets: {text}"))
-}
-
-pub fn ensure_packages(pkgs: &[&str]) -> Result<()> {
-    let missing: Vec<&str> =
-        pkgs.iter().copied().filter(|p| !sh::succeeds(&mut cmd("dpkg-query", &["-W", "-f=${Status}", p]))).collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    sh::run(&mut cmd("apt-get", &["update", "-qq"]))?;
-    let mut args = vec!["install", "-y", "-qq"];
-    args.extend(missing);
-    sh::run(cmd("apt-get", &args).env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
 /// Removes the namespaces (and with them the veths) and the nginx of a run.

@@ -13,7 +13,8 @@
 //! program, the packet socket's copy) is in neither.
 //! Needs root.
 
-use crate::bench::{ensure_packages, make_capture, median};
+use crate::bench::{make_capture, median};
+use crate::setup::ensure_debian;
 use crate::sh::{self, cmd};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
@@ -34,7 +35,7 @@ pub fn live(rest: &[&str]) -> Result<()> {
             _ => bail!("usage: cargo xtask bench live [--packets N] [--runs N]"),
         }
     }
-    ensure_packages(&["tcpreplay", "tcpdump", "nginx-light", "wrk", "ethtool", "time"])?;
+    ensure_debian(&["tcpreplay", "tcpdump", "nginx-light", "wrk", "ethtool", "time"])?;
     let root = crate::root();
     let file = root.join(format!("target/bench/http-{packets}.pcap"));
     if !file.exists() {

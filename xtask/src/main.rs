@@ -7,11 +7,13 @@
 //!   bench pcap        capture-file throughput against tcpdump, tcptrace, tshark
 //!   bench live        XDP capture at tcpreplay's top speed against tcpdump\n  bench clickhouse  level1 insert rate against clickhouse-client; spooling memory
 //!   bench web         console pages on a month of 1,000 signatures × 10 servers
+//!   bench load        the console under 200 concurrent clients (ApacheBench)
 //!   fuzz [SECONDS]    run every fuzz target for a while (nightly, cargo-fuzz):
 //!                     decode, flows, and one per parser
 
 mod bench;
 mod bench_live;
+mod bench_load;
 mod bench_web;
 mod demo;
 mod local_ch;
@@ -38,10 +40,11 @@ fn main() {
         ["bench", "live", rest @ ..] => bench_live::live(rest),
         ["bench", "clickhouse"] => bench::clickhouse(),
         ["bench", "web"] => bench_web::web(),
+        ["bench", "load"] => bench_load::load(),
         ["fuzz", rest @ ..] => fuzz(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\n  test              fmt, clippy and every test (what CI runs)\n  demo [--pcap F]   ClickHouse, lab traffic, the live sensor and the console (Ctrl-C ends)\n  bench pcap        capture-file throughput against tcpdump, tcptrace and tshark\n  bench clickhouse  level1 insert rate against clickhouse-client, spooling memory\n  bench web         the console on a month of 1,000 signatures x 10 servers\n  fuzz [SECONDS]    run each fuzz target (default 60 s each)"
+                "usage: cargo xtask <command>\n\n  test              fmt, clippy and every test (what CI runs)\n  demo [--pcap F]   ClickHouse, lab traffic, the live sensor and the console (Ctrl-C ends)\n  bench pcap        capture-file throughput against tcpdump, tcptrace and tshark\n  bench clickhouse  level1 insert rate against clickhouse-client, spooling memory\n  bench web         the console on a month of 1,000 signatures x 10 servers\n  bench load        the console under 200 concurrent clients (ab)\n  fuzz [SECONDS]    run each fuzz target (default 60 s each)"
             );
             std::process::exit(2);
         }

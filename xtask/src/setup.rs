@@ -36,7 +36,16 @@ fn debian(root: &Path, extra: &[&str]) -> Result<()> {
     let mut wanted: Vec<&str> = listed.split_whitespace().chain(extra.iter().copied()).collect();
     wanted.sort_unstable();
     wanted.dedup();
-    let missing = missing_packages(&wanted)?;
+    ensure_debian(&wanted)?;
+    if crate::is_root() {
+        sh::run(&mut cmd(lab, &["install"]))?;
+    }
+    Ok(())
+}
+
+/// Installs the Debian packages of `wanted` that are missing, in one go.
+pub fn ensure_debian(wanted: &[&str]) -> Result<()> {
+    let missing = missing_packages(wanted)?;
     if !missing.is_empty() {
         if !crate::is_root() {
             bail!("Debian packages missing: {} (install them, or run as root)", missing.join(" "));
@@ -47,9 +56,6 @@ fn debian(root: &Path, extra: &[&str]) -> Result<()> {
         let mut install = cmd("apt-get", &["install", "-y", "-qq", "--no-install-recommends"]);
         install.args(&missing).env("DEBIAN_FRONTEND", "noninteractive");
         sh::run(&mut install)?;
-    }
-    if crate::is_root() {
-        sh::run(&mut cmd(lab, &["install"]))?;
     }
     Ok(())
 }

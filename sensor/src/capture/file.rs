@@ -144,8 +144,13 @@ impl CaptureFile {
 
     fn pcap_header(&mut self, swapped: bool, nanos: bool) -> Result<(), CaptureError> {
         self.fill(20, false)?;
-        let link = u32_at(self.rec(), 16, swapped) & 0x0fff_ffff;
-        self.format = Format::Pcap { swapped, nanos, link: LinkType::from_pcap(link) };
+        let code = u32_at(self.rec(), 16, swapped) & 0x0fff_ffff;
+        let link = LinkType::from_pcap(code);
+        // One link type for the whole file: none of its frames could be read.
+        if let LinkType::Other(link) = link {
+            return Err(CaptureError::UnsupportedLink { path: self.path.clone(), link });
+        }
+        self.format = Format::Pcap { swapped, nanos, link };
         Ok(())
     }
 

@@ -117,6 +117,11 @@ pub enum CaptureError {
     Io { path: PathBuf, error: io::Error },
     #[error("{path}: not a pcap or pcapng file (magic {magic:#010x})")]
     UnknownFormat { path: PathBuf, magic: u32 },
+    #[error(
+        "{path}: link type {link} is not one pastmon decodes (Ethernet, raw IP, Linux cooked v1 and v2, BSD \
+         loopback); convert it first, e.g. with editcap -T ether"
+    )]
+    UnsupportedLink { path: PathBuf, link: u32 },
     #[error("{path}: malformed capture at byte {offset}: {what}")]
     Malformed { path: PathBuf, offset: u64, what: String },
     /// A live source failed while capturing.

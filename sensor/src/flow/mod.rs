@@ -195,8 +195,9 @@ impl FlowTable {
         self.flows.len() == 0
     }
 
-    /// Processes one decoded packet captured at `ts`.
-    pub fn packet(&mut self, ts: u64, p: &Packet, sink: &mut dyn TransactionSink) {
+    /// Processes one decoded packet stamped `ts`, at capture clock `clock`
+    /// (the reader's: never backwards; equal to `ts` for stamps in order).
+    pub fn packet(&mut self, ts: u64, clock: u64, p: &Packet, sink: &mut dyn TransactionSink) {
         let (key, from_lo) = FlowKey::of(p);
         let tcp = p.tcp().copied();
         let mut slot = self.flows.find(&key);
@@ -241,8 +242,14 @@ impl FlowTable {
         flow.app.txs.expire(ts, self.cfg.response_timeout_ns);
         match tcp {
             Some(header) => {
-                let seg =
-                    SegmentIn { ts, packet: flow.packets, header, payload: p.payload, payload_len: p.payload_len };
+                let seg = SegmentIn {
+                    ts,
+                    clock,
+                    packet: flow.packets,
+                    header,
+                    payload: p.payload,
+                    payload_len: p.payload_len,
+                };
                 let holding = |flow: &Flow| flow.tcp.as_ref().is_some_and(|t| t.held.is_some());
                 let held_before = holding(flow);
                 tcp_arrival(flow, &mut self.namer, &mut self.stats, dir, seg);
@@ -260,8 +267,8 @@ impl FlowTable {
         flow.app.txs.emit_done(&flow.app.facts, sink);
     }
 
-    /// Ends flows idle for longer than the idle timeout at `now`, and
-    /// releases segments held for longer than the reorder window.
+    /// Ends flows idle for longer than the idle timeout at capture clock
+    /// `now`, and releases segments held for longer than the reorder window.
     pub fn sweep(&mut self, now: u64, sink: &mut dyn TransactionSink) {
         // A slot may be listed twice (a hold ended and another began).
         self.holding.sort_unstable();

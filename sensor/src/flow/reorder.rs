@@ -34,6 +34,8 @@ const MAX_HELD_BYTES: usize = 64 * 1024;
 #[derive(Clone, Copy, Debug)]
 pub struct SegmentIn<'a> {
     pub ts: u64,
+    /// The reader's capture clock at this segment: holds expire by it.
+    pub clock: u64,
     /// The packet's serial within its flow.
     pub packet: u64,
     pub header: TcpHeader,
@@ -45,6 +47,7 @@ pub struct SegmentIn<'a> {
 #[derive(Debug)]
 struct HeldSegment {
     ts: u64,
+    clock: u64,
     packet: u64,
     header: TcpHeader,
     payload: Vec<u8>,
@@ -55,6 +58,7 @@ impl HeldSegment {
     fn as_segment(&self) -> SegmentIn<'_> {
         SegmentIn {
             ts: self.ts,
+            clock: self.clock,
             packet: self.packet,
             header: self.header,
             payload: &self.payload,
@@ -84,6 +88,7 @@ impl Held {
         self.bytes += seg.payload.len();
         self.segments.push_back(HeldSegment {
             ts: seg.ts,
+            clock: seg.clock,
             packet: seg.packet,
             header: seg.header,
             payload: seg.payload.to_vec(),
@@ -92,9 +97,11 @@ impl Held {
         true
     }
 
-    /// The oldest held segment has waited out the window at `now`.
+    /// The oldest held segment has waited out the window at capture clock
+    /// `now`. By the clock, not by stamps, so a flow's own next segment and
+    /// a sweep in between decide alike.
     pub fn expired(&self, now: u64) -> bool {
-        self.segments.front().is_some_and(|s| now.saturating_sub(s.ts) > REORDER_WINDOW_NS)
+        self.segments.front().is_some_and(|s| now.saturating_sub(s.clock) > REORDER_WINDOW_NS)
     }
 
     pub fn front(&self) -> Option<SegmentIn<'_>> {

@@ -37,7 +37,7 @@ pub(super) fn tcp_arrival(flow: &mut Flow, namer: &mut Namer, stats: &mut FlowSt
     let Some(tcp) = flow.tcp.as_mut() else { return };
     match tcp.held.as_mut() {
         Some(held) if held.dir == dir => {
-            if !held.expired(seg.ts) && held.push(&seg) {
+            if !held.expired(seg.clock) && held.push(&seg) {
                 return;
             }
             // The other direction's data is not coming (lost from the
@@ -48,7 +48,7 @@ pub(super) fn tcp_arrival(flow: &mut Flow, namer: &mut Namer, stats: &mut FlowSt
             // This segment acknowledges held data: the held direction goes
             // first, whatever it still waits for.
             let acks_held = seg.header.has(flags::ACK) && tcp.streams[held.dir as usize].acks_unseen(seg.header.ack);
-            if acks_held || held.expired(seg.ts) {
+            if acks_held || held.expired(seg.clock) {
                 release_held(flow, namer, stats);
             }
             tcp_segment(flow, namer, stats, dir, seg);
@@ -122,7 +122,7 @@ fn pop_held(flow: &mut Flow, namer: &mut Namer, stats: &mut FlowStats, not_befor
 }
 
 fn tcp_segment(flow: &mut Flow, namer: &mut Namer, stats: &mut FlowStats, dir: Direction, seg: SegmentIn) {
-    let SegmentIn { ts, packet, header: h, payload, payload_len } = seg;
+    let SegmentIn { ts, packet, header: h, payload, payload_len, .. } = seg;
     let h = &h;
     let Some(tcp) = flow.tcp.as_mut() else { return };
     let facts = &mut flow.app.facts;

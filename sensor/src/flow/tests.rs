@@ -58,7 +58,7 @@ impl Wire {
             payload_len: data.len() as u32,
             first_fragment: false,
         };
-        self.table.packet(ms * MS, &p, &mut self.out);
+        self.table.packet(ms * MS, ms * MS, &p, &mut self.out);
     }
 
     fn handshake(&mut self) {
@@ -183,7 +183,7 @@ fn past_the_cap_the_least_recently_seen_flow_is_evicted() {
         payload_len: 0,
         first_fragment: false,
     };
-    w.table.packet(20 * MS, &other, &mut w.out);
+    w.table.packet(20 * MS, 20 * MS, &other, &mut w.out);
     assert_eq!(w.table.stats.evicted, 1);
     assert_eq!(w.table.len(), 1);
     assert_eq!(w.out.len(), 1, "the evicted flow's open request ends");

@@ -2,7 +2,7 @@
 
 use super::closer::Closer;
 use super::flow_health::FlowHealth;
-use super::merge;
+use super::merge::{self, Event};
 use super::sink::{WorkerSink, MAX_SAMPLED};
 use super::{EngineConfig, JsonlOut, SWEEP_EVERY_NS};
 use crate::aggregate::Aggregates;
@@ -41,7 +41,6 @@ pub(super) fn worker_loop(
         sampled: Vec::new(),
         sample_overflow: 0,
     };
-    let mut next_sweep = 0;
     let mut idle_spins = 0u32;
     let mut now = 0;
     let mut flow_health = FlowHealth::default();
@@ -52,19 +51,23 @@ pub(super) fn worker_loop(
     let mut interval_end = 0;
     loop {
         let got = inputs.pull();
-        inputs.drain(|ts, packet| {
-            if let Some(len) = interval_ns.filter(|_| ts >= interval_end) {
-                if interval_end > 0 {
-                    flow_health.note(&flows.stats, (interval_end - len) / 1_000_000_000);
+        inputs.drain(|event| match event {
+            Event::Frame { ts, clock, packet } => {
+                if let Some(len) = interval_ns.filter(|_| clock >= interval_end) {
+                    if interval_end > 0 {
+                        flow_health.note(&flows.stats, (interval_end - len) / 1_000_000_000);
+                    }
+                    interval_end = (clock / len + 1) * len;
                 }
-                interval_end = (ts / len + 1) * len;
+                flows.packet(ts, clock, &packet, &mut sink);
+                now = now.max(clock);
             }
-            flows.packet(ts, packet, &mut sink);
-            if ts >= next_sweep {
-                flows.sweep(ts, &mut sink);
-                next_sweep = ts + SWEEP_EVERY_NS;
+            // Where the reader put them: at the same place of every worker's
+            // frames, so a flow meets the same sweeps whatever the worker count.
+            Event::Sweep(clock) => {
+                flows.sweep(clock, &mut sink);
+                now = now.max(clock);
             }
-            now = now.max(ts);
         });
         flows.stats.merged_early = inputs.taken_early;
         if inputs.over() {

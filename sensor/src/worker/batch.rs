@@ -15,6 +15,9 @@ pub(super) const RING_BATCHES: usize = 16;
 /// again).
 pub(super) struct FrameRef {
     pub(super) ts: u64,
+    /// The reader's capture clock at this frame (`reader::Clock`): never
+    /// runs backwards, follows no lone outlier stamp.
+    pub(super) clock: u64,
     /// Decoded headers; its `payload` is empty, the bytes are in the batch.
     pub(super) packet: Packet<'static>,
     pub(super) start: u32,
@@ -28,6 +31,11 @@ pub(super) struct Batch {
     /// Capture time the reader has reached (0: none): lets a worker that
     /// sees no traffic close intervals too.
     pub(super) tick: u64,
+    /// After this batch's frames, sweep the flow table at this clock: the
+    /// reader puts the same sweep at the same place of every worker's
+    /// stream, so a flow meets sweeps at the same times whatever the
+    /// worker count.
+    pub(super) sweep: Option<u64>,
 }
 
 impl Batch {
@@ -39,6 +47,7 @@ impl Batch {
         self.bytes.clear();
         self.frames.clear();
         self.tick = 0;
+        self.sweep = None;
     }
 }
 

@@ -14,6 +14,14 @@ use super::batch::{Batch, FrameRef};
 use crate::decode::Packet;
 use std::collections::VecDeque;
 
+/// What a worker is handed, in order.
+pub(super) enum Event<'a> {
+    /// A frame: its stamp, the reader's clock, its headers and payload.
+    Frame { ts: u64, clock: u64, packet: Packet<'a> },
+    /// Sweep the flow table at this clock.
+    Sweep(u64),
+}
+
 /// Frames, and batches, an input may hold back before its frames are taken
 /// regardless: about a second of a stalled reader at 64 k frames/s, and at
 /// most 64 MiB of payload in full batches. Readers send a batch at least
@@ -37,7 +45,21 @@ struct Input {
 
 impl Input {
     fn next_ts(&self) -> Option<u64> {
-        self.queued.front().map(|b| b.frames[self.cursor].ts)
+        self.queued.front().and_then(|b| b.frames.get(self.cursor)).map(|f| f.ts)
+    }
+
+    /// Drops the front batches whose frames were all taken, handing on
+    /// their sweeps.
+    fn retire_done(&mut self, f: &mut impl FnMut(Event<'_>)) {
+        while self.queued.front().is_some_and(|b| self.cursor >= b.frames.len()) {
+            self.cursor = 0;
+            if let Some(done) = self.queued.pop_front() {
+                if let Some(clock) = done.sweep {
+                    f(Event::Sweep(clock));
+                }
+                self.release(done);
+            }
+        }
     }
 
     fn release(&mut self, mut batch: Batch) {
@@ -83,8 +105,8 @@ impl Inputs {
                     break;
                 };
                 got = true;
-                input.horizon = input.horizon.max(batch.tick).max(batch.frames.last().map_or(0, |f| f.ts));
-                if batch.frames.is_empty() {
+                input.horizon = input.horizon.max(batch.tick).max(batch.frames.last().map_or(0, |f| f.clock));
+                if batch.frames.is_empty() && batch.sweep.is_none() {
                     input.release(batch);
                 } else {
                     input.queued_frames += batch.frames.len();
@@ -105,9 +127,13 @@ impl Inputs {
         self.inputs.iter().filter(|i| !i.finished).map(|i| i.horizon).min().unwrap_or(u64::MAX)
     }
 
-    /// Hands `f` every frame that may be processed now, oldest first.
-    pub(super) fn drain(&mut self, mut f: impl FnMut(u64, &Packet<'_>)) {
+    /// Hands `f` every frame that may be processed now, oldest first, and
+    /// each input's sweeps where its reader put them.
+    pub(super) fn drain(&mut self, mut f: impl FnMut(Event<'_>)) {
         loop {
+            for input in &mut self.inputs {
+                input.retire_done(&mut f);
+            }
             let horizon = self.horizon();
             let forced =
                 self.inputs.iter().any(|i| i.queued_frames > MAX_QUEUED_FRAMES || i.queued.len() > MAX_QUEUED_BATCHES);
@@ -124,15 +150,9 @@ impl Inputs {
             let frame: &FrameRef = &batch.frames[input.cursor];
             let mut packet = frame.packet;
             packet.payload = &batch.bytes[frame.start as usize..(frame.start + frame.len) as usize];
-            f(frame.ts, &packet);
+            f(Event::Frame { ts: frame.ts, clock: frame.clock, packet });
             input.cursor += 1;
             input.queued_frames -= 1;
-            if input.cursor == batch.frames.len() {
-                input.cursor = 0;
-                if let Some(done) = input.queued.pop_front() {
-                    input.release(done);
-                }
-            }
         }
     }
 }
@@ -154,7 +174,7 @@ mod tests {
             payload_len: 0,
             first_fragment: false,
         };
-        FrameRef { ts, packet, start: 0, len: 0 }
+        FrameRef { ts, clock: ts, packet, start: 0, len: 0 }
     }
 
     /// Two readers' rings; the producers' ends.
@@ -172,18 +192,27 @@ mod tests {
     #[test]
     fn frames_wait_for_every_horizon_unless_an_input_holds_too_much() {
         let (mut inputs, mut readers) = two_inputs();
-        let batch =
-            |ts: &[u64], tick| Batch { bytes: Vec::new(), frames: ts.iter().map(|t| frame(*t)).collect(), tick };
+        let batch = |ts: &[u64], tick| Batch {
+            bytes: Vec::new(),
+            frames: ts.iter().map(|t| frame(*t)).collect(),
+            tick,
+            sweep: None,
+        };
         readers[0].push(batch(&[10, 30], 30)).ok().unwrap();
         readers[1].push(batch(&[20], 25)).ok().unwrap();
         inputs.pull();
         let mut taken = Vec::new();
-        inputs.drain(|ts, _| taken.push(ts));
+        let take = |taken: &mut Vec<u64>, e: Event| {
+            if let Event::Frame { ts, .. } = e {
+                taken.push(ts);
+            }
+        };
+        inputs.drain(|e| take(&mut taken, e));
         // Reader 1 has reached 25: 30 may still be preceded by its frames.
         assert_eq!(taken, [10, 20]);
         readers[1].push(batch(&[], 40)).ok().unwrap();
         inputs.pull();
-        inputs.drain(|ts, _| taken.push(ts));
+        inputs.drain(|e| take(&mut taken, e));
         assert_eq!((&taken[..], inputs.taken_early), (&[10, 20, 30][..], 0));
 
         // Reader 1 stalls: reader 0's batches pile up until they are taken anyway.
@@ -192,8 +221,30 @@ mod tests {
         }
         inputs.pull();
         taken.clear();
-        inputs.drain(|ts, _| taken.push(ts));
+        inputs.drain(|e| take(&mut taken, e));
         assert_eq!(taken, [100]);
         assert_eq!(inputs.taken_early, 1);
+    }
+
+    #[test]
+    fn sweeps_come_after_their_batch_frames_even_in_empty_batches() {
+        let (mut inputs, mut readers) = two_inputs();
+        let batch = |ts: &[u64], tick, sweep| Batch {
+            bytes: Vec::new(),
+            frames: ts.iter().map(|t| frame(*t)).collect(),
+            tick,
+            sweep,
+        };
+        readers[0].push(batch(&[10, 20], 20, Some(20))).ok().unwrap();
+        readers[1].push(batch(&[], 20, Some(20))).ok().unwrap();
+        inputs.pull();
+        let mut seen = Vec::new();
+        inputs.drain(|e| {
+            seen.push(match e {
+                Event::Frame { ts, .. } => format!("f{ts}"),
+                Event::Sweep(c) => format!("s{c}"),
+            })
+        });
+        assert_eq!(seen, ["s20", "f10", "f20", "s20"]);
     }
 }

@@ -18,6 +18,7 @@
 
 mod analyse;
 mod batch;
+mod clock;
 mod closer;
 mod flow_health;
 mod merge;
@@ -140,6 +141,7 @@ pub fn run(
             next_flush: 0,
             merged,
             dropped_before: 0,
+            clock: clock::Clock::default(),
         })
         .collect();
     drop(export);

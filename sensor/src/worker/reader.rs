@@ -2,6 +2,7 @@
 //! hands it to the worker owning its flow.
 
 use super::batch::{FrameRef, WorkerLink};
+use super::clock::Clock;
 use super::closer::Closer;
 use super::{FLUSH_EVERY_NS, SWEEP_EVERY_NS};
 use crate::capture::{frames_dropped, CaptureError, CaptureSource, LinkType, Next, SourceCounter};
@@ -30,6 +31,7 @@ pub(super) struct Reader {
     pub(super) merged: bool,
     /// The source's dropped frames at the last look at its counters.
     pub(super) dropped_before: u64,
+    pub(super) clock: Clock,
 }
 
 pub(super) struct ReaderOutput {
@@ -59,15 +61,16 @@ impl Reader {
                 }
             };
             let ts = frame.ts_ns;
-            self.frame(ts, frame.link, frame.data, frame.wire_len);
+            let clock = self.clock.at_frame(ts, &mut self.capture);
+            self.frame(ts, clock, frame.link, frame.data, frame.wire_len);
             // After the frame (its borrow of the source is over): the tick
             // then carries it, and the source can be asked for counters.
-            if ts >= self.next_tick {
-                self.tick(ts, source);
-            } else if self.merged && ts >= self.next_flush {
+            if clock >= self.next_tick {
+                self.tick(clock, source);
+            } else if self.merged && clock >= self.next_flush {
                 // Other readers' frames wait in the workers' merge until
                 // this reader's horizon passes them: keep it moving.
-                self.flush(ts);
+                self.flush(clock);
             }
             if self.capture.packets.is_multiple_of(8192) {
                 let (done, total) = source.progress();
@@ -80,8 +83,8 @@ impl Reader {
             }
         }
         let counters = source.counters();
-        // The reader's time: its last frame, or its last tick (an idle source).
-        let now = self.capture.last_ns.max(self.next_tick.saturating_sub(SWEEP_EVERY_NS));
+        // The reader's time: its clock at the last frame, or its last tick.
+        let now = self.clock.at_idle(self.next_tick.saturating_sub(SWEEP_EVERY_NS));
         self.count_drops(now, &counters);
         let Reader { links, capture, intervals, closer, health, index, .. } = self;
         drop(links);
@@ -100,6 +103,7 @@ impl Reader {
     /// batches and the time, so frames wait neither for full batches nor,
     /// in a worker's merge, for this reader.
     fn idle(&mut self, now_ns: u64, source: &mut dyn CaptureSource) {
+        let now_ns = self.clock.at_idle(now_ns);
         if now_ns >= self.next_tick {
             self.tick(now_ns, source);
         } else if now_ns >= self.next_flush {
@@ -117,10 +121,15 @@ impl Reader {
         self.next_flush = now_ns + FLUSH_EVERY_NS;
     }
 
-    /// Once a second of capture time: every worker learns the time (and gets
-    /// its partial batch), so idle ones close intervals too; the reader
-    /// reports its closed intervals and publishes its counters.
+    /// Once a second of capture time: every worker learns the time and gets
+    /// its partial batch with a sweep at its end (so idle ones close
+    /// intervals too, and every worker sweeps at the same place of the
+    /// capture); the reader reports its closed intervals and publishes its
+    /// counters.
     fn tick(&mut self, ts: u64, source: &mut dyn CaptureSource) {
+        for link in &mut self.links {
+            link.current.sweep = Some(ts);
+        }
         self.flush(ts);
         self.next_tick = ts + SWEEP_EVERY_NS;
         let counters = source.counters();
@@ -153,10 +162,12 @@ impl Reader {
         }
     }
 
-    /// Counts and decodes one frame and queues it for its flow's worker.
-    fn frame(&mut self, ts: u64, link: LinkType, data: &[u8], wire_len: u32) {
+    /// Counts and decodes one frame and queues it for its flow's worker. Its
+    /// capture health counts in the interval of the clock (a stray stamp
+    /// opens no interval of its own).
+    fn frame(&mut self, ts: u64, clock: u64, link: LinkType, data: &[u8], wire_len: u32) {
         let mut interval =
-            self.closer.as_ref().map(|c| &mut self.intervals.entry(c.interval_of(ts)).or_default().capture);
+            self.closer.as_ref().map(|c| &mut self.intervals.entry(c.interval_of(clock)).or_default().capture);
         self.capture.count(ts, wire_len);
         if let Some(s) = interval.as_deref_mut() {
             s.count(ts, wire_len);
@@ -182,7 +193,7 @@ impl Reader {
         let start = link.current.bytes.len() as u32;
         link.current.bytes.extend_from_slice(packet.payload);
         let len = packet.payload.len() as u32;
-        link.current.frames.push(FrameRef { ts, packet: Packet { payload: &[], ..packet }, start, len });
+        link.current.frames.push(FrameRef { ts, clock, packet: Packet { payload: &[], ..packet }, start, len });
         if link.current.is_full() {
             link.send_current();
         }
