@@ -86,7 +86,22 @@ pub struct Packet<'a> {
     pub first_fragment: bool,
 }
 
-impl Packet<'_> {
+impl<'a> Packet<'a> {
+    /// A whole TCP segment from `src` to `dst`, as `decode` gives one
+    /// (hand-built conversations in tests).
+    pub fn tcp_segment(src: (Addr, u16), dst: (Addr, u16), header: TcpHeader, payload: &'a [u8]) -> Packet<'a> {
+        Packet {
+            src: src.0,
+            dst: dst.0,
+            sport: src.1,
+            dport: dst.1,
+            transport: Transport::Tcp(header),
+            payload,
+            payload_len: payload.len() as u32,
+            first_fragment: false,
+        }
+    }
+
     pub fn tcp(&self) -> Option<&TcpHeader> {
         match &self.transport {
             Transport::Tcp(h) => Some(h),

@@ -1,7 +1,7 @@
 //! Protocol and timing semantics on hand-built TCP conversations, where every
 //! expected time is the one the test put on the packet.
 
-use pastmon::decode::{addr_from_v4, flags, Packet, TcpHeader, Transport};
+use pastmon::decode::{addr_from_v4, flags, Packet, TcpHeader};
 use pastmon::flow::{FlowConfig, FlowTable};
 use pastmon::rules::{Namer, Rules};
 use pastmon::transaction::{Metric, Outcome, Transaction};
@@ -63,16 +63,7 @@ impl Conv {
             sack_permitted: false,
             timestamps: None,
         };
-        let p = Packet {
-            src: src.0,
-            dst: dst.0,
-            sport: src.1,
-            dport: dst.1,
-            transport: Transport::Tcp(h),
-            payload: data,
-            payload_len: data.len() as u32,
-            first_fragment: false,
-        };
+        let p = Packet::tcp_segment(src, dst, h, data);
         self.seq[from] =
             self.seq[from].wrapping_add(data.len() as u32 + u32::from(syn) + u32::from(fl & flags::FIN != 0));
         let ts = T0 + self.now * MS;

@@ -6,14 +6,10 @@
 mod common;
 
 use common::all_captures;
-use pastmon::aggregate::AggregateConfig;
 use pastmon::capture::{CaptureError, CaptureFile, CaptureSource, Frame, LinkType, Next};
-use pastmon::flow::FlowConfig;
 use pastmon::report;
-use pastmon::rules::Rules;
-use pastmon::worker::{self, EngineConfig, Outputs};
+use pastmon::worker::{self, Outputs};
 use serde_json::Value;
-use std::sync::Arc;
 
 /// A capture held in memory, frame by frame.
 #[derive(Clone)]
@@ -44,15 +40,7 @@ fn load(path: &std::path::Path) -> Frames {
 }
 
 fn report(frames: &Frames, workers: usize) -> Value {
-    let cfg = EngineConfig {
-        workers,
-        grace_s: 0,
-        transactions_sample: 0.0,
-        flows: FlowConfig::default(),
-        aggregate: AggregateConfig::default(),
-        rules: Arc::new(Rules::default_rules(&pastmon::plugins::names())),
-        pin_cores: false,
-    };
+    let cfg = common::engine(workers);
     let mut source = frames.clone();
     let results = worker::run(&mut [&mut source], &cfg, Outputs::default(), &mut |_, _| {});
     report::json_report(&results)

@@ -48,16 +48,7 @@ impl Wire {
             sack_permitted: false,
             timestamps: None,
         };
-        let p = Packet {
-            src: src.0,
-            dst: dst.0,
-            sport: src.1,
-            dport: dst.1,
-            transport: L4::Tcp(header),
-            payload: data,
-            payload_len: data.len() as u32,
-            first_fragment: false,
-        };
+        let p = Packet::tcp_segment(src, dst, header, data);
         self.table.packet(ms * MS, ms * MS, &p, &mut self.out);
     }
 
@@ -173,16 +164,8 @@ fn past_the_cap_the_least_recently_seen_flow_is_evicted() {
     w.handshake();
     w.send(0, 10, flags::ACK | flags::PSH, b"REQUEST");
     // Another client's SYN takes the only slot.
-    let other = Packet {
-        src: addr_from_v4([10, 0, 0, 3]),
-        dst: addr_from_v4(SERVER.0),
-        sport: 41000,
-        dport: SERVER.1,
-        transport: L4::Tcp(TcpHeader { seq: 1, flags: flags::SYN, window: 100, ..TcpHeader::default() }),
-        payload: b"",
-        payload_len: 0,
-        first_fragment: false,
-    };
+    let syn = TcpHeader { seq: 1, flags: flags::SYN, window: 100, ..TcpHeader::default() };
+    let other = Packet::tcp_segment((addr_from_v4([10, 0, 0, 3]), 41000), (addr_from_v4(SERVER.0), SERVER.1), syn, b"");
     w.table.packet(20 * MS, 20 * MS, &other, &mut w.out);
     assert_eq!(w.table.stats.evicted, 1);
     assert_eq!(w.table.len(), 1);

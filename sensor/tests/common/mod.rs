@@ -68,8 +68,9 @@ impl Write for SharedBuf {
     }
 }
 
-pub fn analyse(path: &Path, workers: usize) -> Run {
-    let cfg = EngineConfig {
+/// The engine with default settings, the built-in rules and `workers` workers.
+pub fn engine(workers: usize) -> EngineConfig {
+    EngineConfig {
         workers,
         grace_s: 0,
         transactions_sample: 0.0,
@@ -77,7 +78,11 @@ pub fn analyse(path: &Path, workers: usize) -> Run {
         aggregate: AggregateConfig::default(),
         rules: Arc::new(Rules::default_rules(&pastmon::plugins::names())),
         pin_cores: false,
-    };
+    }
+}
+
+pub fn analyse(path: &Path, workers: usize) -> Run {
+    let cfg = engine(workers);
     let buf = Arc::new(Mutex::new(Vec::new()));
     let sink: worker::JsonlOut = Arc::new(Mutex::new(SharedBuf(buf.clone())));
     let mut source = CaptureFile::open(path).unwrap();
