@@ -28,6 +28,11 @@ pub enum Metric {
     RetransmitsServer,
     ZeroWindows,
     Resets,
+    ResponseTransfer,
+    ServerIdle,
+    NetworkTransfer,
+    WindowWait,
+    Delivery,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,7 +43,11 @@ pub enum Unit {
 }
 
 impl Metric {
-    pub const COUNT: usize = 24;
+    pub const COUNT: usize = 29;
+    /// The metrics the database holds (level1 and the rollups); the parts of
+    /// the time after them are computed and reported by the sensor, and
+    /// stored once their migration lands.
+    pub const STORED: &'static [Metric] = Metric::ALL.split_at(24).0;
     pub const ALL: [Metric; Metric::COUNT] = [
         Metric::FirstResponse,
         Metric::LastResponse,
@@ -64,6 +73,11 @@ impl Metric {
         Metric::RetransmitsServer,
         Metric::ZeroWindows,
         Metric::Resets,
+        Metric::ResponseTransfer,
+        Metric::ServerIdle,
+        Metric::NetworkTransfer,
+        Metric::WindowWait,
+        Metric::Delivery,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -92,6 +106,11 @@ impl Metric {
             Metric::RetransmitsServer => "retransmits_server",
             Metric::ZeroWindows => "zero_windows",
             Metric::Resets => "resets",
+            Metric::ResponseTransfer => "response_transfer",
+            Metric::ServerIdle => "server_idle",
+            Metric::NetworkTransfer => "network_transfer",
+            Metric::WindowWait => "window_wait",
+            Metric::Delivery => "delivery",
         }
     }
 
@@ -105,7 +124,12 @@ impl Metric {
             | Metric::ClientRtt
             | Metric::NetworkRtt
             | Metric::LastAck
-            | Metric::EstDelivery => Unit::Nanoseconds,
+            | Metric::EstDelivery
+            | Metric::ResponseTransfer
+            | Metric::ServerIdle
+            | Metric::NetworkTransfer
+            | Metric::WindowWait
+            | Metric::Delivery => Unit::Nanoseconds,
             Metric::AckedBytes
             | Metric::ServerBytes
             | Metric::ServerPacketSize

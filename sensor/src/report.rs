@@ -6,6 +6,7 @@ use crate::decode::{addr_to_ip, Addr};
 use crate::records::Results;
 use crate::transaction::{Metric, Unit};
 use pastmon_common::SkipReason;
+use pastmon_model::diagnosis::{Shares, PARTS};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -107,6 +108,11 @@ pub fn write_json_report(r: &Results, out: &mut dyn std::io::Write) -> std::io::
         }
         write!(out, "]}}")?;
     }
+    write!(out, "],\n\"diagnosis\":[")?;
+    for (i, d) in diagnoses(r).iter().enumerate() {
+        writeln!(out, "{}", if i > 0 { "," } else { "" })?;
+        serde_json::to_writer(&mut *out, &diagnosis_json(d))?;
+    }
     writeln!(out, "]}}")
 }
 
@@ -115,6 +121,52 @@ pub fn json_report(r: &Results) -> Value {
     let mut text = Vec::new();
     write_json_report(r, &mut text).unwrap_or_else(|e| unreachable!("writing to memory: {e}"));
     serde_json::from_slice(&text).unwrap_or_else(|e| unreachable!("the report is JSON: {e}"))
+}
+
+/// Where the time of one signature at one server went (model::diagnosis).
+pub struct Diagnosis {
+    pub plugin: &'static str,
+    pub signature: Arc<str>,
+    pub server: (Addr, u16),
+    pub shares: Shares,
+    /// Each part's average, nanoseconds, over the transactions that have it.
+    pub parts: Vec<(Metric, f64)>,
+}
+
+/// The diagnosis of every signature × server whose time was measured,
+/// from the parts' sums over all intervals and clients.
+pub fn diagnoses(r: &Results) -> Vec<Diagnosis> {
+    type SignatureAtServer = (&'static str, Arc<str>, (Addr, u16));
+    let mut totals: BTreeMap<SignatureAtServer, Row> = BTreeMap::new();
+    for (_, k, row) in r.aggregates.rows() {
+        totals.entry((k.plugin, k.signature.clone(), k.server)).or_default().merge(row);
+    }
+    totals
+        .into_iter()
+        .filter_map(|((plugin, signature, server), row)| {
+            let shares = Shares::from_sums(|m| row.metrics[m as usize].sum)?;
+            let parts = PARTS.iter().map(|(m, _)| (*m, row.metrics[*m as usize].avg())).collect();
+            Some(Diagnosis { plugin, signature, server, shares, parts })
+        })
+        .collect()
+}
+
+fn diagnosis_json(d: &Diagnosis) -> Value {
+    let parts: Map<String, Value> =
+        d.parts.iter().map(|(m, avg)| (m.name().to_owned(), json_value(*m, *avg))).collect();
+    json!({
+        "plugin": d.plugin,
+        "signature": &*d.signature,
+        "server": endpoint(d.server.0, d.server.1),
+        "verdict": d.shares.verdict().name(),
+        "shares": d.shares,
+        "parts": parts,
+    })
+}
+
+/// "server 92 %, network 8 %, client 0 %".
+fn shares_text(s: &Shares) -> String {
+    format!("server {:.0} %, network {:.0} %, client {:.0} %", s.server * 100.0, s.network * 100.0, s.client * 100.0)
 }
 
 /// Rows of all intervals, servers and clients merged per (plugin, signature).
@@ -191,9 +243,19 @@ pub fn text_report(r: &Results, source: &str) -> String {
     if let Some(e) = &r.error {
         let _ = writeln!(out, "  error            {e}");
     }
+    let diagnoses = diagnoses(r);
     for ((plugin, sig), row) in &totals {
         let outcomes: Vec<String> = row.outcomes.iter().map(|(k, n)| format!("{k} {n}")).collect();
         let _ = writeln!(out, "\n{plugin} {sig}: {} transactions ({})", row.count, outcomes.join(", "));
+        for d in diagnoses.iter().filter(|d| d.plugin == *plugin && d.signature == *sig) {
+            let _ = writeln!(
+                out,
+                "  slow side at {}: {} ({})",
+                endpoint(d.server.0, d.server.1),
+                d.shares.verdict().name(),
+                shares_text(&d.shares)
+            );
+        }
         let _ = writeln!(
             out,
             "  {:<20} {:>7} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12}",

@@ -68,6 +68,25 @@ fn json_report_and_transactions_agree() {
         assert!(m[k].is_number(), "{k} missing in {m}");
     }
     assert_eq!(rows[0]["server"].as_str().unwrap().rsplit(':').next(), Some("80"));
+    // Where the time went, per signature and server: shares that add up, a verdict.
+    let diagnosis = report["diagnosis"].as_array().unwrap();
+    assert!(!diagnosis.is_empty());
+    for d in diagnosis {
+        let shares = &d["shares"];
+        let total: f64 = ["server", "network", "client"].iter().map(|k| shares[k].as_f64().unwrap()).sum();
+        assert!((total - 1.0).abs() < 1e-9, "{d}");
+        assert!(["server", "network", "client", "balanced"].contains(&d["verdict"].as_str().unwrap()), "{d}");
+        assert!(d["parts"]["server_time"].is_number(), "{d}");
+    }
+    // The parts of each transaction's time add up to its last ACK.
+    for t in &txs {
+        let part = |k: &str| t[k].as_f64().unwrap_or(0.0);
+        if t["last_ack"].is_number() {
+            let sum: f64 =
+                ["request_time", "server_time", "response_transfer", "delivery"].iter().map(|k| part(k)).sum();
+            assert!((sum - part("last_ack")).abs() < 0.005, "{t}");
+        }
+    }
 }
 
 #[test]

@@ -33,7 +33,7 @@ pub fn level1_columns() -> Vec<Column> {
     .map(|(n, t)| (n.to_string(), *t))
     .collect();
     c.extend(Outcome::LABELS.iter().map(|l| (outcome_column(l), "UInt64")));
-    for m in Metric::ALL {
+    for m in Metric::STORED {
         let n = m.name();
         c.push((format!("{n}_count"), "UInt64"));
         c.push((format!("{n}_min"), "UInt64"));
@@ -123,7 +123,7 @@ pub fn transactions_columns() -> Vec<Column> {
     .iter()
     .map(|(n, t)| (n.to_string(), *t))
     .collect();
-    c.extend(Metric::ALL.iter().map(|m| (m.name().to_string(), "Nullable(UInt64)")));
+    c.extend(Metric::STORED.iter().map(|m| (m.name().to_string(), "Nullable(UInt64)")));
     c.push(("batch_id".into(), "UInt64"));
     c
 }
@@ -176,8 +176,8 @@ pub fn transaction_row(out: &mut RowBinary, sensor: &str, tx: &Transaction, batc
     out.u16(tx.server.1);
     out.str(tx.outcome.label());
     out.u16(tx.outcome.code().unwrap_or(0));
-    for v in tx.metrics {
-        match v {
+    for v in &tx.metrics[..Metric::STORED.len()] {
+        match *v {
             None => out.0.push(1),
             Some(v) => {
                 out.0.push(0);
@@ -202,7 +202,7 @@ pub fn level1_row(out: &mut RowBinary, sensor: &str, interval: (u64, u32), key: 
     for label in Outcome::LABELS {
         out.u64(row.outcomes.get(label).copied().unwrap_or(0));
     }
-    for stat in &row.metrics {
+    for stat in &row.metrics[..Metric::STORED.len()] {
         out.u64(stat.count);
         // No value: the largest number, so min() over rows needs no filter.
         out.u64(if stat.count == 0 { u64::MAX } else { stat.min });

@@ -178,7 +178,7 @@ fn tcp_segment(flow: &mut Flow, namer: &mut Namer, stats: &mut FlowStats, dir: D
         let acked =
             other.acknowledged(h.ack, &mut |piece| flow.app.piece(namer, stats, dir.reverse(), piece, ts, None));
         if let (Direction::ToServer, Some(offset)) = (dir, acked) {
-            flow.app.txs.client_ack(offset, ts);
+            flow.app.txs.client_ack(offset, ts, Some(window), flow.app.facts.server_mss);
         }
     }
 

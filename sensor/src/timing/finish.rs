@@ -26,6 +26,19 @@ pub(super) fn finish(tx: OpenTx, f: &ConnFacts) -> Transaction {
         _ => None,
     };
     set(Metric::EstDelivery, est);
+    // The parts of the time (model::diagnosis), adding up to last_ack.
+    if let (Some(rs0), Some(rs1)) = (tx.t_rs0, tx.t_rs1) {
+        let transfer = rs1.saturating_sub(rs0);
+        let [idle, _, window] = tx.transfer.at_last_data;
+        // Stamps out of order can charge past t_rs1: the split is kept
+        // within the transfer, the network part taking what is left.
+        let (idle, window) = (idle.min(transfer), window.min(transfer - idle.min(transfer)));
+        set(Metric::ResponseTransfer, Some(transfer));
+        set(Metric::ServerIdle, Some(idle));
+        set(Metric::WindowWait, Some(window));
+        set(Metric::NetworkTransfer, Some(transfer - idle - window));
+        set(Metric::Delivery, tx.t_ack_n.map(|t| t.saturating_sub(rs1)));
+    }
     let responded = tx.t_rs0.is_some();
     if responded {
         set(Metric::ServerPackets, Some(tx.rs_packets));

@@ -105,6 +105,32 @@ struct OpenTx {
     client_window: Option<u32>,
     server_window: Option<u32>,
     trouble_at_start: [u32; 4],
+    transfer: Transfer,
+}
+
+/// What the server was waiting for while its response was on its way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Wait {
+    /// Everything sent was acknowledged: the server was producing the rest.
+    ServerIdle = 0,
+    /// Data in flight: waiting for ACKs, or repairing a loss.
+    Network = 1,
+    /// The client's receive window was full or closed.
+    Window = 2,
+}
+
+/// The response transfer (`t_rs0 → t_rs1`) split by `Wait`, from the flow's
+/// TCP state at each server data packet and client ACK.
+#[derive(Clone, Copy, Debug, Default)]
+struct Transfer {
+    /// Nanoseconds per `Wait` up to the last event.
+    spent: [u64; 3],
+    /// `spent` at the last response data packet: the split of `t_rs0 → t_rs1`.
+    at_last_data: [u64; 3],
+    /// Time of the last event (0: the response has not started).
+    mark: u64,
+    /// The client's advertised window (scaled) at its last segment.
+    client_window: Option<u32>,
 }
 
 /// Open transactions of one flow.
@@ -187,6 +213,7 @@ impl<'a> Events<'a> {
             client_window: self.chunk.window,
             server_window: None,
             trouble_at_start: self.facts.trouble(),
+            transfer: Transfer { client_window: self.chunk.window, ..Transfer::default() },
         });
     }
 
@@ -230,6 +257,7 @@ impl<'a> Events<'a> {
         tx.rs_start = self.chunk.stream_offset + at as u64;
         tx.rs_end = tx.rs_start;
         tx.server_window = self.chunk.window;
+        tx.transfer.mark = self.chunk.ts;
         true
     }
 
@@ -301,8 +329,16 @@ impl<'a> Events<'a> {
             }
             Direction::ToClient => {
                 if let Some(tx) = self.txs.responding() {
+                    if !c.gap {
+                        // The time since the last event goes to what the
+                        // server waited for before sending these bytes.
+                        tx.account_transfer(c.ts, self.facts.server_mss);
+                    }
                     tx.rs_bytes += n;
                     tx.rs_end = c.stream_offset + upto as u64;
+                    if !c.gap {
+                        tx.transfer.at_last_data = tx.transfer.spent;
+                    }
                     // An ACK seen before these bytes did not cover them.
                     if tx.acked_to < tx.rs_end {
                         tx.t_ack_n = None;
@@ -335,6 +371,31 @@ pub enum FlushReason {
     Close,
 }
 
+impl OpenTx {
+    /// What the server waits for now, from the bytes in flight and the
+    /// client's window: less than a segment of room is a full window.
+    fn waiting_for(&self, server_mss: Option<u16>) -> Wait {
+        let in_flight = self.rs_end.saturating_sub(self.acked_to.max(self.rs_start));
+        match self.transfer.client_window.map(u64::from) {
+            Some(0) => Wait::Window,
+            _ if in_flight == 0 => Wait::ServerIdle,
+            Some(w) if in_flight + u64::from(server_mss.unwrap_or(1460)) > w => Wait::Window,
+            _ => Wait::Network,
+        }
+    }
+
+    /// Charges the time since the last event of the response transfer to
+    /// what the server was waiting for, and moves the mark to `ts`.
+    fn account_transfer(&mut self, ts: u64, server_mss: Option<u16>) {
+        if self.transfer.mark == 0 || ts <= self.transfer.mark {
+            return;
+        }
+        let wait = self.waiting_for(server_mss);
+        self.transfer.spent[wait as usize] += ts - self.transfer.mark;
+        self.transfer.mark = ts;
+    }
+}
+
 impl Transactions {
     fn responding(&mut self) -> Option<&mut OpenTx> {
         self.open.iter_mut().find(|t| t.state == State::Responding)
@@ -344,8 +405,13 @@ impl Transactions {
         self.open.is_empty()
     }
 
-    /// A client ACK covering server stream offset `ack`.
-    pub fn client_ack(&mut self, ack: u64, ts: u64) {
+    /// A client ACK covering server stream offset `ack`, advertising
+    /// `window` (scaled).
+    pub fn client_ack(&mut self, ack: u64, ts: u64, window: Option<u32>, server_mss: Option<u16>) {
+        if let Some(tx) = self.responding() {
+            tx.account_transfer(ts, server_mss);
+            tx.transfer.client_window = window;
+        }
         for tx in &mut self.open {
             if matches!(tx.state, State::Responding | State::AwaitingAck) && ack > tx.acked_to {
                 tx.acked_to = ack;

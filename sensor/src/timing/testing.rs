@@ -59,7 +59,12 @@ impl Harness {
 
     /// The client acknowledges every server byte so far at `ms`.
     pub(crate) fn ack(&mut self, ms: u64) {
-        self.txs.client_ack(self.offset[Direction::ToClient as usize], ms * MS);
+        self.ack_with_window(ms, 64_000);
+    }
+
+    /// The same, advertising a receive window of `window` bytes.
+    pub(crate) fn ack_with_window(&mut self, ms: u64, window: u32) {
+        self.txs.client_ack(self.offset[Direction::ToClient as usize], ms * MS, Some(window), self.facts.server_mss);
         self.txs.emit_done(&self.facts, &mut self.out);
     }
 

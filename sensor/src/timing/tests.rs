@@ -144,3 +144,63 @@ fn a_pipeline_deeper_than_the_cap_finishes_the_oldest() {
     assert_eq!(txs[0].outcome, Outcome::NoResponse);
     assert_eq!(h.txs.open.len(), MAX_OPEN);
 }
+
+/// The parts of one transaction's time, ms: request transfer, server time,
+/// server idle, network transfer, window wait, delivery; and last_ack.
+fn parts(tx: &Transaction) -> ([f64; 6], f64) {
+    let get = |m| ms(tx, m).unwrap_or(f64::NAN);
+    let p = [
+        get(Metric::RequestTime),
+        get(Metric::ServerTime),
+        get(Metric::ServerIdle),
+        get(Metric::NetworkTransfer),
+        get(Metric::WindowWait),
+        get(Metric::Delivery),
+    ];
+    assert_eq!(p[2] + p[3] + p[4], get(Metric::ResponseTransfer), "the transfer's split adds up");
+    assert_eq!(p.iter().sum::<f64>(), get(Metric::LastAck), "the parts add up to last_ack");
+    (p, get(Metric::LastAck))
+}
+
+#[test]
+fn a_server_that_pauses_with_nothing_in_flight_is_idle_not_slow_network() {
+    let mut h = Harness::tcp();
+    h.chunk(Direction::ToServer, 0, 10, |ev| ev.request_start(0, 0));
+    h.chunk(Direction::ToClient, 5, 100, |ev| {
+        ev.response_start(0, None);
+    });
+    h.ack(6); // all acknowledged: the server has nothing in flight
+    h.chunk(Direction::ToClient, 200, 100, |ev| ev.response_end(100, Outcome::Ok));
+    h.ack(202);
+    let txs = h.emit();
+    assert_eq!(parts(&txs[0]), ([0.0, 5.0, 194.0, 1.0, 0.0, 2.0], 202.0));
+}
+
+#[test]
+fn data_in_flight_is_the_networks_time() {
+    let mut h = Harness::tcp();
+    h.chunk(Direction::ToServer, 0, 10, |ev| ev.request_start(0, 0));
+    h.chunk(Direction::ToClient, 5, 1000, |ev| {
+        ev.response_start(0, None);
+    });
+    h.chunk(Direction::ToClient, 25, 1000, |_| {});
+    h.chunk(Direction::ToClient, 45, 1000, |ev| ev.response_end(1000, Outcome::Ok));
+    h.ack(90);
+    let txs = h.emit();
+    assert_eq!(parts(&txs[0]), ([0.0, 5.0, 0.0, 40.0, 0.0, 45.0], 90.0));
+}
+
+#[test]
+fn a_closed_receive_window_is_the_clients_time() {
+    let mut h = Harness::tcp();
+    h.chunk(Direction::ToServer, 0, 10, |ev| ev.request_start(0, 0));
+    h.chunk(Direction::ToClient, 5, 1000, |ev| {
+        ev.response_start(0, None);
+    });
+    h.ack_with_window(8, 0); // got it, but no room for more
+    h.ack_with_window(108, 64_000); // the application read: room again
+    h.chunk(Direction::ToClient, 110, 1000, |ev| ev.response_end(1000, Outcome::Ok));
+    h.ack(111);
+    let txs = h.emit();
+    assert_eq!(parts(&txs[0]), ([0.0, 5.0, 2.0, 3.0, 100.0, 1.0], 111.0));
+}
