@@ -80,7 +80,9 @@ fn test(rest: &[&str]) -> Result<()> {
     sh::run(sh::cmd("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]).current_dir(&root))?;
     // Ignored tests are the ones needing root or a browser: run here, they fail if
     // what they need is missing rather than pass without having run.
-    sh::run(sh::cmd("cargo", &["test", "--workspace", "--profile", "ci", "--", "--include-ignored"]).current_dir(&root))?;
+    sh::run(
+        sh::cmd("cargo", &["test", "--workspace", "--profile", "ci", "--", "--include-ignored"]).current_dir(&root),
+    )?;
     println!("xtask test: all checks passed");
     Ok(())
 }
