@@ -12,6 +12,7 @@
 #   /delay10   answers after 10 ms        /delay200  answers after 200 ms
 #   /stream    first byte at once, last byte 200 ms later
 #   /fail      500 at once                /          a small page
+#   /big.bin   2 MiB at once (for bandwidth-bound and slow-reading clients)
 #
 # Usage: lab.sh up NAME N [QUEUES [MONITOR]]   (N: 1..250, picks 10.N.0.0/24)
 #        MONITOR: "ns" (default) puts NAME-mon1 in namespace NAME-mon; "root"
@@ -115,6 +116,7 @@ up)
             action mirred egress mirror dev "$name-mon0"
     done
     echo "<html><body>pastmon lab</body></html>" >"$dir/html/index.html"
+    head -c 2097152 /dev/zero >"$dir/html/big.bin"
     cat >"$dir/nginx.conf" <<CONF
 load_module /usr/lib/nginx/modules/ngx_http_echo_module.so;
 daemon on; worker_processes 1; pid $dir/nginx.pid; error_log $dir/error.log;
