@@ -208,6 +208,15 @@ pub fn graph(client: &Client, db: &str, p: &Params, now: u64) -> Result<GraphVie
             (range.to - range.from).div_ceil(MAX_POINTS)
         )));
     }
+    // Level1 rows are as long as the sensors' intervals (300 s by default):
+    // a finer step would leave most points empty.
+    let step = match table {
+        Table::Level1 => {
+            let rows = query::row_seconds(client, db, range, &base)?.max(table.min_step());
+            step.div_ceil(rows) * rows
+        }
+        _ => step,
+    };
     let specs = p.series()?;
     let selections: Vec<(String, Filter)> = if specs.is_empty() {
         vec![(base.signature.clone().unwrap_or_else(|| "all".into()), base.clone())]

@@ -110,6 +110,38 @@ fn the_api_and_pages_show_what_the_sensor_measured() {
     assert_eq!((&row["dropped"], &report["capture"]["dropped"]), (&0.into(), &0.into()), "{sensors}");
 }
 
+/// At the sensor's default interval of 300 s, a chart of level1 steps by
+/// 300 s: continuous traffic leaves no point empty, and the points equal
+/// the raw report's rows.
+#[test]
+fn charts_of_five_minute_rows_step_by_five_minutes() {
+    let ch = ClickHouse::start("web300");
+    let report = common::fill_with_interval(&ch, "web300", 300);
+    let base = serve(&ch.url(), "web300", Vec::new());
+    let first = report["capture"]["first_ns"].as_u64().unwrap() / 1_000_000_000 / 300 * 300;
+    let last = report["capture"]["last_ns"].as_u64().unwrap() / 1_000_000_000 / 300 * 300 + 300;
+    let v = get_json(&format!("{base}/api/v1/graph?from={first}&to={last}&metric=first_response&stat=count"));
+    assert_eq!(v["step"], 300, "{v}");
+    let points = v["series"][0]["points"].as_array().unwrap();
+    assert_eq!(points.len() as u64, (last - first) / 300, "{v}");
+    let counts: Vec<u64> = points.iter().map(|p| p["v"].as_f64().unwrap_or(0.0) as u64).collect();
+    assert!(counts.iter().all(|n| *n > 0), "no empty point on continuous traffic: {counts:?}");
+    let raw: Vec<u64> = report["intervals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            i["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["metrics"]["first_response"]["count"].as_u64().unwrap_or(0))
+                .sum()
+        })
+        .collect();
+    assert_eq!(counts, raw, "each point is its interval of the raw report");
+}
+
 #[test]
 fn hostile_input_is_refused_or_harmless_and_errors_are_one_line() {
     let ch = ClickHouse::start("webhostile");

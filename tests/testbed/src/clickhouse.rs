@@ -65,12 +65,17 @@ impl ClickHouse {
 
     /// A sensor configuration writing to `database` with its own spool.
     pub fn config(&self, database: &str, extra_analysis: &str) -> PathBuf {
+        self.config_with_interval(database, 60, extra_analysis)
+    }
+
+    /// The same with intervals of `interval` seconds.
+    pub fn config_with_interval(&self, database: &str, interval: u64, extra_analysis: &str) -> PathBuf {
         let spool = self.dir.join(format!("spool-{database}"));
         let path = self.dir.join(format!("{database}.toml"));
         std::fs::write(
             &path,
             format!(
-                "sensor = \"test-sensor\"\n[analysis]\ninterval = 60\ngrace = 0\nworkers = 2\n{extra_analysis}\n\
+                "sensor = \"test-sensor\"\n[analysis]\ninterval = {interval}\ngrace = 0\nworkers = 2\n{extra_analysis}\n\
                  [clickhouse]\nurl = \"{}\"\ndatabase = \"{database}\"\ntimeout = 5\n[spool]\ndir = \"{}\"\n",
                 self.url(),
                 spool.display()

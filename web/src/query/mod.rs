@@ -295,6 +295,16 @@ pub struct SignatureRow {
     pub sparkline: Vec<u64>,
 }
 
+/// The longest interval the sensors wrote in the range's level1 rows
+/// (their `interval_seconds`; 0 without rows): a chart of level1 is never
+/// finer than its rows.
+pub fn row_seconds(client: &Client, db: &str, range: Range, filter: &Filter) -> Result<u64, QueryError> {
+    let mut c = Columns::default();
+    let seconds = c.cell("max(interval_seconds)");
+    let sql = format!("SELECT {} FROM {db}.level1 WHERE {}", c.list(), filter.sql(range));
+    Ok(c.fetch(client, &sql)?.first().map_or(0, |r| r.num(seconds)))
+}
+
 /// Steps of a range for a chart of about `points` points, aligned to the
 /// table's rows.
 pub fn step_for(range: Range, table: Table, points: u64) -> u64 {

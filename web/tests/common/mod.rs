@@ -24,8 +24,14 @@ pub fn capture() -> PathBuf {
 /// Runs the sensor's engine on the capture into `db`; returns its JSON
 /// report (what `pastmon raw --format json` prints).
 pub fn fill(ch: &ClickHouse, db: &str) -> Value {
+    fill_with_interval(ch, db, 60)
+}
+
+/// The same with the sensor's intervals `interval` seconds long.
+pub fn fill_with_interval(ch: &ClickHouse, db: &str, interval: u64) -> Value {
     let rules = root().join("deploy/rules/demo.toml");
-    let config = Config::load(&ch.config(db, &format!("rules = \"{}\"", rules.display()))).unwrap();
+    let extra = format!("rules = \"{}\"", rules.display());
+    let config = Config::load(&ch.config_with_interval(db, interval, &extra)).unwrap();
     let engine = config.analysis.engine(None).unwrap();
     let exporter = Exporter::start(
         config.export(engine.aggregate.interval_s, std::time::Duration::from_secs(30)),
