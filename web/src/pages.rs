@@ -7,7 +7,7 @@
 use crate::api::{load, status};
 use crate::params::{Params, PRESETS};
 use crate::query::{By, Point, Range, Stat};
-use crate::svg::{format_value, histogram_chart, line_chart, sparkline, time_input, time_label};
+use crate::svg::{format_step, format_value, histogram_chart, line_chart, sparkline, time_label};
 use crate::views::{self, Stats, ViewError};
 use crate::Shared;
 use axum::extract::{Query, State};
@@ -28,7 +28,10 @@ pub async fn script() -> Response {
     ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], SCRIPT).into_response()
 }
 
-fn page(title: &str, body: Markup) -> Html<String> {
+/// A page: the navigation (keeping the view's time frame), the title, the body.
+fn page(title: &str, p: &Params, body: Markup) -> Html<String> {
+    let frame = p.time_frame().query_string();
+    let link = |path: &str| if frame.is_empty() { path.to_owned() } else { format!("{path}?{frame}") };
     let markup = html! {
         (DOCTYPE)
         html {
@@ -40,9 +43,9 @@ fn page(title: &str, body: Markup) -> Html<String> {
             body {
                 nav {
                     b { "pastmon" } " "
-                    a href="/" { "Level 1" }
-                    a href="/graph" { "Graph" }
-                    a href="/sensors" { "Sensors" }
+                    a href=(link("/")) { "Level 1" }
+                    a href=(link("/graph")) { "Graph" }
+                    a href=(link("/sensors")) { "Sensors" }
                     a href="/api/v1/openapi.json" { "API" }
                 }
                 h1 { (title) }
@@ -54,14 +57,14 @@ fn page(title: &str, body: Markup) -> Html<String> {
     Html(markup.into_string())
 }
 
-fn error_page(e: &ViewError) -> Response {
+fn error_page(e: &ViewError, p: &Params) -> Response {
     let what = match e {
         ViewError::BadRequest(_) => "This view's parameters are not right",
         ViewError::Query(_) | ViewError::Internal => "No data",
         ViewError::Busy => "Busy",
     };
     let body = html! { p { (what) ":" } p.err { (e.to_string()) } };
-    (status(e), page("Error", body)).into_response()
+    (status(e), page("Error", p, body)).into_response()
 }
 
 /// The time-frame links, a custom range form, and the view's range.
@@ -73,8 +76,11 @@ fn range_bar(p: &Params, path: &str, range: Range) -> Markup {
                     input type="hidden" name=(k) value=(v);
                 }
             }
-            "from " input type="datetime-local" name="from" value=(time_input(range.from));
-            " to " input type="datetime-local" name="to" value=(time_input(range.to));
+            // Text, not datetime-local: the same UTC in every browser's locale.
+            "from " input type="text" name="from" size="16" value=(time_label(range.from))
+                pattern="[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}" placeholder="YYYY-MM-DD HH:MM";
+            " to " input type="text" name="to" size="16" value=(time_label(range.to))
+                pattern="[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}" placeholder="YYYY-MM-DD HH:MM";
             " UTC " button { "Go" }
         }
         p.presets {
@@ -99,7 +105,7 @@ pub async fn level1(State(s): State<Shared>, Query(q): Query<Vec<(String, String
     let p = Params(q.clone());
     let v = match load(s, q, views::signatures).await {
         Ok(v) => v,
-        Err(e) => return error_page(&e),
+        Err(e) => return error_page(&e, &p),
     };
     // One table per plugin, in the order the view sorted them.
     let mut plugins: Vec<(&str, Vec<&views::SignatureOut>)> = Vec::new();
@@ -118,7 +124,8 @@ pub async fn level1(State(s): State<Shared>, Query(q): Query<Vec<(String, String
             table.signatures {
                 thead { tr {
                     th.l { "signature" } th { "transactions" } th { "first response avg" } th { "p95" }
-                    th { "last response avg" } th { "p95" } th { "errors" } th.l { "transactions over time" }
+                    th { "last response avg" } th { "p95" } th { "server errors" } th { "client errors" }
+                    th.l { "transactions over time" }
                 } }
                 tbody {
                     @for r in rows {
@@ -136,6 +143,7 @@ pub async fn level1(State(s): State<Shared>, Query(q): Query<Vec<(String, String
                             td data-v=(r.error_share) class=[(r.errors > 0).then_some("err")] {
                                 (format!("{:.1} %", r.error_share * 100.0))
                             }
+                            td data-v=(r.client_error_share) { (format!("{:.1} %", r.client_error_share * 100.0)) }
                             td.l { (sparkline(&r.sparkline)) }
                         }
                     }
@@ -143,12 +151,13 @@ pub async fn level1(State(s): State<Shared>, Query(q): Query<Vec<(String, String
             }
         }
         p.note {
-            "From " (v.table.name()) " (" (v.signatures.len()) " rows). Errors: server errors (HTTP 5xx, DNS \
-             SERVFAIL), resets, no response, incomplete responses, refusals. "
+            "From " (v.table.name()) " (" (v.signatures.len()) " rows). Server errors: HTTP 5xx, DNS SERVFAIL, \
+             resets, no response, incomplete responses, refusals. Client errors: requests rejected as wrong \
+             (HTTP 4xx, IMAP BAD, DNS FORMERR). "
             a href={ "/api/v1/signatures?" (p.query_string()) } { "JSON" }
         }
     };
-    page("Level 1", body).into_response()
+    page("Level 1", &p, body).into_response()
 }
 
 fn stats_cells(st: &Stats, duration: bool) -> Markup {
@@ -159,7 +168,7 @@ pub async fn drill(State(s): State<Shared>, Query(q): Query<Vec<(String, String)
     let p = Params(q.clone());
     let v = match load(s, q, views::drill).await {
         Ok(v) => v,
-        Err(e) => return error_page(&e),
+        Err(e) => return error_page(&e, &p),
     };
     let duration = crate::query::metric_by_name(v.metric).is_some_and(views::is_duration);
     let by = match v.by {
@@ -204,7 +213,7 @@ pub async fn drill(State(s): State<Shared>, Query(q): Query<Vec<(String, String)
         }
         p.note { a href={ "/api/v1/drill?" (p.query_string()) } { "JSON" } }
     };
-    page(&title, body).into_response()
+    page(&title, &p, body).into_response()
 }
 
 fn select(name: &str, options: &[&str], chosen: &str) -> Markup {
@@ -219,7 +228,7 @@ pub async fn graph(State(s): State<Shared>, Query(q): Query<Vec<(String, String)
     let p = Params(q.clone());
     let v = match load(s, q, views::graph).await {
         Ok(v) => v,
-        Err(e) => return error_page(&e),
+        Err(e) => return error_page(&e, &p),
     };
     let duration = v.unit == "microseconds";
     let metrics: Vec<&str> = Metric::STORED.iter().map(|m| m.name()).collect();
@@ -256,7 +265,7 @@ pub async fn graph(State(s): State<Shared>, Query(q): Query<Vec<(String, String)
             "; earlier " a href=(zoom(from.saturating_sub(span / 2), to - span / 2)) { "←" }
             " " a href=(zoom(from + span / 2, to + span / 2)) { "→" } " later"
         }
-        h2 { (v.stat) " of " (v.metric) " per " (v.step) " s (" (v.table.name()) ")" }
+        h2 { (v.stat) " of " (v.metric) " per " (format_step(v.step)) " (" (v.table.name()) ")" }
         (line_chart(&lines, duration && v.stat != "count"))
         h2 { "Histogram of " (v.metric) }
         p {
@@ -271,14 +280,14 @@ pub async fn graph(State(s): State<Shared>, Query(q): Query<Vec<(String, String)
             " · " a href={ "/api/v1/graph?" (qs) "&format=csv&part=histogram" } { "histogram CSV" }
         }
     };
-    page("Graph", body).into_response()
+    page("Graph", &p, body).into_response()
 }
 
 pub async fn sensors(State(s): State<Shared>, Query(q): Query<Vec<(String, String)>>) -> Response {
     let p = Params(q.clone());
     let v = match load(s, q, views::sensors).await {
         Ok(v) => v,
-        Err(e) => return error_page(&e),
+        Err(e) => return error_page(&e, &p),
     };
     let flagged = |n: u64| (n > 0).then_some("err");
     let body = html! {
@@ -309,5 +318,5 @@ pub async fn sensors(State(s): State<Shared>, Query(q): Query<Vec<(String, Strin
              numbers of that time may be incomplete."
         }
     };
-    page("Sensors", body).into_response()
+    page("Sensors", &p, body).into_response()
 }

@@ -54,9 +54,14 @@ pub fn time_label(t: u64) -> String {
     utc(t)
 }
 
-/// Unix seconds as the value of a `datetime-local` input (UTC).
-pub fn time_input(t: u64) -> String {
-    utc(t).replace(' ', "T")
+/// A step as people say it: "5 min", "1 h", "4 d".
+pub fn format_step(seconds: u64) -> String {
+    match seconds {
+        s if s % 86_400 == 0 => format!("{} d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{} h", s / 3_600),
+        s if s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
 }
 
 /// A line chart of one or more series sharing the time axis. Each point is
@@ -152,6 +157,11 @@ mod tests {
     fn utc_labels() {
         assert_eq!(time_label(0), "1970-01-01 00:00");
         assert_eq!(time_label(1_795_688_454), "2026-11-26 10:20");
+    }
+
+    #[test]
+    fn steps_in_words() {
+        assert_eq!([60, 300, 3_600, 345_600, 90].map(format_step), ["1 min", "5 min", "1 h", "4 d", "90 s"]);
     }
 
     #[test]

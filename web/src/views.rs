@@ -82,9 +82,15 @@ pub struct SignatureOut {
     pub plugin: String,
     pub signature: String,
     pub transactions: u64,
+    /// Server-side errors: server errors (HTTP 5xx, DNS SERVFAIL), resets,
+    /// no response, incomplete responses, refusals.
     pub errors: u64,
     /// errors / transactions.
     pub error_share: f64,
+    /// Requests rejected as the client's error (HTTP 4xx, IMAP BAD, DNS FORMERR).
+    pub client_errors: u64,
+    /// client_errors / transactions.
+    pub client_error_share: f64,
     pub first_response: Stats,
     pub last_response: Stats,
     pub sparkline: Vec<u64>,
@@ -98,13 +104,23 @@ pub struct SignaturesView {
     pub signatures: Vec<SignatureOut>,
 }
 
+fn share(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
 pub fn signatures(client: &Client, db: &str, p: &Params, now: u64) -> Result<SignaturesView, ViewError> {
     let (range, filter) = (p.range(now)?, p.filter()?);
     let rows = query::signatures(client, db, range, &filter)?;
     let signatures = rows
         .into_iter()
         .map(|r| SignatureOut {
-            error_share: if r.transactions == 0 { 0.0 } else { r.errors as f64 / r.transactions as f64 },
+            error_share: share(r.errors, r.transactions),
+            client_error_share: share(r.client_errors, r.transactions),
+            client_errors: r.client_errors,
             first_response: Stats::of(Metric::FirstResponse, &r.first_response),
             last_response: Stats::of(Metric::LastResponse, &r.last_response),
             plugin: r.plugin,

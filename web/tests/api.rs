@@ -24,9 +24,16 @@ fn the_api_and_pages_show_what_the_sensor_measured() {
     let shown: BTreeMap<String, &Value> =
         v["signatures"].as_array().unwrap().iter().map(|s| (s["signature"].as_str().unwrap().to_owned(), s)).collect();
     assert_eq!(shown.keys().collect::<Vec<_>>(), raw.keys().collect::<Vec<_>>());
+    // Client errors apart from the server's: the raw report's outcomes.
+    let mut raw_client_errors: BTreeMap<String, u64> = BTreeMap::new();
+    for row in report["intervals"].as_array().unwrap().iter().flat_map(|i| i["rows"].as_array().unwrap()) {
+        let n: u64 = ["4xx", "bad", "FORMERR"].iter().filter_map(|o| row["outcomes"][*o].as_u64()).sum();
+        *raw_client_errors.entry(row["signature"].as_str().unwrap().to_owned()).or_default() += n;
+    }
     for (sig, (count, fr_count, fr_sum)) in &raw {
         let s = shown[sig];
         assert_eq!(s["transactions"].as_u64(), Some(*count), "{sig}");
+        assert_eq!(s["client_errors"].as_u64(), raw_client_errors.get(sig).copied(), "{sig}");
         assert_eq!(s["first_response"]["count"].as_u64(), Some(*fr_count), "{sig}");
         if *fr_count > 0 {
             let avg = s["first_response"]["avg"].as_f64().unwrap();
@@ -55,7 +62,7 @@ fn the_api_and_pages_show_what_the_sensor_measured() {
         .collect();
     assert_eq!(wide.len(), shown.len());
     for (sig, s) in &shown {
-        for key in ["transactions", "errors"] {
+        for key in ["transactions", "errors", "client_errors"] {
             assert_eq!(wide[sig][key], s[key], "{sig} {key}");
         }
         assert_eq!(wide[sig]["first_response"], s["first_response"], "{sig}");

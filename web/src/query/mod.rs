@@ -277,9 +277,17 @@ const ERROR_OUTCOMES: [&str; 7] = [
     "outcome_error",
 ];
 
-/// The sum of the error outcomes' counts.
+/// Outcomes that are the client's error: a request the server rejected as
+/// wrong (HTTP and SMTP 4xx, IMAP BAD, DNS FORMERR).
+const CLIENT_ERROR_OUTCOMES: [&str; 3] = ["outcome_4xx", "outcome_bad", "outcome_formerr"];
+
+/// The sum of some outcomes' counts.
+fn outcomes_expr(t: Table, outcomes: &[&str]) -> String {
+    outcomes.iter().map(|c| t.sum(c)).collect::<Vec<_>>().join(" + ")
+}
+
 fn errors_expr(t: Table) -> String {
-    ERROR_OUTCOMES.iter().map(|c| t.sum(c)).collect::<Vec<_>>().join(" + ")
+    outcomes_expr(t, &ERROR_OUTCOMES)
 }
 
 /// One signature on the Level 1 page.
@@ -288,7 +296,10 @@ pub struct SignatureRow {
     pub plugin: String,
     pub signature: String,
     pub transactions: u64,
+    /// Server errors, resets, no response (`ERROR_OUTCOMES`).
     pub errors: u64,
+    /// Requests rejected as the client's error (`CLIENT_ERROR_OUTCOMES`).
+    pub client_errors: u64,
     pub first_response: Summary,
     pub last_response: Summary,
     /// Transactions per step over the range, oldest first.
@@ -331,6 +342,7 @@ pub fn signatures(client: &Client, db: &str, range: Range, filter: &Filter) -> R
     let (plugin, signature) = (c.cell("plugin"), c.cell("signature"));
     let transactions = c.cell(t.sum("transactions"));
     let errors = c.cell(errors_expr(t));
+    let client_errors = c.cell(outcomes_expr(t, &CLIENT_ERROR_OUTCOMES));
     let first_response = c.summary(t, Metric::FirstResponse);
     let last_response = c.summary(t, Metric::LastResponse);
     let per_step =
@@ -357,6 +369,7 @@ pub fn signatures(client: &Client, db: &str, range: Range, filter: &Filter) -> R
                 signature: r.text(signature),
                 transactions: r.num(transactions),
                 errors: r.num(errors),
+                client_errors: r.num(client_errors),
                 first_response: r.summary(first_response),
                 last_response: r.summary(last_response),
                 sparkline,
