@@ -236,10 +236,33 @@ impl Drop for Servers {
     }
 }
 
-/// Fails the test when a program it needs is missing.
+/// The Debian package of each program the tests run (`tests/lab/lab.sh
+/// packages` installs them all).
+const PACKAGES: &[(&str, &str)] = &[
+    ("redis-server", "redis-server"),
+    ("redis-benchmark", "redis-tools"),
+    ("mariadbd", "mariadb-server"),
+    ("mariadb-slap", "mariadb-client"),
+    ("psql", "postgresql-client"),
+    ("openssl", "openssl"),
+    ("ngircd", "ngircd"),
+    ("dovecot", "dovecot-imapd"),
+    ("vsftpd", "vsftpd"),
+    ("curl", "curl"),
+    ("wrk", "wrk"),
+    ("tcpdump", "tcpdump"),
+    ("tc", "iproute2"),
+    ("/usr/bin/python3", "python3"),
+];
+
+/// Fails the test when a program it needs is missing, naming its package.
 pub fn require(tools: &[&str]) {
     for tool in tools {
         let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).stdout(Stdio::null()).status();
-        assert!(found.unwrap().success(), "{tool} is not installed (tests/lab/lab.sh packages lists the Debian packages; cargo xtask test installs them)");
+        let package = PACKAGES.iter().find(|(t, _)| t == tool).map_or("see tests/lab/lab.sh packages", |(_, p)| p);
+        assert!(
+            found.unwrap().success(),
+            "{tool} is not installed: Debian package {package} (cargo xtask test installs it)"
+        );
     }
 }
