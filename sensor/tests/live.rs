@@ -262,12 +262,15 @@ fn the_sensor_runs_unprivileged_into_clickhouse_and_detaches_on_sigterm() {
     lab.curl(2, "/delay10", 4);
     lab.curl(2, "/fail", 2);
     lab.curl(3, "/delay10", 3); // not watched
-    wait_until("the transactions in /metrics", Duration::from_secs(10), || {
-        metrics(&metrics_addr).contains("pastmon_transactions_total 6")
+                                // The kernel's counters are read once a second, the workers' published
+                                // once a second: wait for both.
+    wait_until("the transactions and XDP counters in /metrics", Duration::from_secs(10), || {
+        let text = metrics(&metrics_addr);
+        text.contains("pastmon_transactions_total 6")
+            && metric(&text, "pastmon_xdp_kept_total") > 0
+            && metric(&text, "pastmon_xdp_filtered_out_total") > 0
     });
     let text = metrics(&metrics_addr);
-    assert!(metric(&text, "pastmon_xdp_kept_total") > 0, "{text}");
-    assert!(metric(&text, "pastmon_xdp_filtered_out_total") > 0, "{text}");
     assert_eq!(metric(&text, "pastmon_xsk_rx_dropped_total"), 0, "{text}");
     // Intervals of 2 s close as time passes, without more traffic.
     wait_until("level1 rows", Duration::from_secs(20), || {

@@ -44,19 +44,24 @@ struct Input {
 }
 
 impl Input {
-    fn next_ts(&self) -> Option<u64> {
-        self.queued.front().and_then(|b| b.frames.get(self.cursor)).map(|f| f.ts)
+    /// The time of this input's next event, and whether it is a sweep: its
+    /// next frame's clock, or the sweep at the end of a batch whose frames
+    /// were all taken. Clocks, not stamps, order the inputs: a reader's
+    /// clock never runs backwards, so its own frames stay in its order.
+    fn next_event(&self) -> Option<(u64, bool)> {
+        let batch = self.queued.front()?;
+        match batch.frames.get(self.cursor) {
+            Some(frame) => Some((frame.clock, false)),
+            None => batch.sweep.map(|clock| (clock, true)),
+        }
     }
 
-    /// Drops the front batches whose frames were all taken, handing on
-    /// their sweeps.
-    fn retire_done(&mut self, f: &mut impl FnMut(Event<'_>)) {
-        while self.queued.front().is_some_and(|b| self.cursor >= b.frames.len()) {
+    /// Drops front batches whose frames were all taken and that end in no
+    /// sweep.
+    fn retire_done(&mut self) {
+        while self.queued.front().is_some_and(|b| self.cursor >= b.frames.len() && b.sweep.is_none()) {
             self.cursor = 0;
             if let Some(done) = self.queued.pop_front() {
-                if let Some(clock) = done.sweep {
-                    f(Event::Sweep(clock));
-                }
                 self.release(done);
             }
         }
@@ -127,25 +132,35 @@ impl Inputs {
         self.inputs.iter().filter(|i| !i.finished).map(|i| i.horizon).min().unwrap_or(u64::MAX)
     }
 
-    /// Hands `f` every frame that may be processed now, oldest first, and
-    /// each input's sweeps where its reader put them.
+    /// Hands `f` every frame and sweep that may be processed now, oldest
+    /// first (by the readers' clocks): an event waits until every other
+    /// input's horizon has passed it, so a sweep never runs ahead of another
+    /// reader's older frames.
     pub(super) fn drain(&mut self, mut f: impl FnMut(Event<'_>)) {
         loop {
             for input in &mut self.inputs {
-                input.retire_done(&mut f);
+                input.retire_done();
             }
             let horizon = self.horizon();
             let forced =
                 self.inputs.iter().any(|i| i.queued_frames > MAX_QUEUED_FRAMES || i.queued.len() > MAX_QUEUED_BATCHES);
-            let oldest = self.inputs.iter().enumerate().filter_map(|(k, i)| i.next_ts().map(|ts| (ts, k))).min();
-            let Some((ts, k)) = oldest else { return };
-            if ts > horizon {
+            let oldest = self.inputs.iter().enumerate().filter_map(|(k, i)| i.next_event().map(|e| (e, k))).min();
+            let Some(((at, sweep), k)) = oldest else { return };
+            if at > horizon {
                 if !forced {
                     return;
                 }
                 self.taken_early += 1;
             }
             let input = &mut self.inputs[k];
+            if sweep {
+                input.cursor = 0;
+                if let Some(done) = input.queued.pop_front() {
+                    f(Event::Sweep(at));
+                    input.release(done);
+                }
+                continue;
+            }
             let batch = &input.queued[0];
             let frame: &FrameRef = &batch.frames[input.cursor];
             let mut packet = frame.packet;
@@ -227,7 +242,7 @@ mod tests {
     }
 
     #[test]
-    fn sweeps_come_after_their_batch_frames_even_in_empty_batches() {
+    fn sweeps_take_their_place_in_clock_order_even_from_empty_batches() {
         let (mut inputs, mut readers) = two_inputs();
         let batch = |ts: &[u64], tick, sweep| Batch {
             bytes: Vec::new(),
@@ -245,6 +260,7 @@ mod tests {
                 Event::Sweep(c) => format!("s{c}"),
             })
         });
-        assert_eq!(seen, ["s20", "f10", "f20", "s20"]);
+        // Reader 1's sweep at 20 waits for reader 0's older frames.
+        assert_eq!(seen, ["f10", "f20", "s20", "s20"]);
     }
 }
