@@ -50,37 +50,12 @@ fn live_capture_times_real_nginx_through_a_mirror_port() {
     let watched = format!("{}:80", lab.server(2));
 
     // tcpdump on the switch port the mirror copies (the same frames).
-    let tcpdump = lab
-        .ns("sw", &["tcpdump", "-i", "pmlv-sws", "-s", "0", "-U", "-w", pcap.to_str().unwrap(), "tcp", "port", "80"])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let sensor = lab
-        .ns(
-            "mon",
-            &[
-                env!("CARGO_BIN_EXE_pastmon"),
-                "raw",
-                "--iface",
-                "pmlv-mon1",
-                "--watch",
-                &watched,
-                "--rules",
-                rules.to_str().unwrap(),
-                "--interval",
-                "60",
-                "--format",
-                "json",
-                "--transactions",
-                live_jsonl.to_str().unwrap(),
-            ],
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until("the XDP program", Duration::from_secs(20), || lab.xdp_attached(Some("pmlv-mon")));
-    std::thread::sleep(Duration::from_millis(500)); // tcpdump's socket
+    let tcpdump = lab.record_mirror(&pcap, "tcp port 80");
+    let args = ["--watch", &watched, "--rules", rules.to_str().unwrap(), "--interval", "60", "--format", "json"];
+    let sensor = lab.raw_sensor(
+        env!("CARGO_BIN_EXE_pastmon"),
+        &[&args[..], &["--transactions", live_jsonl.to_str().unwrap()]].concat(),
+    );
 
     lab.curl(2, "/delay10", 5);
     lab.curl(2, "/delay200", 3);

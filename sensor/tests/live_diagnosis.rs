@@ -13,9 +13,9 @@
 
 mod common;
 
-use pastmon_testbed::lab::{finish, interrupt, require_root, root_dir, stop_tcpdump, wait_until, Lab};
+use pastmon_testbed::lab::{finish, interrupt, require_root, root_dir, stop_tcpdump, Lab};
 use serde_json::Value;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 /// (signature, server) → (verdict, shares) from a JSON report.
@@ -71,33 +71,9 @@ fn the_slow_side_is_found_for_known_causes() {
     let pcap = dir.join("mirror.pcap");
     let rules = root_dir().join("deploy/rules/demo.toml");
     let watched = format!("10.{}.0.0/24:80", lab.net);
-    let tcpdump = lab
-        .ns("sw", &["tcpdump", "-i", "pmdg-sws", "-s", "0", "-U", "-w", pcap.to_str().unwrap(), "tcp", "port", "80"])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let sensor = lab
-        .ns(
-            "mon",
-            &[
-                env!("CARGO_BIN_EXE_pastmon"),
-                "raw",
-                "--iface",
-                "pmdg-mon1",
-                "--watch",
-                &watched,
-                "--rules",
-                rules.to_str().unwrap(),
-                "--format",
-                "json",
-            ],
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_until("the XDP program", Duration::from_secs(20), || lab.xdp_attached(Some("pmdg-mon")));
-    std::thread::sleep(Duration::from_millis(500));
+    let tcpdump = lab.record_mirror(&pcap, "tcp port 80");
+    let args = ["--watch", &watched, "--rules", rules.to_str().unwrap(), "--format", "json"];
+    let sensor = lab.raw_sensor(env!("CARGO_BIN_EXE_pastmon"), &args);
 
     lab.curl(2, "/delay200", 4);
     lab.curl(2, "/stream", 4);

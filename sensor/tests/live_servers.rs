@@ -11,12 +11,12 @@
 
 mod common;
 
-use pastmon_testbed::lab::{finish, interrupt, read_jsonl, require_root, stop_tcpdump, wait_until, Lab};
+use pastmon_testbed::lab::{finish, interrupt, read_jsonl, require_root, stop_tcpdump, Lab};
 use pastmon_testbed::servers::{require, Servers};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 /// The sensor on the lab's mirror port and tcpdump on the switch port
@@ -34,22 +34,10 @@ impl Watch {
         std::fs::create_dir_all(dir).unwrap();
         let (pcap, live, replay) = (dir.join("mirror.pcap"), dir.join("live.jsonl"), dir.join("replay.jsonl"));
         let filter = ports.iter().map(|p| format!("port {p}")).collect::<Vec<_>>().join(" or ");
-        let tcpdump = lab
-            .ns("sw", &["tcpdump", "-i", &format!("{}-sws", lab.name), "-s", "0", "-U", "-w", pcap.to_str().unwrap()])
-            .arg(format!("tcp and ({filter})"))
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let tcpdump = lab.record_mirror(&pcap, &format!("tcp and ({filter})"));
         let watch = format!("{}:{}", lab.server(2), ports.iter().map(u16::to_string).collect::<Vec<_>>().join(","));
-        let sensor = lab
-            .ns("mon", &[env!("CARGO_BIN_EXE_pastmon"), "raw", "--iface", &format!("{}-mon1", lab.name)])
-            .args(["--watch", &watch, "--interval", "60", "--transactions", live.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        wait_until("the XDP program", Duration::from_secs(20), || lab.xdp_attached(Some(&format!("{}-mon", lab.name))));
-        std::thread::sleep(Duration::from_millis(500));
+        let args = ["--watch", &watch, "--interval", "60", "--transactions", live.to_str().unwrap()];
+        let sensor = lab.raw_sensor(env!("CARGO_BIN_EXE_pastmon"), &args);
         Watch { sensor, tcpdump, pcap, live, replay }
     }
 

@@ -4,7 +4,7 @@
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// The checkout (this crate is tests/testbed).
@@ -75,6 +75,34 @@ impl Lab {
             *counts.entry((f[0].to_owned(), f[1].to_owned())).or_default() += 1;
         }
         counts
+    }
+
+    /// tcpdump on the switch's server port (the frames the mirror copies),
+    /// writing `pcap`, with the capture filter `filter`.
+    pub fn record_mirror(&self, pcap: &Path, filter: &str) -> Child {
+        let port = format!("{}-sws", self.name);
+        self.ns("sw", &["tcpdump", "-i", &port, "-s", "0", "-U", "-w", pcap.to_str().unwrap(), filter])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    /// `pastmon raw --iface` on the monitor port, in the monitor namespace,
+    /// with `args` (its report on stdout); returns once its XDP program is
+    /// attached and the capture points have settled.
+    pub fn raw_sensor(&self, pastmon: &str, args: &[&str]) -> Child {
+        let iface = format!("{}-mon1", self.name);
+        let sensor = self
+            .ns("mon", &[pastmon, "raw", "--iface", &iface])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let monitor_ns = format!("{}-mon", self.name);
+        wait_until("the XDP program", Duration::from_secs(20), || self.xdp_attached(Some(&monitor_ns)));
+        std::thread::sleep(Duration::from_millis(500)); // tcpdump's socket too
+        sensor
     }
 
     /// Whether an XDP program is attached to the monitor interface.
