@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -49,17 +49,6 @@ impl Default for Limits {
             max_body_bytes: 64 * 1024,
         }
     }
-}
-
-/// Counters a server keeps about its clients.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub accepted: AtomicU64,
-    /// Idle connections closed to make room for new ones.
-    pub idle_closed: AtomicU64,
-    /// Connections refused because every slot held a busy one.
-    pub refused: AtomicU64,
-    pub open: AtomicUsize,
 }
 
 /// A rustls server configuration from PEM files: the certificate chain and
@@ -104,7 +93,7 @@ impl Registry {
 
     /// Room for one more: true when below the cap, or once the oldest idle
     /// connection was told to close.
-    fn make_room(&self, max: usize, stats: &Stats) -> bool {
+    fn make_room(&self, max: usize) -> bool {
         let conns = self.lock();
         if conns.len() < max {
             return true;
@@ -112,7 +101,6 @@ impl Registry {
         match conns.values().find(|c| c.busy.load(Ordering::Acquire) == 0) {
             Some(idle) => {
                 idle.close.notify_one();
-                stats.idle_closed.fetch_add(1, Ordering::Relaxed);
                 true
             }
             None => false,
@@ -127,7 +115,6 @@ pub async fn serve(
     app: Router,
     limits: Limits,
     tls: Option<Arc<rustls::ServerConfig>>,
-    stats: Arc<Stats>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let registry = Arc::new(Registry::default());
@@ -146,21 +133,17 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        if !registry.make_room(limits.max_connections, &stats) {
-            stats.refused.fetch_add(1, Ordering::Relaxed);
-            drop(stream);
+        if !registry.make_room(limits.max_connections) {
+            drop(stream); // every slot holds a busy connection
             continue;
         }
-        stats.accepted.fetch_add(1, Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
         let id = next_id;
         next_id += 1;
         let conn = Arc::new(Conn { busy: AtomicUsize::new(0), close: Notify::new() });
         registry.lock().insert(id, conn.clone());
-        let (app, limits, registry, stats, acceptor) =
-            (app.clone(), limits.clone(), registry.clone(), stats.clone(), acceptor.clone());
+        let (app, limits, registry, acceptor) = (app.clone(), limits.clone(), registry.clone(), acceptor.clone());
         tokio::spawn(async move {
-            stats.open.fetch_add(1, Ordering::Relaxed);
             match acceptor {
                 None => connection(stream, peer, app, &limits, &conn).await,
                 Some(acceptor) => {
@@ -170,7 +153,6 @@ pub async fn serve(
                 }
             }
             registry.lock().remove(&id);
-            stats.open.fetch_sub(1, Ordering::Relaxed);
         });
     }
     Ok(())

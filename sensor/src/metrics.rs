@@ -181,8 +181,7 @@ pub fn serve(addr: SocketAddr, health: Arc<Health>) -> std::io::Result<SocketAdd
     );
     let limits = pastmon_http::Limits { max_connections: 64, ..pastmon_http::Limits::default() };
     std::thread::Builder::new().name("pastmon-metrics".into()).spawn(move || {
-        let stats = Arc::new(pastmon_http::Stats::default());
-        let _ = runtime.block_on(pastmon_http::serve(listener, app, limits, None, stats, std::future::pending()));
+        let _ = runtime.block_on(pastmon_http::serve(listener, app, limits, None, std::future::pending()));
     })?;
     Ok(bound)
 }

@@ -217,8 +217,7 @@ pub async fn serve(
         None => None,
     };
     let state = Arc::new(AppState::new(cfg));
-    let stats = Arc::new(pastmon_http::Stats::default());
-    pastmon_http::serve(listener, router(state), cfg.http_limits(), tls, stats, shutdown).await?;
+    pastmon_http::serve(listener, router(state), cfg.http_limits(), tls, shutdown).await?;
     Ok(())
 }
 
