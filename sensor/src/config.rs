@@ -196,11 +196,11 @@ impl Analysis {
         self.clients.parse::<ClientGranularity>().map(|_| ()).map_err(|e| format!("clients: {e}"))
     }
 
-    /// The engine settings, with the rules loaded. `live_queues`: the rx
+    /// The engine settings, with the rules loaded, for settings `check`ed
+    /// already (`Config::load` and `session::run` do). `live_queues`: the rx
     /// queues of a live capture, each its own worker unless `workers` says
     /// otherwise (a file: one worker per core).
     pub fn engine(&self, live_queues: Option<usize>) -> anyhow::Result<EngineConfig> {
-        self.check().map_err(anyhow::Error::msg)?;
         let rules = match &self.rules {
             Some(path) => Rules::load(path, &plugins::names())?,
             None => Rules::default_rules(&plugins::names()),

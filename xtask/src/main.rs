@@ -23,6 +23,7 @@ mod sh;
 mod toolchain;
 
 use anyhow::{bail, Result};
+use pastmon_testbed::lab::is_root;
 use std::path::PathBuf;
 
 fn main() {
@@ -58,11 +59,6 @@ fn main() {
 /// The repository root (xtask lives one level down).
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap_or_else(|_| PathBuf::from(".."))
-}
-
-pub fn is_root() -> bool {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() == 0 }
 }
 
 /// `../shared/pcaps` beside the checkout, or `$PASTMON_PCAPS`.
