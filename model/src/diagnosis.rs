@@ -90,9 +90,38 @@ impl Shares {
     }
 }
 
+/// Pearson's correlation of paired values (a front's server time and a
+/// backend's, interval by interval): none under three pairs or where either
+/// does not vary.
+pub fn correlation(pairs: &[(f64, f64)]) -> Option<f64> {
+    if pairs.len() < 3 {
+        return None;
+    }
+    let n = pairs.len() as f64;
+    let (mx, my) = pairs.iter().fold((0.0, 0.0), |(x, y), p| (x + p.0 / n, y + p.1 / n));
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (x, y) in pairs {
+        sxy += (x - mx) * (y - my);
+        sxx += (x - mx) * (x - mx);
+        syy += (y - my) * (y - my);
+    }
+    let r = sxy / (sxx * syy).sqrt();
+    r.is_finite().then_some(r.clamp(-1.0, 1.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn correlation_of_moving_together_apart_and_too_few() {
+        let r = correlation(&[(1.0, 10.0), (2.0, 21.0), (3.0, 29.0), (4.0, 41.0)]).unwrap();
+        assert!(r > 0.99, "{r}");
+        let r = correlation(&[(1.0, 4.0), (2.0, 3.0), (3.0, 2.0)]).unwrap();
+        assert!((r + 1.0).abs() < 1e-9, "{r}");
+        assert_eq!(correlation(&[(1.0, 1.0), (2.0, 2.0)]), None);
+        assert_eq!(correlation(&[(1.0, 5.0), (2.0, 5.0), (3.0, 5.0)]), None);
+    }
 
     #[test]
     fn the_side_with_half_the_time_or_balanced() {

@@ -44,10 +44,6 @@ pub enum Unit {
 
 impl Metric {
     pub const COUNT: usize = 29;
-    /// The metrics the database holds (level1 and the rollups); the parts of
-    /// the time after them are computed and reported by the sensor, and
-    /// stored once their migration lands.
-    pub const STORED: &'static [Metric] = Metric::ALL.split_at(24).0;
     pub const ALL: [Metric; Metric::COUNT] = [
         Metric::FirstResponse,
         Metric::LastResponse,

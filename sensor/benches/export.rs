@@ -154,6 +154,7 @@ fn main() {
             participant: 0,
             closed_before: start + 300,
             intervals: BTreeMap::from([(start, rows)]),
+            spans: BTreeMap::new(),
             health: BTreeMap::new(),
             transactions: Vec::new(),
         };

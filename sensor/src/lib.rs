@@ -7,6 +7,7 @@
 //! [`worker`] runs that pipeline on N threads, each owning its flows.
 
 pub mod aggregate;
+pub mod backends;
 pub mod capture;
 pub mod config;
 pub mod decode;

@@ -2,15 +2,19 @@
 //! transactions. Durations are microseconds in JSON, milliseconds in text.
 
 use crate::aggregate::{client_text, ClientKey, Row, Stat};
+use crate::backends::{Endpoint, Paired};
 use crate::decode::{addr_to_ip, Addr};
 use crate::records::Results;
 use crate::transaction::{Metric, Unit};
 use pastmon_common::SkipReason;
-use pastmon_model::diagnosis::{Shares, PARTS};
+use pastmon_model::diagnosis::{correlation, Shares, PARTS};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
+
+/// Backends the text report names under a signature.
+const TOP_BACKENDS: usize = 3;
 
 /// Quantiles reported beside min, max and avg.
 const QUANTILES: [(&str, f64); 3] = [("p50", 0.50), ("p95", 0.95), ("p99", 0.99)];
@@ -79,6 +83,7 @@ fn capture_json(r: &Results) -> Value {
         "signatures": signature_totals(r).len(),
         "signatures_overflowed": r.signatures_overflowed,
         "clients_folded": r.aggregates.folded_clients,
+        "spans_dropped": r.spans_dropped,
         "error": r.error.as_ref().map(|e| e.to_string()),
         "source_counters": r.source_counters.iter().map(|c| (c.name.to_owned(), json!(c.value))).collect::<Map<String, Value>>(),
     })
@@ -125,28 +130,78 @@ pub fn json_report(r: &Results) -> Value {
 
 /// Where the time of one signature at one server went (model::diagnosis).
 pub struct Diagnosis {
-    pub plugin: &'static str,
-    pub signature: Arc<str>,
-    pub server: (Addr, u16),
+    pub front: Endpoint,
     pub shares: Shares,
     /// Each part's average, nanoseconds, over the transactions that have it.
     pub parts: Vec<(Metric, f64)>,
+    /// What it waited on, most first.
+    pub backends: Vec<Backend>,
+}
+
+/// A backend a signature waited on, over the whole run.
+pub struct Backend {
+    pub endpoint: Endpoint,
+    /// Share of the front's server time spent in calls to it.
+    pub share: f64,
+    pub calls_per_transaction: f64,
+    /// Nanoseconds of calls to it per front transaction.
+    pub time_per_transaction: f64,
+    /// Of the front's average server time and the calls' average time,
+    /// interval by interval (none under three intervals).
+    pub correlation: Option<f64>,
 }
 
 /// The diagnosis of every signature × server whose time was measured,
-/// from the parts' sums over all intervals and clients.
+/// from the parts' sums over all intervals and clients, with the backends
+/// paired with it.
 pub fn diagnoses(r: &Results) -> Vec<Diagnosis> {
-    type SignatureAtServer = (&'static str, Arc<str>, (Addr, u16));
-    let mut totals: BTreeMap<SignatureAtServer, Row> = BTreeMap::new();
-    for (_, k, row) in r.aggregates.rows() {
-        totals.entry((k.plugin, k.signature.clone(), k.server)).or_default().merge(row);
+    // Per front: its rows over the run and per interval.
+    let mut fronts: BTreeMap<Endpoint, (Row, BTreeMap<u64, Row>)> = BTreeMap::new();
+    for (start, k, row) in r.aggregates.rows() {
+        let (total, by_interval) = fronts.entry((k.plugin, k.signature.clone(), k.server)).or_default();
+        total.merge(row);
+        by_interval.entry(start).or_default().merge(row);
     }
-    totals
-        .into_iter()
-        .filter_map(|((plugin, signature, server), row)| {
+    // Per front and backend: the calls over the run and per interval.
+    type Calls = (Paired, Vec<(u64, Paired)>);
+    let mut calls: BTreeMap<&Endpoint, BTreeMap<&Endpoint, Calls>> = BTreeMap::new();
+    for (start, edges) in &r.backends {
+        for (edge, paired) in edges {
+            let (total, by_interval) = calls.entry(&edge.front).or_default().entry(&edge.backend).or_default();
+            total.add(paired);
+            by_interval.push((*start, *paired));
+        }
+    }
+    let server_time = |row: &Row| row.metrics[Metric::ServerTime as usize].clone();
+    fronts
+        .iter()
+        .filter_map(|(front, (row, by_interval))| {
             let shares = Shares::from_sums(|m| row.metrics[m as usize].sum)?;
             let parts = PARTS.iter().map(|(m, _)| (*m, row.metrics[*m as usize].avg())).collect();
-            Some(Diagnosis { plugin, signature, server, shares, parts })
+            let waited = server_time(row);
+            let mut backends: Vec<Backend> = calls
+                .get(front)
+                .into_iter()
+                .flatten()
+                .map(|(backend, (total, intervals))| {
+                    let pairs: Vec<(f64, f64)> = intervals
+                        .iter()
+                        .filter_map(|(start, p)| {
+                            let front_avg = server_time(by_interval.get(start)?).avg();
+                            (p.calls > 0.0).then(|| (front_avg, p.time_ns / p.calls))
+                        })
+                        .collect();
+                    Backend {
+                        endpoint: (*backend).clone(),
+                        share: if waited.sum > 0 { total.time_ns / waited.sum as f64 } else { 0.0 },
+                        calls_per_transaction: total.calls / row.count.max(1) as f64,
+                        time_per_transaction: total.time_ns / row.count.max(1) as f64,
+                        correlation: correlation(&pairs),
+                    }
+                })
+                .collect();
+            backends.sort_by(|a, b| b.share.total_cmp(&a.share).then_with(|| a.endpoint.cmp(&b.endpoint)));
+            Some(Diagnosis { front: front.clone(), shares, parts, backends })
         })
         .collect()
 }
@@ -154,13 +209,31 @@ pub fn diagnoses(r: &Results) -> Vec<Diagnosis> {
 fn diagnosis_json(d: &Diagnosis) -> Value {
     let parts: Map<String, Value> =
         d.parts.iter().map(|(m, avg)| (m.name().to_owned(), json_value(*m, *avg))).collect();
+    let (plugin, signature, server) = &d.front;
+    let backends: Vec<Value> = d
+        .backends
+        .iter()
+        .map(|b| {
+            let (plugin, signature, server) = &b.endpoint;
+            json!({
+                "plugin": plugin,
+                "signature": &**signature,
+                "server": endpoint(server.0, server.1),
+                "share": b.share,
+                "correlation": b.correlation,
+                "calls_per_transaction": b.calls_per_transaction,
+                "time_per_transaction": json_value(Metric::ServerTime, b.time_per_transaction),
+            })
+        })
+        .collect();
     json!({
-        "plugin": d.plugin,
-        "signature": &*d.signature,
-        "server": endpoint(d.server.0, d.server.1),
+        "plugin": plugin,
+        "signature": &**signature,
+        "server": endpoint(server.0, server.1),
         "verdict": d.shares.verdict().name(),
         "shares": d.shares,
         "parts": parts,
+        "backends": backends,
     })
 }
 
@@ -240,6 +313,13 @@ pub fn text_report(r: &Results, source: &str) -> String {
         let counters: Vec<String> = r.source_counters.iter().map(|c| format!("{} {}", c.name, c.value)).collect();
         let _ = writeln!(out, "  live capture     {}", counters.join(", "));
     }
+    if r.spans_dropped > 0 {
+        let _ = writeln!(
+            out,
+            "  backends         {} transactions over the pairing cap, not paired with calls",
+            r.spans_dropped
+        );
+    }
     if let Some(e) = &r.error {
         let _ = writeln!(out, "  error            {e}");
     }
@@ -247,14 +327,27 @@ pub fn text_report(r: &Results, source: &str) -> String {
     for ((plugin, sig), row) in &totals {
         let outcomes: Vec<String> = row.outcomes.iter().map(|(k, n)| format!("{k} {n}")).collect();
         let _ = writeln!(out, "\n{plugin} {sig}: {} transactions ({})", row.count, outcomes.join(", "));
-        for d in diagnoses.iter().filter(|d| d.plugin == *plugin && d.signature == *sig) {
+        for d in diagnoses.iter().filter(|d| d.front.0 == *plugin && d.front.1 == *sig) {
+            let server = d.front.2;
             let _ = writeln!(
                 out,
                 "  slow side at {}: {} ({})",
-                endpoint(d.server.0, d.server.1),
+                endpoint(server.0, server.1),
                 d.shares.verdict().name(),
                 shares_text(&d.shares)
             );
+            for b in d.backends.iter().take(TOP_BACKENDS) {
+                let (plugin, signature, server) = &b.endpoint;
+                let correlation = b.correlation.map(|c| format!(", correlation {c:.2}")).unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "    waits on {plugin} {signature} at {}: {:.0} % of its server time, {:.1} calls, {} per transaction{correlation}",
+                    endpoint(server.0, server.1),
+                    b.share * 100.0,
+                    b.calls_per_transaction,
+                    human(Metric::ServerTime, b.time_per_transaction),
+                );
+            }
         }
         let _ = writeln!(
             out,

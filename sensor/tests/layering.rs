@@ -11,7 +11,7 @@ const LAYERS: &[&[&str]] = &[
     &["capture", "signals", "privileges"],
     &["decode"],
     &["transaction", "rules"],
-    &["timing", "aggregate"],
+    &["timing", "aggregate", "backends"],
     &["plugins"],
     &["flow"],
     &["records"],

@@ -7,19 +7,28 @@
 //!   flight meanwhile): the server, idle during the transfer;
 //! - 2 MiB through an 8 Mbit/s token bucket towards the client: the network;
 //! - 2 MiB to a client that reads 128 KB/s with a small receive buffer
-//!   (its window fills and closes): the client.
+//!   (its window fills and closes): the client;
+//! - `/app`, which the server proxies to a backend's `/delay200`: the
+//!   server, the backend found and explaining most of its server time,
+//!   while `/delay200` at the same server has no backend.
+//!
+//! The capture, stored in ClickHouse, gives the same shares and backends.
 //!
 //! Needs root: ignored by a plain `cargo test`, run by `cargo xtask test`.
 
 mod common;
 
+use pastmon_model::diagnosis::Shares;
+use pastmon_model::Metric;
+use pastmon_testbed::clickhouse::ClickHouse;
 use pastmon_testbed::lab::{finish, interrupt, require_root, root_dir, stop_tcpdump, Lab};
 use serde_json::Value;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-/// (signature, server) → (verdict, shares) from a JSON report.
-fn verdicts(report: &Value) -> Vec<(String, String, String, Value)> {
+/// (signature, server, verdict, shares, backends) from a JSON report.
+fn verdicts(report: &Value) -> Vec<(String, String, String, Value, Vec<Value>)> {
     report["diagnosis"]
         .as_array()
         .unwrap()
@@ -30,6 +39,7 @@ fn verdicts(report: &Value) -> Vec<(String, String, String, Value)> {
                 d["server"].as_str().unwrap().to_owned(),
                 d["verdict"].as_str().unwrap().to_owned(),
                 d["shares"].clone(),
+                d["backends"].as_array().unwrap().clone(),
             )
         })
         .collect()
@@ -37,8 +47,8 @@ fn verdicts(report: &Value) -> Vec<(String, String, String, Value)> {
 
 fn assert_causes(report: &Value, lab: &Lab, what: &str) {
     let v = verdicts(report);
-    for (sig, server, verdict, shares) in &v {
-        eprintln!("{what}: {sig} at {server}: {verdict} {shares}");
+    for (sig, server, verdict, shares, backends) in &v {
+        eprintln!("{what}: {sig} at {server}: {verdict} {shares} backends {backends:?}");
     }
     let find = |sig: &str, host: u8| {
         let server = format!("{}:80", lab.server(host));
@@ -48,15 +58,73 @@ fn assert_causes(report: &Value, lab: &Lab, what: &str) {
             .clone()
     };
     let share = |shares: &Value, side: &str| shares[side].as_f64().unwrap();
-    let (_, _, verdict, shares) = find("GET_delay200", 2);
+    let (_, _, verdict, shares, _) = find("GET_delay200", 2);
     assert_eq!(verdict, "server", "{what}: GET_delay200 {shares}");
     assert!(share(&shares, "server") > 0.9, "{what}: GET_delay200 {shares}");
-    let (_, _, verdict, shares) = find("GET_stream", 2);
+    let (_, _, verdict, shares, _) = find("GET_stream", 2);
     assert_eq!(verdict, "server", "{what}: GET_stream {shares}");
-    let (_, _, verdict, shares) = find("GET_big", 2);
+    let (_, _, verdict, shares, _) = find("GET_big", 2);
     assert_eq!(verdict, "network", "{what}: GET_big through the token bucket {shares}");
-    let (_, _, verdict, shares) = find("GET_big", 3);
+    let (_, _, verdict, shares, _) = find("GET_big", 3);
     assert_eq!(verdict, "client", "{what}: GET_big to the slow reader {shares}");
+    let (_, _, verdict, shares, backends) = find("GET_app", 2);
+    assert_eq!(verdict, "server", "{what}: GET_app {shares}");
+    let backend = backends.first().unwrap_or_else(|| panic!("{what}: GET_app has no backend"));
+    assert_eq!(backend["signature"], "GET_delay200", "{what}: {backend}");
+    assert_eq!(backend["server"].as_str(), Some(format!("{}:80", lab.backend()).as_str()), "{what}: {backend}");
+    assert!(backend["share"].as_f64().unwrap() >= 0.8, "{what}: the backend explains {backend}");
+    assert!((backend["calls_per_transaction"].as_f64().unwrap() - 1.0).abs() < 1e-9, "{what}: {backend}");
+    let (.., backends) = find("GET_delay200", 2);
+    assert!(backends.is_empty(), "{what}: GET_delay200 at the front calls nothing: {backends:?}");
+}
+
+/// The capture stored in ClickHouse: the shares from level1's sums of the
+/// parts, and the backends' shares and calls from `backends` over level1,
+/// equal the raw report's.
+fn assert_stored_equals(report: &Value, pcap: &Path, rules: &Path) {
+    let ch = ClickHouse::start("diagnosis");
+    let config = ch.config("diagnosis", &format!("rules = {:?}", rules.to_str().unwrap()));
+    let run = Command::new(env!("CARGO_BIN_EXE_pastmon"))
+        .args(["run", "--config", config.to_str().unwrap(), "--pcap", pcap.to_str().unwrap(), "--drain-timeout", "10"])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let num = |v: &Value| v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).unwrap();
+    let sums: Vec<String> = Metric::ALL.iter().map(|m| format!("sum({}_sum) AS {}", m.name(), m.name())).collect();
+    let fronts = ch.json_rows(&format!(
+        "SELECT signature, concat(server_ip, ':', toString(server_port)) AS server, sum(transactions) AS transactions, {} \
+         FROM diagnosis.level1 GROUP BY signature, server",
+        sums.join(", ")
+    ));
+    let backends = ch.json_rows(
+        "SELECT signature, concat(server_ip, ':', toString(server_port)) AS server, backend_signature, \
+         concat(backend_ip, ':', toString(backend_port)) AS backend, sum(calls) AS calls, \
+         sum(backend_time_sum) AS time FROM diagnosis.backends GROUP BY signature, server, backend_signature, backend",
+    );
+    let diagnosis = report["diagnosis"].as_array().unwrap();
+    assert!(!diagnosis.is_empty());
+    for d in diagnosis {
+        let (sig, server) = (d["signature"].as_str().unwrap(), d["server"].as_str().unwrap());
+        let front = fronts.iter().find(|r| r["signature"] == sig && r["server"] == server).unwrap();
+        let shares = Shares::from_sums(|m| num(&front[m.name()]) as u64).unwrap();
+        assert_eq!(shares.verdict().name(), d["verdict"], "{sig} at {server}");
+        for side in ["server", "network", "client"] {
+            let stored = serde_json::to_value(shares).unwrap()[side].as_f64().unwrap();
+            assert!((stored - d["shares"][side].as_f64().unwrap()).abs() < 1e-9, "{sig} at {server} {side}");
+        }
+        let stored: Vec<&Value> = backends.iter().filter(|b| b["signature"] == sig && b["server"] == server).collect();
+        assert_eq!(stored.len(), d["backends"].as_array().unwrap().len(), "{sig} at {server}: {stored:?}");
+        for b in d["backends"].as_array().unwrap() {
+            let row = stored
+                .iter()
+                .find(|r| r["backend_signature"] == b["signature"] && r["backend"] == b["server"])
+                .unwrap_or_else(|| panic!("{sig} at {server}: {b} not stored"));
+            let share = num(&row["time"]) / num(&front["server_time"]);
+            assert!((share - b["share"].as_f64().unwrap()).abs() < 1e-6, "{sig} at {server}: {b} vs {row}");
+            let calls = num(&row["calls"]) / num(&front["transactions"]);
+            assert!((calls - b["calls_per_transaction"].as_f64().unwrap()).abs() < 1e-9, "{b} vs {row}");
+        }
+    }
 }
 
 #[test]
@@ -77,6 +145,7 @@ fn the_slow_side_is_found_for_known_causes() {
 
     lab.curl(2, "/delay200", 4);
     lab.curl(2, "/stream", 4);
+    lab.curl(2, "/app", 4);
     // The bottleneck: the switch's port towards the client.
     let tc = |args: &[&str]| {
         let out = lab.ns("sw", &[&["tc"][..], args].concat()).output().unwrap();
@@ -101,10 +170,13 @@ fn the_slow_side_is_found_for_known_causes() {
 
     let replay = Command::new(env!("CARGO_BIN_EXE_pastmon"))
         .args(["raw", "--pcap", pcap.to_str().unwrap(), "--rules", rules.to_str().unwrap(), "--format", "json"])
+        // The stored intervals' length: calls pair within an interval.
+        .args(["--interval", "60"])
         .output()
         .unwrap();
     assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
     let replayed: Value = serde_json::from_slice(&replay.stdout).unwrap();
     assert_causes(&replayed, &lab, "replayed capture");
+    assert_stored_equals(&replayed, &pcap, &rules);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -7,7 +7,9 @@ mod common;
 
 use pastmon::capture::{CaptureFile, CaptureSource, Next};
 use pastmon::decode::{decode, flags};
-use pastmon::export::encode::{level1_columns, sensors_columns, sensors_row, transactions_columns, RowBinary};
+use pastmon::export::encode::{
+    backends_columns, level1_columns, sensors_columns, sensors_row, transactions_columns, RowBinary,
+};
 use pastmon::export::schema::MIGRATIONS;
 use pastmon::flow::FlowKey;
 use pastmon::records::{CaptureStats, SensorInterval};
@@ -101,9 +103,7 @@ fn assert_rows_equal(
     for (key, r) in raw {
         let s = &stored[key];
         assert_eq!(num(&s["transactions"]), r["count"].as_u64().unwrap(), "{key:?}");
-        // The parts of the time (`Metric::STORED` leaves them out) wait for their columns.
-        let stored_metrics = r["metrics"].as_object().unwrap().iter().filter(|(name, _)| is_stored(name));
-        for (metric, m) in stored_metrics {
+        for (metric, m) in r["metrics"].as_object().unwrap() {
             let scale = if num(&s[format!("{metric}_count")]) > 0 && metric_is_duration(metric) { 1000.0 } else { 1.0 };
             assert_eq!(num(&s[format!("{metric}_count")]), m["count"].as_u64().unwrap(), "{key:?} {metric}");
             for stat in ["min", "max", "sum"] {
@@ -127,12 +127,8 @@ fn assert_rows_equal(
     }
 }
 
-fn is_stored(name: &str) -> bool {
-    pastmon_model::Metric::STORED.iter().any(|m| m.name() == name)
-}
-
 fn metric_is_duration(name: &str) -> bool {
-    pastmon_model::Metric::STORED.iter().any(|m| m.name() == name && m.unit() == pastmon_model::Unit::Nanoseconds)
+    pastmon_model::Metric::ALL.iter().any(|m| m.name() == name && m.unit() == pastmon_model::Unit::Nanoseconds)
 }
 
 #[test]
@@ -147,9 +143,12 @@ fn schema_matches_the_row_encoder_and_migrations_are_idempotent() {
     assert_eq!(text.matches("applied").count(), MIGRATIONS.len(), "{text}");
     let applied = ch.query("SELECT count() FROM schema_db.schema_migrations");
     assert_eq!(applied.trim(), MIGRATIONS.len().to_string());
-    for (table, want) in
-        [("level1", level1_columns()), ("sensors", sensors_columns()), ("transactions", transactions_columns())]
-    {
+    for (table, want) in [
+        ("level1", level1_columns()),
+        ("sensors", sensors_columns()),
+        ("transactions", transactions_columns()),
+        ("backends", backends_columns()),
+    ] {
         let got: Vec<(String, String)> = ch
             .query(&format!("DESCRIBE TABLE schema_db.{table}"))
             .lines()
@@ -276,6 +275,23 @@ fn exported_intervals_equal_the_raw_report_and_rollups_agree() {
         ));
         assert!(rolled.lines().count() > 3);
         assert_eq!(rolled, by_hand, "{table}");
+    }
+    // The parts of the time, added to the rollups by a migration, too.
+    for (table, bucket) in [("level2_hour", "toStartOfHour"), ("level2_day", "toStartOfDay")] {
+        let rolled = ch.query(&format!(
+            "SELECT toUInt32(interval_start), signature, server_ip, sumMerge(delivery_sum), \
+             sumMerge(server_idle_count), maxMerge(network_transfer_max), sumMapMerge(response_transfer_hist) \
+             FROM roundtrip.{table} GROUP BY interval_start, signature, server_ip ORDER BY 1, 2, 3"
+        ));
+        let by_hand = ch.query(&format!(
+            "SELECT toUInt32({bucket}(interval_start)) AS t, signature, server_ip, sum(delivery_sum), \
+             sum(server_idle_count), max(network_transfer_max), sumMap(response_transfer_buckets, response_transfer_counts) \
+             FROM roundtrip.level1 GROUP BY t, signature, server_ip ORDER BY 1, 2, 3"
+        ));
+        assert_eq!(rolled, by_hand, "{table}: the parts");
+        let delivered: u64 =
+            ch.query(&format!("SELECT sumMerge(delivery_sum) FROM roundtrip.{table}")).trim().parse().unwrap();
+        assert!(delivered > 0, "{table}: no delivery time rolled up");
     }
 }
 

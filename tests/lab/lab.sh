@@ -2,7 +2,8 @@
 # A small network with a mirror (SPAN) port, built from network namespaces:
 #
 #   NAME-c (client 10.N.0.1) ── bridge in NAME-sw ── NAME-s (servers 10.N.0.2, 10.N.0.3)
-#                                     │ tc mirred: everything to and from the servers
+#                                     │        └───── NAME-b (backend 10.N.0.4)
+#                                     │ tc mirred: everything to and from NAME-s
 #                                     ▼
 #                         NAME-mon0 ══ NAME-mon1 in NAME-mon (the sensor's monitor port,
 #                                                  QUEUES rx queues)
@@ -13,6 +14,9 @@
 #   /stream    first byte at once, last byte 200 ms later
 #   /fail      500 at once                /          a small page
 #   /big.bin   2 MiB at once (for bandwidth-bound and slow-reading clients)
+#   /app       proxied to the backend's /delay200 (a front with a slow backend)
+# A second nginx, the backend, serves the same endpoints on 10.N.0.4; the
+# servers' calls to it cross the mirrored port.
 #
 # Usage: lab.sh up NAME N [QUEUES [MONITOR]]   (N: 1..250, picks 10.N.0.0/24)
 #        MONITOR: "ns" (default) puts NAME-mon1 in namespace NAME-mon; "root"
@@ -30,10 +34,12 @@ cmd=${1:?usage: lab.sh up NAME N [QUEUES] | down NAME | install}
 
 down() {
     local name=$1
-    if [[ -f /run/pastmon-lab-$name/nginx.pid ]]; then
-        kill "$(cat "/run/pastmon-lab-$name/nginx.pid")" 2>/dev/null || true
-    fi
-    for ns in c s sw mon; do
+    for pid in /run/pastmon-lab-$name/nginx.pid /run/pastmon-lab-$name/backend.pid; do
+        if [[ -f $pid ]]; then
+            kill "$(cat "$pid")" 2>/dev/null || true
+        fi
+    done
+    for ns in c s b sw mon; do
         ip netns del "$name-$ns" 2>/dev/null || true
     done
     # A monitor veth left in the caller's namespace goes with its peer; wait
@@ -80,12 +86,13 @@ up)
     down "$name"
     dir=/run/pastmon-lab-$name
     mkdir -p "$dir/tmp" "$dir/html"
-    for ns in c s sw mon; do
+    for ns in c s b sw mon; do
         ip netns add "$name-$ns"
         ip -n "$name-$ns" link set lo up
     done
     ip link add "$name-c0" netns "$name-c" type veth peer name "$name-swc" netns "$name-sw"
     ip link add "$name-s0" netns "$name-s" type veth peer name "$name-sws" netns "$name-sw"
+    ip link add "$name-b0" netns "$name-b" type veth peer name "$name-swb" netns "$name-sw"
     ip link del "$name-mon1" 2>/dev/null || true
     ip link add "$name-mon0" netns "$name-sw" numtxqueues "$queues" numrxqueues "$queues" type veth \
         peer name "$name-mon1" numtxqueues "$queues" numrxqueues "$queues"
@@ -94,14 +101,15 @@ up)
     fi
     mon_ns() { if [[ $monitor == ns ]]; then ip netns exec "$name-mon" "$@"; else "$@"; fi; }
     ip -n "$name-sw" link add "$name-br" type bridge
-    for dev in swc sws; do
+    for dev in swc sws swb; do
         ip -n "$name-sw" link set "$name-$dev" master "$name-br"
     done
     ip -n "$name-c" addr add "10.$n.0.1/24" dev "$name-c0"
     ip -n "$name-s" addr add "10.$n.0.2/24" dev "$name-s0"
     ip -n "$name-s" addr add "10.$n.0.3/24" dev "$name-s0"
+    ip -n "$name-b" addr add "10.$n.0.4/24" dev "$name-b0"
     # Wire-sized packets: no segmentation or receive offloads anywhere.
-    for pair in c:c0 s:s0 sw:swc sw:sws sw:mon0; do
+    for pair in c:c0 s:s0 b:b0 sw:swc sw:sws sw:swb sw:mon0; do
         ns=${pair%%:*} dev=$name-${pair#*:}
         ip netns exec "$name-$ns" ethtool -K "$dev" tso off gso off gro off >/dev/null 2>&1 || true
         ip -n "$name-$ns" link set "$dev" up
@@ -117,9 +125,12 @@ up)
     done
     echo "<html><body>pastmon lab</body></html>" >"$dir/html/index.html"
     head -c 2097152 /dev/zero >"$dir/html/big.bin"
-    cat >"$dir/nginx.conf" <<CONF
+    # One configuration for both nginx: the listen addresses and pid differ.
+    nginx_conf() {
+        local listen=$1 pid=$2
+        cat <<CONF
 load_module /usr/lib/nginx/modules/ngx_http_echo_module.so;
-daemon on; worker_processes 1; pid $dir/nginx.pid; error_log $dir/error.log;
+daemon on; worker_processes 1; pid $dir/$pid; error_log $dir/error.log;
 events { worker_connections 1024; }
 http {
     # One line per request: the server address, the URI and the status, to
@@ -130,19 +141,25 @@ http {
     uwsgi_temp_path $dir/tmp; scgi_temp_path $dir/tmp;
     keepalive_requests 100000;
     server {
-        listen 10.$n.0.2:80; listen 10.$n.0.3:80;
+        $listen
         root $dir/html;
         location = /delay10 { echo_sleep 0.01; echo "ok"; }
         location = /delay200 { echo_sleep 0.2; echo "ok"; }
         location = /stream { echo "first"; echo_flush; echo_sleep 0.2; echo "last"; }
         location = /fail { return 500; }
+        location = /app { proxy_pass http://10.$n.0.4/delay200; }
     }
 }
 CONF
+    }
+    nginx_conf "listen 10.$n.0.2:80; listen 10.$n.0.3:80;" nginx.pid >"$dir/nginx.conf"
+    nginx_conf "listen 10.$n.0.4:80;" backend.pid >"$dir/backend.conf"
     ip netns exec "$name-s" nginx -c "$dir/nginx.conf"
+    ip netns exec "$name-b" nginx -c "$dir/backend.conf"
     # Wait until nginx answers.
     for _ in $(seq 50); do
-        ip netns exec "$name-c" curl -s -o /dev/null "http://10.$n.0.2/" && break
+        ip netns exec "$name-c" curl -s -o /dev/null "http://10.$n.0.2/" &&
+            ip netns exec "$name-c" curl -s -o /dev/null "http://10.$n.0.4/" && break
         sleep 0.1
     done
     ;;

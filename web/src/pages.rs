@@ -231,7 +231,7 @@ pub async fn graph(State(s): State<Shared>, Query(q): Query<Vec<(String, String)
         Err(e) => return error_page(&e, &p),
     };
     let duration = v.unit == "microseconds";
-    let metrics: Vec<&str> = Metric::STORED.iter().map(|m| m.name()).collect();
+    let metrics: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
     let stats: Vec<&str> = Stat::ALL.iter().map(|s| s.name()).collect();
     let series: Vec<&str> = p.all("series").collect();
     // Zoom: the middle half, or twice the span, around the same centre.

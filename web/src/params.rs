@@ -137,7 +137,7 @@ impl Params {
     pub fn metric(&self) -> Result<Metric, String> {
         let name = self.get("metric").unwrap_or("first_response");
         crate::query::metric_by_name(name).ok_or_else(|| {
-            let names: Vec<&str> = Metric::STORED.iter().map(|m| m.name()).collect();
+            let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
             format!("metric {name:?}: one of {}", names.join(", "))
         })
     }

@@ -5,6 +5,7 @@
 //! a mismatch would otherwise be silent).
 
 use crate::aggregate::{client_text, Key, Row};
+use crate::backends::{Edge, Paired};
 use crate::decode::addr_to_ip;
 use crate::records::SensorInterval;
 use crate::transaction::{Metric, Outcome, Transaction};
@@ -33,7 +34,7 @@ pub fn level1_columns() -> Vec<Column> {
     .map(|(n, t)| (n.to_string(), *t))
     .collect();
     c.extend(Outcome::LABELS.iter().map(|l| (outcome_column(l), "UInt64")));
-    for m in Metric::STORED {
+    for m in Metric::ALL {
         let n = m.name();
         c.push((format!("{n}_count"), "UInt64"));
         c.push((format!("{n}_min"), "UInt64"));
@@ -67,6 +68,7 @@ pub fn columns_of(table: &str) -> Option<Vec<Column>> {
         "level1" => Some(level1_columns()),
         "sensors" => Some(sensors_columns()),
         "transactions" => Some(transactions_columns()),
+        "backends" => Some(backends_columns()),
         _ => None,
     }
 }
@@ -106,6 +108,28 @@ pub fn sensors_columns() -> Vec<Column> {
     c
 }
 
+pub fn backends_columns() -> Vec<Column> {
+    [
+        ("interval_start", "DateTime"),
+        ("interval_seconds", "UInt32"),
+        ("sensor", "String"),
+        ("plugin", "String"),
+        ("signature", "String"),
+        ("server_ip", "String"),
+        ("server_port", "UInt16"),
+        ("backend_plugin", "String"),
+        ("backend_signature", "String"),
+        ("backend_ip", "String"),
+        ("backend_port", "UInt16"),
+        ("calls", "Float64"),
+        ("backend_time_sum", "UInt64"),
+        ("batch_id", "UInt64"),
+    ]
+    .iter()
+    .map(|(n, t)| (n.to_string(), *t))
+    .collect()
+}
+
 pub fn transactions_columns() -> Vec<Column> {
     let mut c: Vec<Column> = [
         ("start", "DateTime"),
@@ -123,7 +147,7 @@ pub fn transactions_columns() -> Vec<Column> {
     .iter()
     .map(|(n, t)| (n.to_string(), *t))
     .collect();
-    c.extend(Metric::STORED.iter().map(|m| (m.name().to_string(), "Nullable(UInt64)")));
+    c.extend(Metric::ALL.iter().map(|m| (m.name().to_string(), "Nullable(UInt64)")));
     c.push(("batch_id".into(), "UInt64"));
     c
 }
@@ -176,7 +200,7 @@ pub fn transaction_row(out: &mut RowBinary, sensor: &str, tx: &Transaction, batc
     out.u16(tx.server.1);
     out.str(tx.outcome.label());
     out.u16(tx.outcome.code().unwrap_or(0));
-    for v in &tx.metrics[..Metric::STORED.len()] {
+    for v in &tx.metrics {
         match *v {
             None => out.0.push(1),
             Some(v) => {
@@ -202,7 +226,7 @@ pub fn level1_row(out: &mut RowBinary, sensor: &str, interval: (u64, u32), key: 
     for label in Outcome::LABELS {
         out.u64(row.outcomes.get(label).copied().unwrap_or(0));
     }
-    for stat in &row.metrics[..Metric::STORED.len()] {
+    for stat in &row.metrics {
         out.u64(stat.count);
         // No value: the largest number, so min() over rows needs no filter.
         out.u64(if stat.count == 0 { u64::MAX } else { stat.min });
@@ -218,6 +242,23 @@ pub fn level1_row(out: &mut RowBinary, sensor: &str, interval: (u64, u32), key: 
             out.u64(*n);
         }
     }
+    out.u64(batch_id);
+}
+
+/// Appends one `backends` row: the calls of one front signature to one
+/// backend in one interval.
+pub fn backends_row(out: &mut RowBinary, sensor: &str, interval: (u64, u32), edge: &Edge, p: &Paired, batch_id: u64) {
+    out.datetime(interval.0);
+    out.u32(interval.1);
+    out.str(sensor);
+    for (plugin, signature, server) in [&edge.front, &edge.backend] {
+        out.str(plugin);
+        out.str(signature);
+        out.str(&addr_to_ip(server.0).to_string());
+        out.u16(server.1);
+    }
+    out.0.extend_from_slice(&p.calls.to_le_bytes());
+    out.u64(p.time_ns.round() as u64);
     out.u64(batch_id);
 }
 

@@ -21,6 +21,7 @@ pub mod schema;
 pub mod spool;
 
 use crate::aggregate::{merge_rows, IntervalRows};
+use crate::backends::Span;
 use crate::metrics::Health;
 use crate::records::{Message, SensorInterval};
 use crate::transaction::Transaction;
@@ -110,6 +111,7 @@ impl Exporter {
 #[derive(Default)]
 struct Pending {
     rows: IntervalRows,
+    spans: Vec<Span>,
     health: SensorInterval,
     transactions: Vec<Transaction>,
 }
@@ -212,7 +214,7 @@ impl ExportLoop {
     }
 
     fn receive(&mut self, msg: Message) {
-        let Message::Progress { participant, closed_before, intervals, health, transactions } = msg;
+        let Message::Progress { participant, closed_before, intervals, spans, health, transactions } = msg;
         let interval_s = self.cfg.interval_s.max(1);
         for tx in transactions {
             let start = tx.start_ns / 1_000_000_000 / interval_s * interval_s;
@@ -223,6 +225,9 @@ impl ExportLoop {
                 self.stats.late_transactions += rows.values().map(|r| r.count).sum::<u64>();
             }
             merge_rows(&mut self.pending.entry(start).or_default().rows, rows);
+        }
+        for (start, s) in spans {
+            self.pending.entry(start).or_default().spans.extend(s);
         }
         for (start, h) in health {
             let p = &mut self.pending.entry(start).or_default().health;
@@ -289,6 +294,14 @@ impl ExportLoop {
                 encode::transaction_row(&mut txs, sensor, tx, id);
             }
             parts.push(Part::new("transactions", p.transactions.len() as u64, txs.0));
+        }
+        let backends = crate::backends::pair(p.spans);
+        if !backends.is_empty() {
+            let mut rows = RowBinary::default();
+            for (edge, paired) in &backends {
+                encode::backends_row(&mut rows, sensor, interval, edge, paired, id);
+            }
+            parts.push(Part::new("backends", backends.len() as u64, rows.0));
         }
         if !late {
             let mut health = p.health;

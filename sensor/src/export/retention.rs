@@ -22,7 +22,8 @@ pub struct RetentionConfig {
 /// (YYYYMMDD), month (YYYYMM) or year (YYYY); the name's length tells which,
 /// so a table created with another granularity by an older version is
 /// trimmed right too.
-const TABLES: [&str; 6] = ["level1", "transactions", "level2_hour", "signatures_hour", "level2_day", "sensors"];
+const TABLES: [&str; 7] =
+    ["level1", "backends", "transactions", "level2_hour", "signatures_hour", "level2_day", "sensors"];
 
 /// Whether partition `p` (YYYYMMDD, YYYYMM or YYYY) ends before `cutoff_s`.
 fn older_than(p: u64, cutoff_s: u64) -> bool {
@@ -37,7 +38,8 @@ fn older_than(p: u64, cutoff_s: u64) -> bool {
 impl RetentionConfig {
     fn days(&self, table: &str) -> u32 {
         match table {
-            "level1" => self.level1_days,
+            // Backends are read beside level1, over the same intervals.
+            "level1" | "backends" => self.level1_days,
             "level2_hour" => self.level2_hour_days,
             "signatures_hour" => self.signatures_hour_days,
             "level2_day" => self.level2_day_days,

@@ -13,6 +13,20 @@ pub struct Migration {
 }
 
 const LEVEL2: &str = include_str!("../../../deploy/clickhouse/002_level2.sql");
+const LEVEL2_TIME_PARTS: &str = include_str!("../../../deploy/clickhouse/009_level2_time_parts.sql");
+
+/// The placeholders of the rollups' SQL, per rollup.
+const HOUR: &[(&str, &str)] = &[
+    ("{rollup}", "level2_hour"),
+    ("{period}", "hour"),
+    ("{start_of}", "toStartOfHour"),
+    // By day, so that a chart of a few days reads those days only.
+    // (Databases made before this was by month keep their month
+    // partitions: queries and retention work on either.)
+    ("{partition}", "toYYYYMMDD"),
+];
+const DAY: &[(&str, &str)] =
+    &[("{rollup}", "level2_day"), ("{period}", "day"), ("{start_of}", "toStartOfDay"), ("{partition}", "toYYYYMM")];
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -21,31 +35,8 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../../deploy/clickhouse/001_level1.sql"),
         params: &[],
     },
-    Migration {
-        version: 2,
-        name: "level2_hour",
-        sql: LEVEL2,
-        params: &[
-            ("{rollup}", "level2_hour"),
-            ("{period}", "hour"),
-            ("{start_of}", "toStartOfHour"),
-            // By day, so that a chart of a few days reads those days only.
-            // (Databases made before this was by month keep their month
-            // partitions: queries and retention work on either.)
-            ("{partition}", "toYYYYMMDD"),
-        ],
-    },
-    Migration {
-        version: 3,
-        name: "level2_day",
-        sql: LEVEL2,
-        params: &[
-            ("{rollup}", "level2_day"),
-            ("{period}", "day"),
-            ("{start_of}", "toStartOfDay"),
-            ("{partition}", "toYYYYMM"),
-        ],
-    },
+    Migration { version: 2, name: "level2_hour", sql: LEVEL2, params: HOUR },
+    Migration { version: 3, name: "level2_day", sql: LEVEL2, params: DAY },
     Migration {
         version: 4,
         name: "sensors",
@@ -68,6 +59,20 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 7,
         name: "sensors_dropped",
         sql: include_str!("../../../deploy/clickhouse/007_sensors_dropped.sql"),
+        params: &[],
+    },
+    Migration {
+        version: 8,
+        name: "time_parts",
+        sql: include_str!("../../../deploy/clickhouse/008_time_parts.sql"),
+        params: &[],
+    },
+    Migration { version: 9, name: "level2_hour_time_parts", sql: LEVEL2_TIME_PARTS, params: HOUR },
+    Migration { version: 10, name: "level2_day_time_parts", sql: LEVEL2_TIME_PARTS, params: DAY },
+    Migration {
+        version: 11,
+        name: "backends",
+        sql: include_str!("../../../deploy/clickhouse/011_backends.sql"),
         params: &[],
     },
 ];
@@ -96,11 +101,12 @@ impl Migration {
 /// Rewrites one statement for a cluster: a table becomes a replicated
 /// `<name>_local` on every node plus a Distributed `<name>` over them; a
 /// materialized view feeds the local tables on every node (rollups per shard);
-/// a column is added to both tables.
+/// a column is added to both tables; a view is dropped on every node.
 fn on_cluster(statement: &str, cluster: &str) -> Vec<String> {
     const TABLE: &str = "CREATE TABLE IF NOT EXISTS {db}.";
     const VIEW: &str = "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.";
     const ALTER: &str = "ALTER TABLE {db}.";
+    const DROP: &str = "DROP TABLE IF EXISTS {db}.";
     let name_of = |s: &str| -> String { s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect() };
     if let Some(rest) = statement.strip_prefix(TABLE) {
         let name = name_of(rest);
@@ -130,6 +136,8 @@ fn on_cluster(statement: &str, cluster: &str) -> Vec<String> {
         };
         let body = body.replace("FROM {db}.level1\n", "FROM {db}.level1_local\n");
         vec![format!("{VIEW}{name} ON CLUSTER {cluster}{body}")]
+    } else if statement.starts_with(DROP) {
+        vec![format!("{statement} ON CLUSTER {cluster}")]
     } else if statement.starts_with(ALTER) && statement.contains(" COMMENT COLUMN ") {
         // Neither table can keep it: replicated tables take no comments on
         // 18.16, and the Distributed one is made again from the local one.

@@ -72,6 +72,11 @@ impl Lab {
         format!("10.{}.0.{host}", self.net)
     }
 
+    /// The backend's address (lab.sh: the second nginx, 10.N.0.4).
+    pub fn backend(&self) -> String {
+        self.server(4)
+    }
+
     pub fn curl(&self, host: u8, path: &str, times: usize) {
         let url = format!("http://{}{path}", self.server(host));
         for _ in 0..times {

@@ -180,7 +180,7 @@ impl Stat {
 }
 
 pub fn metric_by_name(s: &str) -> Option<Metric> {
-    Metric::STORED.iter().copied().find(|m| m.name() == s)
+    Metric::ALL.into_iter().find(|m| m.name() == s)
 }
 
 /// Which rows: every filter is optional and ANDed.
