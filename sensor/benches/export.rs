@@ -121,7 +121,7 @@ fn main() {
     let rate = |s: f64| ROWS as f64 / s;
     println!(
         "level1 rows: {ROWS} per insert ({mb:.1} MB RowBinary, {} columns), {RUNS} runs, medians",
-        9 + pastmon_model::Outcome::LABELS.len() + 24 * 6 + 1
+        level1_columns().len()
     );
     println!("{:<40} {:>10} {:>14} {:>10}", "", "seconds", "rows/s", "ratio");
     let (e, o, p) = (median(encode_s), median(ours), median(peer));

@@ -10,7 +10,9 @@
 //!   (its window fills and closes): the client;
 //! - `/app`, which the server proxies to a backend's `/delay200`: the
 //!   server, the backend found and explaining most of its server time,
-//!   while `/delay200` at the same server has no backend.
+//!   while `/delay200` at the same server has no backend;
+//! - `/` at the second address through a delay bridge adding 50 ms each way
+//!   between the client and the switch: the network.
 //!
 //! The capture, stored in ClickHouse, gives the same shares and backends.
 //!
@@ -76,6 +78,43 @@ fn assert_causes(report: &Value, lab: &Lab, what: &str) {
     assert!((backend["calls_per_transaction"].as_f64().unwrap() - 1.0).abs() < 1e-9, "{what}: {backend}");
     let (.., backends) = find("GET_delay200", 2);
     assert!(backends.is_empty(), "{what}: GET_delay200 at the front calls nothing: {backends:?}");
+    let (_, _, verdict, shares, _) = find("GET", 3);
+    assert_eq!(verdict, "network", "{what}: GET through the delay bridge {shares}");
+    assert!(share(&shares, "network") > 0.9, "{what}: GET through the delay bridge {shares}");
+}
+
+/// Puts a delay bridge (tests/lab/delay_bridge.py) between the client's
+/// switch port and the bridge: 50 ms each way.
+fn delay_the_client(lab: &Lab) -> std::process::Child {
+    let sw = |args: &[&str]| {
+        let out = lab.ns("sw", args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let (port, near, far) = (format!("{}-swc", lab.name), format!("{}-dl0", lab.name), format!("{}-dl1", lab.name));
+    sw(&["ip", "link", "set", &port, "nomaster"]);
+    sw(&["ip", "link", "add", &near, "type", "veth", "peer", "name", &far]);
+    sw(&["ip", "link", "set", &far, "master", &format!("{}-br", lab.name)]);
+    for dev in [&near, &far] {
+        sw(&["ethtool", "-K", dev, "tso", "off", "gso", "off", "gro", "off"]);
+        sw(&["ip", "link", "set", dev, "up"]);
+    }
+    // A packet socket reads an offloaded frame before its checksum is
+    // filled in: the hosts compute their own, so that forwarded frames hold
+    // them.
+    for (ns, dev) in [("c", "c0"), ("s", "s0")] {
+        let dev = format!("{}-{dev}", lab.name);
+        assert!(lab.ns(ns, &["ethtool", "-K", &dev, "tx", "off"]).output().unwrap().status.success());
+    }
+    let script = root_dir().join("tests/lab/delay_bridge.py");
+    let mut bridge = lab
+        .ns("sw", &["python3", script.to_str().unwrap(), &port, &near, "50"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut up = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(bridge.stdout.as_mut().unwrap()), &mut up).unwrap();
+    assert_eq!(up.trim(), "delay bridge up");
+    bridge
 }
 
 /// The capture stored in ClickHouse: the shares from level1's sums of the
@@ -160,6 +199,10 @@ fn the_slow_side_is_found_for_known_causes() {
     let url = format!("http://{}/big.bin", lab.server(3));
     let slow = lab.ns("c", &["curl", "-s", "-o", "/dev/null", "--limit-rate", "128k", &url]).status().unwrap();
     assert!(slow.success());
+    let mut bridge = delay_the_client(&lab);
+    lab.curl(3, "/", 4);
+    let _ = bridge.kill();
+    let _ = bridge.wait();
     std::thread::sleep(Duration::from_millis(500));
 
     interrupt(&sensor);
