@@ -98,4 +98,16 @@ fn two_sensors_on_two_nodes_one_distributed_view() {
         "SELECT comment FROM system.columns WHERE database = 'pastmon' AND table = 'level1' AND name = 'transactions'",
     );
     assert!(comment.contains("transactions whose request started"), "{comment}");
+    // Columns added since (migrations 8-10) keep theirs, on every node, and
+    // the rollups made again on the cluster roll them up.
+    for node in 0..2 {
+        let comment = cluster.query(
+            node,
+            "SELECT comment FROM system.columns WHERE database = 'pastmon' AND table = 'level1' AND name = 'delivery_sum'",
+        );
+        assert!(comment.contains("sum of delivery"), "node {node}: {comment}");
+        let rolled = cluster.query(node, "SELECT sumMerge(delivery_count) FROM pastmon.level2_hour");
+        let stored = cluster.query(node, "SELECT sum(delivery_count) FROM pastmon.level1");
+        assert_eq!(rolled, stored, "node {node}");
+    }
 }

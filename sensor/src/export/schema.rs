@@ -79,29 +79,93 @@ pub const MIGRATIONS: &[Migration] = &[
 
 impl Migration {
     /// The migration's statements for database `db`: comments dropped,
-    /// split at a `;` that ends a line; for a cluster, rewritten `ON CLUSTER`.
+    /// split at a `;` that ends a line; for a cluster, rewritten `ON CLUSTER`,
+    /// and every table it adds columns to given a new Distributed table.
     pub fn statements(&self, db: &str, cluster: Option<&str>) -> Vec<String> {
+        let plain = self.plain_statements();
+        let mut out: Vec<String> = match cluster {
+            None => plain,
+            Some(c) => {
+                let mut altered: Vec<String> = Vec::new();
+                let mut out: Vec<String> = plain.iter().flat_map(|s| on_cluster(s, c)).collect();
+                for (table, _) in plain.iter().filter_map(|s| added_column(s)) {
+                    if !altered.iter().any(|t| t == table) {
+                        altered.push(table.to_owned());
+                    }
+                }
+                out.extend(altered.iter().flat_map(|t| distributed_again(t, self.version, c)));
+                out
+            }
+        };
+        for s in &mut out {
+            *s = s.replace("{db}", db);
+        }
+        out
+    }
+
+    /// The statements with placeholders other than `{db}` filled in.
+    fn plain_statements(&self) -> Vec<String> {
         let mut text: String =
             self.sql.lines().filter(|l| !l.trim_start().starts_with("--")).map(|l| format!("{l}\n")).collect();
         for (placeholder, value) in self.params {
             text = text.replace(placeholder, value);
         }
-        text.split(";\n")
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .flat_map(|s| match cluster {
-                Some(c) => on_cluster(s, c),
-                None => vec![s.to_owned()],
-            })
-            .map(|s| s.replace("{db}", db))
-            .collect()
+        text.split(";\n").map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
     }
+}
+
+/// The columns of `table` after migration `version`, with their comments,
+/// as the single-server migrations made them: its CREATE TABLE, then every
+/// ADD COLUMN and COMMENT COLUMN since.
+fn columns_after(table: &str, version: u32) -> Vec<(String, String)> {
+    let create = format!("CREATE TABLE IF NOT EXISTS {{db}}.{table}\n(");
+    let alter = format!("ALTER TABLE {{db}}.{table} ");
+    let mut columns: Vec<(String, String)> = Vec::new();
+    for statement in MIGRATIONS.iter().filter(|m| m.version <= version).flat_map(|m| m.plain_statements()) {
+        if let Some(body) = statement.strip_prefix(&create) {
+            let body = body.split_once("\n)").map_or(body, |(cols, _)| cols);
+            columns = body
+                .lines()
+                .map(|l| l.trim().trim_end_matches(','))
+                .filter(|l| !l.is_empty())
+                .map(|l| l.split_once(' ').map_or((l.to_owned(), String::new()), |(n, d)| (n.to_owned(), d.to_owned())))
+                .collect();
+        } else if let Some(rest) = statement.strip_prefix(&alter) {
+            if let Some(rest) = rest.strip_prefix("ADD COLUMN ") {
+                let (definition, after) = rest.rsplit_once(" AFTER ").unwrap_or((rest, ""));
+                let (name, typ) = definition.split_once(' ').unwrap_or((definition, ""));
+                let at = columns.iter().position(|(n, _)| n == after).map_or(columns.len(), |i| i + 1);
+                columns.insert(at, (name.to_owned(), typ.to_owned()));
+            } else if let Some(rest) = rest.strip_prefix("COMMENT COLUMN ") {
+                let (name, comment) = rest.split_once(' ').unwrap_or((rest, "''"));
+                if let Some((_, definition)) = columns.iter_mut().find(|(n, _)| n == name) {
+                    let typ = definition.split(" COMMENT '").next().unwrap_or_default().to_owned();
+                    *definition = format!("{typ} COMMENT {comment}");
+                }
+            }
+        }
+    }
+    columns
+}
+
+/// A cluster's Distributed `table` made again over its altered local tables,
+/// with every column and comment (18.16 keeps comments only there).
+fn distributed_again(table: &str, version: u32, cluster: &str) -> Vec<String> {
+    let columns: Vec<String> = columns_after(table, version).iter().map(|(n, d)| format!("    {n} {d}")).collect();
+    vec![
+        format!("DROP TABLE IF EXISTS {{db}}.{table} ON CLUSTER {cluster}"),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {{db}}.{table} ON CLUSTER {cluster}\n(\n{}\n)\nENGINE = Distributed({cluster}, {{db}}, {table}_local, rand())",
+            columns.join(",\n")
+        ),
+    ]
 }
 
 /// Rewrites one statement for a cluster: a table becomes a replicated
 /// `<name>_local` on every node plus a Distributed `<name>` over them; a
 /// materialized view feeds the local tables on every node (rollups per shard);
-/// a column is added to both tables; a view is dropped on every node.
+/// a column is added to the local tables (`statements` then makes the
+/// Distributed one again); a view is dropped on every node.
 fn on_cluster(statement: &str, cluster: &str) -> Vec<String> {
     const TABLE: &str = "CREATE TABLE IF NOT EXISTS {db}.";
     const VIEW: &str = "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.";
@@ -139,23 +203,16 @@ fn on_cluster(statement: &str, cluster: &str) -> Vec<String> {
     } else if statement.starts_with(DROP) {
         vec![format!("{statement} ON CLUSTER {cluster}")]
     } else if statement.starts_with(ALTER) && statement.contains(" COMMENT COLUMN ") {
-        // Neither table can keep it: replicated tables take no comments on
-        // 18.16, and the Distributed one is made again from the local one.
+        // Replicated tables take no comments on 18.16; the Distributed one,
+        // made again, carries it.
         Vec::new()
     } else if let Some(rest) = statement.strip_prefix(ALTER) {
         // ClickHouse 18.16 runs an ALTER … ON CLUSTER of a replicated table
         // only with internal_replication, and then refuses it for a table
         // that is not replicated: the Distributed table (metadata only) is
-        // made again from the altered local one.
+        // made again instead.
         let name = name_of(rest);
-        let body = &rest[name.len()..];
-        vec![
-            format!("{ALTER}{name}_local ON CLUSTER {cluster}{body}"),
-            format!("DROP TABLE IF EXISTS {{db}}.{name} ON CLUSTER {cluster}"),
-            format!(
-                "{TABLE}{name} ON CLUSTER {cluster} AS {{db}}.{name}_local\nENGINE = Distributed({cluster}, {{db}}, {name}_local, rand())"
-            ),
-        ]
+        vec![format!("{ALTER}{name}_local ON CLUSTER {cluster}{}", &rest[name.len()..])]
     } else {
         vec![statement.to_owned()]
     }
@@ -286,10 +343,14 @@ mod tests {
     #[test]
     fn an_added_column_goes_to_both_cluster_tables_and_is_recognised() {
         let s = MIGRATIONS[6].statements("db1", Some("c1"));
-        assert_eq!(s.len(), 3, "no comment on either table: {s:?}");
+        assert_eq!(s.len(), 3, "no comment on the replicated tables: {s:?}");
         assert_eq!(s[0], "ALTER TABLE db1.sensors_local ON CLUSTER c1 ADD COLUMN dropped UInt64 AFTER bytes");
         assert_eq!(s[1], "DROP TABLE IF EXISTS db1.sensors ON CLUSTER c1");
-        assert!(s[2].starts_with("CREATE TABLE IF NOT EXISTS db1.sensors ON CLUSTER c1 AS db1.sensors_local\n"));
+        assert!(s[2].starts_with("CREATE TABLE IF NOT EXISTS db1.sensors ON CLUSTER c1\n(\n"), "{}", s[2]);
+        assert!(s[2].contains(
+            "    bytes UInt64 COMMENT 'bytes on the wire',\n    dropped UInt64 COMMENT 'frames lost before analysis"
+        ));
+        assert!(s[2].ends_with(")\nENGINE = Distributed(c1, db1, sensors_local, rand())"), "{}", s[2]);
         assert_eq!(added_column(&s[0]), Some(("sensors_local", "dropped")));
         let plain = MIGRATIONS[6].statements("db1", None);
         assert_eq!(added_column(&plain[0]), Some(("sensors", "dropped")));
