@@ -63,7 +63,10 @@ impl ClickHouse {
         self.query(&format!("{sql} FORMAT JSONEachRow")).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     }
 
-    /// A sensor configuration writing to `database` with its own spool.
+    /// A sensor configuration writing to `database` with its own spool. The
+    /// timeout is the sensor's default: an insert timed out while the server
+    /// still runs its views is not sent again (level1 has it), and a test
+    /// reading the rollups right after would race those views.
     pub fn config(&self, database: &str, extra_analysis: &str) -> PathBuf {
         self.config_with_interval(database, 60, extra_analysis)
     }
@@ -76,7 +79,7 @@ impl ClickHouse {
             &path,
             format!(
                 "sensor = \"test-sensor\"\n[analysis]\ninterval = {interval}\ngrace = 0\nworkers = 2\n{extra_analysis}\n\
-                 [clickhouse]\nurl = \"{}\"\ndatabase = \"{database}\"\ntimeout = 5\n[spool]\ndir = \"{}\"\n",
+                 [clickhouse]\nurl = \"{}\"\ndatabase = \"{database}\"\ntimeout = 30\n[spool]\ndir = \"{}\"\n",
                 self.url(),
                 spool.display()
             ),
