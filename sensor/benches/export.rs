@@ -154,7 +154,6 @@ fn main() {
             participant: 0,
             closed_before: start + 300,
             intervals: BTreeMap::from([(start, rows)]),
-            spans: BTreeMap::new(),
             health: BTreeMap::new(),
             transactions: Vec::new(),
         };

@@ -8,7 +8,7 @@
 //! export, metrics, report), so none of those needs another.
 
 use crate::aggregate::{Aggregates, IntervalRows};
-use crate::backends::{Edge, Paired, Span};
+use crate::backends::{Edge, Paired};
 use crate::capture::{CaptureError, SourceCounter};
 use crate::flow::FlowStats;
 use crate::transaction::Transaction;
@@ -88,8 +88,6 @@ pub enum Message {
         participant: usize,
         closed_before: u64,
         intervals: BTreeMap<u64, IntervalRows>,
-        /// Spans of the same intervals, for pairing backend calls.
-        spans: BTreeMap<u64, Vec<Span>>,
         health: BTreeMap<u64, SensorInterval>,
         /// Sampled transactions, for the `transactions` table.
         transactions: Vec<Transaction>,
@@ -106,8 +104,6 @@ pub struct Results {
     /// Backend calls paired with the front transactions that waited on
     /// them, by interval (`backends::pair`).
     pub backends: BTreeMap<u64, BTreeMap<Edge, Paired>>,
-    /// Spans not kept for pairing (the per-interval cap).
-    pub spans_dropped: u64,
     /// Signature names that overflowed a plugin's cap into `<PLUGIN>_OTHER`.
     pub signatures_overflowed: u64,
     /// Set when the capture ended with an error; the results cover what was

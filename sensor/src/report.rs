@@ -83,7 +83,7 @@ fn capture_json(r: &Results) -> Value {
         "signatures": signature_totals(r).len(),
         "signatures_overflowed": r.signatures_overflowed,
         "clients_folded": r.aggregates.folded_clients,
-        "spans_dropped": r.spans_dropped,
+        "spans_dropped": r.aggregates.spans_dropped,
         "error": r.error.as_ref().map(|e| e.to_string()),
         "source_counters": r.source_counters.iter().map(|c| (c.name.to_owned(), json!(c.value))).collect::<Map<String, Value>>(),
     })
@@ -136,6 +136,8 @@ pub struct Diagnosis {
     pub parts: Vec<(Metric, f64)>,
     /// What it waited on, most first.
     pub backends: Vec<Backend>,
+    /// The shares interval by interval (start, Unix seconds).
+    pub intervals: Vec<(u64, Shares)>,
 }
 
 /// A backend a signature waited on, over the whole run.
@@ -201,7 +203,11 @@ pub fn diagnoses(r: &Results) -> Vec<Diagnosis> {
                 })
                 .collect();
             backends.sort_by(|a, b| b.share.total_cmp(&a.share).then_with(|| a.endpoint.cmp(&b.endpoint)));
-            Some(Diagnosis { front: front.clone(), shares, parts, backends })
+            let intervals = by_interval
+                .iter()
+                .filter_map(|(start, row)| Some((*start, Shares::from_sums(|m| row.metrics[m as usize].sum)?)))
+                .collect();
+            Some(Diagnosis { front: front.clone(), shares, parts, backends, intervals })
         })
         .collect()
 }
@@ -234,6 +240,11 @@ fn diagnosis_json(d: &Diagnosis) -> Value {
         "shares": d.shares,
         "parts": parts,
         "backends": backends,
+        "intervals": d.intervals.iter().map(|(start, shares)| json!({
+            "start": start,
+            "verdict": shares.verdict().name(),
+            "shares": shares,
+        })).collect::<Vec<Value>>(),
     })
 }
 
@@ -313,11 +324,11 @@ pub fn text_report(r: &Results, source: &str) -> String {
         let counters: Vec<String> = r.source_counters.iter().map(|c| format!("{} {}", c.name, c.value)).collect();
         let _ = writeln!(out, "  live capture     {}", counters.join(", "));
     }
-    if r.spans_dropped > 0 {
+    if r.aggregates.spans_dropped > 0 {
         let _ = writeln!(
             out,
             "  backends         {} transactions over the pairing cap, not paired with calls",
-            r.spans_dropped
+            r.aggregates.spans_dropped
         );
     }
     if let Some(e) = &r.error {

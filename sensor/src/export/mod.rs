@@ -21,7 +21,6 @@ pub mod schema;
 pub mod spool;
 
 use crate::aggregate::{merge_rows, IntervalRows};
-use crate::backends::Span;
 use crate::metrics::Health;
 use crate::records::{Message, SensorInterval};
 use crate::transaction::Transaction;
@@ -111,7 +110,6 @@ impl Exporter {
 #[derive(Default)]
 struct Pending {
     rows: IntervalRows,
-    spans: Vec<Span>,
     health: SensorInterval,
     transactions: Vec<Transaction>,
 }
@@ -214,7 +212,7 @@ impl ExportLoop {
     }
 
     fn receive(&mut self, msg: Message) {
-        let Message::Progress { participant, closed_before, intervals, spans, health, transactions } = msg;
+        let Message::Progress { participant, closed_before, intervals, health, transactions } = msg;
         let interval_s = self.cfg.interval_s.max(1);
         for tx in transactions {
             let start = tx.start_ns / 1_000_000_000 / interval_s * interval_s;
@@ -225,9 +223,6 @@ impl ExportLoop {
                 self.stats.late_transactions += rows.values().map(|r| r.count).sum::<u64>();
             }
             merge_rows(&mut self.pending.entry(start).or_default().rows, rows);
-        }
-        for (start, s) in spans {
-            self.pending.entry(start).or_default().spans.extend(s);
         }
         for (start, h) in health {
             let p = &mut self.pending.entry(start).or_default().health;
@@ -295,7 +290,7 @@ impl ExportLoop {
             }
             parts.push(Part::new("transactions", p.transactions.len() as u64, txs.0));
         }
-        let backends = crate::backends::pair(p.spans);
+        let backends = crate::backends::pair(&p.rows);
         if !backends.is_empty() {
             let mut rows = RowBinary::default();
             for (edge, paired) in &backends {

@@ -6,7 +6,6 @@ use super::merge::{self, Event};
 use super::sink::{WorkerSink, MAX_SAMPLED};
 use super::{EngineConfig, JsonlOut, SWEEP_EVERY_NS};
 use crate::aggregate::Aggregates;
-use crate::backends::Spans;
 use crate::flow::{FlowStats, FlowTable};
 use crate::metrics::Health;
 use crate::rules::Namer;
@@ -14,15 +13,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-/// Spans a worker keeps per interval, per key it may keep: twice as many
-/// spans as rows, at about a tenth of a row's size each.
-const SPANS_PER_KEY: usize = 2;
-
 /// What a worker hands back at the end.
 pub(super) struct WorkerOutput {
     pub(super) flows: FlowStats,
     pub(super) aggregates: Aggregates,
-    pub(super) spans: Spans,
 }
 
 /// A worker thread: merges its inputs, runs every frame through its flow
@@ -42,7 +36,6 @@ pub(super) fn worker_loop(
     };
     let mut sink = WorkerSink {
         aggregates: Aggregates::new(&cfg.aggregate),
-        spans: Spans::new(cfg.aggregate.interval_s, cfg.aggregate.max_keys.saturating_mul(SPANS_PER_KEY)),
         jsonl: jsonl.map(|out| (Vec::new(), out)),
         sample_below,
         sampled: Vec::new(),
@@ -89,8 +82,7 @@ pub(super) fn worker_loop(
             let due = c.due(now);
             if due > c.closed_before {
                 let health = flow_health.take_before(due);
-                let closed = (sink.aggregates.take_before(due), sink.spans.take_before(due));
-                c.report(due, closed, health, std::mem::take(&mut sink.sampled));
+                c.report(due, sink.aggregates.take_before(due), health, std::mem::take(&mut sink.sampled));
             }
         }
         if now >= next_report {
@@ -118,11 +110,10 @@ pub(super) fn worker_loop(
     if let Some(mut c) = closer {
         flow_health.note(&flows.stats, c.interval_of(now));
         let health = flow_health.take_before(u64::MAX);
-        let closed = (sink.aggregates.take_before(u64::MAX), sink.spans.take_before(u64::MAX));
-        c.report(u64::MAX, closed, health, std::mem::take(&mut sink.sampled));
+        c.report(u64::MAX, sink.aggregates.take_before(u64::MAX), health, std::mem::take(&mut sink.sampled));
         if sink.sample_overflow > 0 {
             eprintln!("pastmon: {} transactions not sampled (more than {MAX_SAMPLED} waiting)", sink.sample_overflow);
         }
     }
-    WorkerOutput { flows: flows.stats.clone(), aggregates: sink.aggregates, spans: sink.spans }
+    WorkerOutput { flows: flows.stats.clone(), aggregates: sink.aggregates }
 }

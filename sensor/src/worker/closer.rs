@@ -1,7 +1,6 @@
 //! A participant's (a worker's or a reader's) link to the exporter.
 
 use crate::aggregate::IntervalRows;
-use crate::backends::Span;
 use crate::records::{Message, SensorInterval};
 use crate::transaction::Transaction;
 use std::collections::BTreeMap;
@@ -34,14 +33,13 @@ impl Closer {
     pub(super) fn report(
         &mut self,
         closed_before: u64,
-        (intervals, spans): (BTreeMap<u64, IntervalRows>, BTreeMap<u64, Vec<Span>>),
+        intervals: BTreeMap<u64, IntervalRows>,
         health: BTreeMap<u64, SensorInterval>,
         transactions: Vec<Transaction>,
     ) {
         self.closed_before = closed_before;
         let participant = self.participant;
         // A gone exporter is reported by its own thread; the analysis goes on.
-        let _ =
-            self.sender.send(Message::Progress { participant, closed_before, intervals, spans, health, transactions });
+        let _ = self.sender.send(Message::Progress { participant, closed_before, intervals, health, transactions });
     }
 }

@@ -26,7 +26,6 @@ mod reader;
 mod sink;
 
 use crate::aggregate::{AggregateConfig, Aggregates};
-use crate::backends::Spans;
 use crate::capture::{sum_counters, CaptureSource};
 use crate::flow::{FlowConfig, FlowStats};
 use crate::metrics::Health;
@@ -184,7 +183,6 @@ pub fn run(
     }
     let mut flows = FlowStats::default();
     let mut aggregates = Aggregates::new(&cfg.aggregate);
-    let mut spans = Spans::default();
     for h in handles {
         let out = match h.join() {
             Ok(out) => out,
@@ -192,16 +190,14 @@ pub fn run(
         };
         flows.add(&out.flows);
         aggregates.merge(out.aggregates);
-        spans.merge(out.spans);
     }
-    let backends = spans.intervals.into_iter().map(|(start, s)| (start, crate::backends::pair(s))).collect();
+    let backends = aggregates.intervals.iter().map(|(start, rows)| (*start, crate::backends::pair(rows))).collect();
     Results {
         capture,
         source_counters: sum_counters(outs.into_iter().flat_map(|o| o.counters)),
         flows,
         aggregates,
         backends,
-        spans_dropped: spans.dropped,
         signatures_overflowed: cfg.rules.overflowed(),
         error,
     }

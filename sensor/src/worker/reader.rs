@@ -89,7 +89,7 @@ impl Reader {
         let Reader { links, capture, intervals, closer, health, index, .. } = self;
         drop(links);
         if let Some(mut c) = closer {
-            c.report(u64::MAX, Default::default(), intervals, Vec::new());
+            c.report(u64::MAX, BTreeMap::new(), intervals, Vec::new());
         }
         if let Some(h) = &health {
             h.publish_capture(index, &capture, &counters);
@@ -142,7 +142,7 @@ impl Reader {
             let due = c.due(ts);
             if due > c.closed_before {
                 let open = self.intervals.split_off(&due);
-                c.report(due, Default::default(), std::mem::replace(&mut self.intervals, open), Vec::new());
+                c.report(due, BTreeMap::new(), std::mem::replace(&mut self.intervals, open), Vec::new());
             }
         }
     }

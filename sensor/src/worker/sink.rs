@@ -3,20 +3,17 @@
 
 use super::JsonlOut;
 use crate::aggregate::Aggregates;
-use crate::backends::Spans;
 use crate::transaction::{Transaction, TransactionSink};
 
 /// Sampled transactions a worker holds until their interval closes; past
 /// this many more are not sampled (counted).
 pub(super) const MAX_SAMPLED: usize = 100_000;
 
-/// Where a worker's transactions go: its aggregates and spans, the shared
+/// Where a worker's transactions go: its aggregates, the shared
 /// `--transactions` file through a local buffer, and the sample for the
 /// database's `transactions` table.
 pub(super) struct WorkerSink {
     pub(super) aggregates: Aggregates,
-    /// Spans for pairing backend calls (`backends`).
-    pub(super) spans: Spans,
     pub(super) jsonl: Option<(Vec<u8>, JsonlOut)>,
     /// Keep a transaction when its hash is below this (0: sampling off).
     pub(super) sample_below: u64,
@@ -66,7 +63,6 @@ impl TransactionSink for WorkerSink {
                 self.flush_jsonl();
             }
         }
-        self.spans.record(&tx);
         self.aggregates.transaction(tx);
     }
 }
