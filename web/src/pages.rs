@@ -124,7 +124,7 @@ pub async fn level1(State(s): State<Shared>, Query(q): Query<Vec<(String, String
             table.signatures {
                 thead { tr {
                     th.l { "signature" } th { "transactions" } th { "first response avg" } th { "p95" }
-                    th { "last response avg" } th { "p95" } th { "server errors" } th { "client errors" }
+                    th { "last response avg" } th { "p95" } th.l { "slow side" } th { "server errors" } th { "client errors" }
                     th.l { "transactions over time" }
                 } }
                 tbody {
@@ -140,6 +140,7 @@ pub async fn level1(State(s): State<Shared>, Query(q): Query<Vec<(String, String
                             (cell(r.first_response.p95, fmt(r.first_response.p95, true)))
                             (cell(r.last_response.avg, fmt(r.last_response.avg, true)))
                             (cell(r.last_response.p95, fmt(r.last_response.p95, true)))
+                            (cause_cell(r))
                             td data-v=(r.error_share) class=[(r.errors > 0).then_some("err")] {
                                 (format!("{:.1} %", r.error_share * 100.0))
                             }
@@ -151,13 +152,32 @@ pub async fn level1(State(s): State<Shared>, Query(q): Query<Vec<(String, String
             }
         }
         p.note {
-            "From " (v.table.name()) " (" (v.signatures.len()) " rows). Server errors: HTTP 5xx, DNS SERVFAIL, \
+            "From " (v.table.name()) " (" (v.signatures.len()) " rows). Slow side: the side holding at least \
+             half of the time (server: its own time and idle sending; network: request and response in \
+             flight, delivery; client: its window full), else balanced. Server errors: HTTP 5xx, DNS SERVFAIL, \
              resets, no response, incomplete responses, refusals. Client errors: requests rejected as wrong \
              (HTTP 4xx, IMAP BAD, DNS FORMERR). "
             a href={ "/api/v1/signatures?" (p.query_string()) } { "JSON" }
         }
     };
     page("Level 1", &p, body).into_response()
+}
+
+/// The slow side and its share ("server 92 %"), or the three shares when
+/// none holds half; sorted by the dominant share.
+fn cause_cell(r: &views::SignatureOut) -> Markup {
+    let Some(s) = r.shares else { return html! { td.l data-v="-1" { "–" } } };
+    let sides = [("server", s.server), ("network", s.network), ("client", s.client)];
+    let top = sides.iter().map(|(_, v)| *v).fold(0.0, f64::max);
+    let all: Vec<String> = sides.iter().map(|(n, v)| format!("{n} {:.0} %", v * 100.0)).collect();
+    html! {
+        td.l data-v=(top) title=(all.join(", ")) {
+            @match r.verdict {
+                Some("balanced") | None => { "balanced" }
+                Some(side) => { (side) " " (format!("{:.0} %", top * 100.0)) }
+            }
+        }
+    }
 }
 
 fn stats_cells(st: &Stats, duration: bool) -> Markup {

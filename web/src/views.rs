@@ -7,6 +7,7 @@
 use crate::params::{Params, SeriesSpec};
 use crate::query::{self, Bucket, By, Filter, Order, Point, QueryError, Range, Stat, Summary, Table};
 use pastmon_clickhouse::Client;
+use pastmon_model::diagnosis::Shares;
 use pastmon_model::{Metric, Unit};
 use serde::Serialize;
 
@@ -93,6 +94,11 @@ pub struct SignatureOut {
     pub client_error_share: f64,
     pub first_response: Stats,
     pub last_response: Stats,
+    /// The slow side (README, "Where the time goes"): server, network,
+    /// client or balanced; none where no time was measured.
+    pub verdict: Option<&'static str>,
+    /// Each side's share of the time, 0 to 1.
+    pub shares: Option<Shares>,
     pub sparkline: Vec<u64>,
 }
 
@@ -123,6 +129,8 @@ pub fn signatures(client: &Client, db: &str, p: &Params, now: u64) -> Result<Sig
             client_errors: r.client_errors,
             first_response: Stats::of(Metric::FirstResponse, &r.first_response),
             last_response: Stats::of(Metric::LastResponse, &r.last_response),
+            verdict: r.shares.map(|s| s.verdict().name()),
+            shares: r.shares,
             plugin: r.plugin,
             signature: r.signature,
             transactions: r.transactions,

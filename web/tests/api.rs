@@ -47,6 +47,28 @@ fn the_api_and_pages_show_what_the_sensor_measured() {
         }
         assert_eq!(s["sparkline"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).sum::<u64>(), *count);
     }
+    // The slow side: the raw report's parts summed over the signature's rows.
+    let mut raw_parts: BTreeMap<String, BTreeMap<&str, f64>> = BTreeMap::new();
+    for row in report["intervals"].as_array().unwrap().iter().flat_map(|i| i["rows"].as_array().unwrap()) {
+        let sums = raw_parts.entry(row["signature"].as_str().unwrap().to_owned()).or_default();
+        for (part, _) in pastmon_model::diagnosis::PARTS {
+            *sums.entry(part.name()).or_default() += row["metrics"][part.name()]["sum"].as_f64().unwrap_or(0.0);
+        }
+    }
+    let mut verdicts = 0;
+    for (sig, sums) in &raw_parts {
+        let want = pastmon_model::diagnosis::Shares::from_sums(|m| (sums[m.name()] * 1000.0).round() as u64);
+        let s = shown[sig];
+        assert_eq!(s["verdict"].as_str(), want.map(|w| w.verdict().name()), "{sig}");
+        if let Some(w) = want {
+            verdicts += 1;
+            for (side, v) in [("server", w.server), ("network", w.network), ("client", w.client)] {
+                assert!((s["shares"][side].as_f64().unwrap() - v).abs() < 1e-9, "{sig} {side}: {}", s["shares"]);
+            }
+        }
+    }
+    assert!(verdicts >= 3, "{raw_parts:?}");
+    assert_eq!(shown["GET_sleep"]["verdict"], "server", "{}", shown["GET_sleep"]);
 
     // A day around it reads the hourly totals per signature: the same
     // counts, sums and merged histograms, so the same statistics.
@@ -66,6 +88,7 @@ fn the_api_and_pages_show_what_the_sensor_measured() {
             assert_eq!(wide[sig][key], s[key], "{sig} {key}");
         }
         assert_eq!(wide[sig]["first_response"], s["first_response"], "{sig}");
+        assert_eq!(wide[sig]["verdict"], s["verdict"], "{sig}");
         assert_eq!(wide[sig]["last_response"], s["last_response"], "{sig}");
     }
 

@@ -75,6 +75,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../../deploy/clickhouse/011_backends.sql"),
         params: &[],
     },
+    Migration {
+        version: 12,
+        name: "signatures_hour_parts",
+        sql: include_str!("../../../deploy/clickhouse/012_signatures_hour_parts.sql"),
+        params: &[],
+    },
 ];
 
 impl Migration {

@@ -13,9 +13,10 @@
 
 use pastmon_clickhouse::{quote, ChError, Client};
 use pastmon_common::SkipReason;
+use pastmon_model::diagnosis::{Shares, PARTS};
 use pastmon_model::histogram::{bucket_bounds, Histogram};
 use pastmon_model::Metric;
-use select::Columns;
+use select::{Cell, Columns};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -302,6 +303,8 @@ pub struct SignatureRow {
     pub client_errors: u64,
     pub first_response: Summary,
     pub last_response: Summary,
+    /// Where its time went, from the parts' sums (none without any).
+    pub shares: Option<Shares>,
     /// Transactions per step over the range, oldest first.
     pub sparkline: Vec<u64>,
 }
@@ -345,6 +348,8 @@ pub fn signatures(client: &Client, db: &str, range: Range, filter: &Filter) -> R
     let client_errors = c.cell(outcomes_expr(t, &CLIENT_ERROR_OUTCOMES));
     let first_response = c.summary(t, Metric::FirstResponse);
     let last_response = c.summary(t, Metric::LastResponse);
+    let parts: Vec<(Metric, Cell)> =
+        PARTS.iter().map(|(m, _)| (*m, c.cell(t.sum(&format!("{}_sum", m.name()))))).collect();
     let per_step =
         c.pairs(format!("sumMap([toUInt32({})], [toUInt64({})])", bucket_expr(step), t.value("transactions")));
     let sql = format!(
@@ -372,6 +377,7 @@ pub fn signatures(client: &Client, db: &str, range: Range, filter: &Filter) -> R
                 client_errors: r.num(client_errors),
                 first_response: r.summary(first_response),
                 last_response: r.summary(last_response),
+                shares: Shares::from_sums(|m| parts.iter().find(|(p, _)| *p == m).map_or(0, |(_, cell)| r.num(*cell))),
                 sparkline,
             }
         })
