@@ -231,6 +231,33 @@ pub async fn drill(State(s): State<Shared>, Query(q): Query<Vec<(String, String)
                 }
             }
         }
+        @if let (Some(top), Some(sig)) = (v.backends.first(), &v.filter.signature) {
+            h2 { "Waits on" }
+            p {
+                (sig) " spends " (format!("{:.0} %", top.share * 100.0)) " of its server time waiting on "
+                (top.plugin) " " (top.signature) " at " (top.server) "."
+            }
+            table.drill {
+                thead { tr {
+                    th.l { "backend" } th { "share of server time" } th { "calls per transaction" } th { "time per transaction" }
+                } }
+                tbody {
+                    @for b in &v.backends {
+                        tr {
+                            td.l {
+                                a href={ "/drill?" (p.time_frame().set("plugin", Some(&b.plugin)).set("signature", Some(&b.signature)).with("server", Some(&b.server))) } {
+                                    (b.plugin) " " (b.signature) " at " (b.server)
+                                }
+                            }
+                            td data-v=(b.share) { (format!("{:.1} %", b.share * 100.0)) }
+                            td data-v=(b.calls_per_transaction) { (format!("{:.2}", b.calls_per_transaction)) }
+                            (cell(Some(b.time_per_transaction), fmt(Some(b.time_per_transaction), true)))
+                        }
+                    }
+                }
+            }
+            p.note { "Calls the sensor paired with this signature's transactions: made by its server while they waited on it." }
+        }
         p.note { a href={ "/api/v1/drill?" (p.query_string()) } { "JSON" } }
     };
     page(&title, &p, body).into_response()

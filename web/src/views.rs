@@ -158,6 +158,41 @@ pub struct DrillView {
     pub order: Order,
     pub metric: &'static str,
     pub rows: Vec<DrillOut>,
+    /// What the selected signature waited on, most first (a signature's
+    /// servers only).
+    pub backends: Vec<BackendOut>,
+}
+
+/// A backend of the selected front: its share of the front's server time,
+/// calls and their time per front transaction.
+#[derive(Serialize)]
+pub struct BackendOut {
+    pub plugin: String,
+    pub signature: String,
+    pub server: String,
+    pub share: f64,
+    pub calls_per_transaction: f64,
+    /// Microseconds.
+    pub time_per_transaction: f64,
+}
+
+fn backends_of(client: &Client, db: &str, range: Range, filter: &Filter) -> Result<Vec<BackendOut>, ViewError> {
+    if filter.signature.is_none() {
+        return Ok(Vec::new());
+    }
+    let b = query::backends(client, db, range, filter)?;
+    let per_transaction = |v: f64| if b.transactions == 0 { 0.0 } else { v / b.transactions as f64 };
+    Ok(b.rows
+        .into_iter()
+        .map(|r| BackendOut {
+            share: if b.server_time_ns == 0 { 0.0 } else { r.time_ns as f64 / b.server_time_ns as f64 },
+            calls_per_transaction: per_transaction(r.calls),
+            time_per_transaction: per_transaction(r.time_ns as f64) / 1000.0,
+            plugin: r.plugin,
+            signature: r.signature,
+            server: r.server,
+        })
+        .collect())
 }
 
 pub fn drill(client: &Client, db: &str, p: &Params, now: u64) -> Result<DrillView, ViewError> {
@@ -174,7 +209,8 @@ pub fn drill(client: &Client, db: &str, p: &Params, now: u64) -> Result<DrillVie
             stats: Stats::of(metric, &r.metric),
         })
         .collect();
-    Ok(DrillView { range, table, filter, by, order, metric: metric.name(), rows })
+    let backends = if by == By::Server { backends_of(client, db, range, &filter)? } else { Vec::new() };
+    Ok(DrillView { range, table, filter, by, order, metric: metric.name(), rows, backends })
 }
 
 #[derive(Clone, Serialize)]

@@ -104,6 +104,39 @@ fn the_api_and_pages_show_what_the_sensor_measured() {
     assert_eq!(total, raw[sig].0);
     let clients = get_json(&format!("{base}/api/v1/drill?{frame}&signature={sig}&by=client&order=slow"));
     assert!(!clients["rows"].as_array().unwrap().is_empty());
+    assert_eq!(d["backends"].as_array().unwrap().len(), 0, "the capture has no server calling another");
+
+    // Backends: calls paired by the sensor (here written by hand: half of
+    // each row's server time in one call to a database, a tenth in two DNS
+    // lookups) are listed by their share of the signature's server time.
+    for (plugin, signature, ip, port, calls, part) in
+        [("postgresql", "SELECT", "10.9.9.9", 5432, 1, 2), ("dns", "DNS_A", "10.9.9.10", 53, 2, 10)]
+    {
+        ch.query(&format!(
+            "INSERT INTO webtest.backends SELECT interval_start, any(interval_seconds), sensor, plugin, signature, \
+             server_ip, server_port, '{plugin}', '{signature}', '{ip}', {port}, toFloat64({calls} * sum(transactions)), \
+             intDiv(sum(server_time_sum), {part}), 0 FROM webtest.level1 WHERE signature = '{sig}' \
+             GROUP BY interval_start, sensor, plugin, signature, server_ip, server_port"
+        ));
+    }
+    let d = get_json(&format!("{base}/api/v1/drill?{frame}&signature={sig}&by=server"));
+    let backends = d["backends"].as_array().unwrap();
+    assert_eq!(backends.len(), 2, "{backends:?}");
+    for (b, (name, server, share, calls)) in
+        backends.iter().zip([("SELECT", "10.9.9.9:5432", 0.5, 1.0), ("DNS_A", "10.9.9.10:53", 0.1, 2.0)])
+    {
+        assert_eq!((b["signature"].as_str(), b["server"].as_str()), (Some(name), Some(server)), "{b}");
+        assert!((b["share"].as_f64().unwrap() - share).abs() < 1e-6, "{b}");
+        assert!((b["calls_per_transaction"].as_f64().unwrap() - calls).abs() < 1e-9, "{b}");
+    }
+    let (_, html) = get(&format!("{base}/drill?{frame}&signature={sig}&by=server"));
+    assert!(
+        html.contains(&format!("{sig} spends 50 % of its server time waiting on postgresql SELECT at 10.9.9.9:5432.")),
+        "{html}"
+    );
+    assert!(html.contains("signature=DNS_A"), "each backend links to its own servers");
+    let clients = get_json(&format!("{base}/api/v1/drill?{frame}&signature={sig}&by=client"));
+    assert_eq!(clients["backends"].as_array().unwrap().len(), 0);
 
     // Graph: counts per minute add up; the histogram holds every value.
     let g = get_json(&format!("{base}/api/v1/graph?{frame}&series={sig}&metric=first_response&stat=count&step=60"));

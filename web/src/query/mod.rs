@@ -384,6 +384,69 @@ pub fn signatures(client: &Client, db: &str, range: Range, filter: &Filter) -> R
         .collect())
 }
 
+/// Backends a signature's view lists at most.
+pub const MAX_BACKENDS: usize = 20;
+
+/// A backend the selected front transactions waited on (the sensor's
+/// pairing, `backends` table), with the front's server time over the same
+/// level1 rows.
+#[derive(Clone, Debug, Serialize)]
+pub struct BackendRow {
+    pub plugin: String,
+    pub signature: String,
+    /// `ip:port`.
+    pub server: String,
+    pub calls: f64,
+    pub time_ns: u64,
+}
+
+/// The front's transactions and server time, and its backends by time.
+pub struct Backends {
+    pub transactions: u64,
+    pub server_time_ns: u64,
+    pub rows: Vec<BackendRow>,
+}
+
+/// The backends of the filtered front (a signature, maybe at one server)
+/// over the range; none for a client's view (calls are not kept by client).
+pub fn backends(client: &Client, db: &str, range: Range, filter: &Filter) -> Result<Backends, QueryError> {
+    if filter.detail() == Detail::Client {
+        return Ok(Backends { transactions: 0, server_time_ns: 0, rows: Vec::new() });
+    }
+    let mut front = Columns::default();
+    let transactions = front.cell("sum(transactions)");
+    let server_time = front.cell("sum(server_time_sum)");
+    let sql = format!("SELECT {} FROM {db}.level1 WHERE {}", front.list(), filter.sql(range));
+    let totals = front.fetch(client, &sql)?;
+    let mut c = Columns::default();
+    let (plugin, signature) = (c.cell("backend_plugin"), c.cell("backend_signature"));
+    let server = c.cell("concat(backend_ip, ':', toString(backend_port)) AS b");
+    let calls = c.cell("sum(calls)");
+    let time = c.cell("sum(backend_time_sum) AS time");
+    let sql = format!(
+        "SELECT {} FROM {db}.backends WHERE {} GROUP BY backend_plugin, backend_signature, b \
+         ORDER BY time DESC, backend_plugin, backend_signature, b LIMIT {MAX_BACKENDS}",
+        c.list(),
+        filter.sql(range)
+    );
+    let rows = c
+        .fetch(client, &sql)?
+        .into_iter()
+        .map(|r| BackendRow {
+            plugin: r.text(plugin),
+            signature: r.text(signature),
+            server: r.text(server),
+            calls: r.float(calls),
+            time_ns: r.num(time),
+        })
+        .collect();
+    Ok(Backends {
+        transactions: totals.first().map_or(0, |r| r.num(transactions)),
+        server_time_ns: totals.first().map_or(0, |r| r.num(server_time)),
+        rows,
+    })
+}
+
 /// What a drill-down groups by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

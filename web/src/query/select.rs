@@ -80,6 +80,12 @@ impl Row {
         num(&self.0[c.0])
     }
 
+    /// A floating-point cell.
+    pub(super) fn float(&self, c: Cell) -> f64 {
+        let v = &self.0[c.0];
+        v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).unwrap_or(0.0)
+    }
+
     pub(super) fn text(&self, c: Cell) -> String {
         let v = &self.0[c.0];
         v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())
