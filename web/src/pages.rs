@@ -119,6 +119,13 @@ pub async fn level1(State(s): State<Shared>, Query(q): Query<Vec<(String, String
         (range_bar(&p, "/", v.range))
         p { input #filter placeholder="filter signatures" size="40"; }
         @if v.signatures.is_empty() { p { "No transactions in this time frame." } }
+        @if !v.signatures.is_empty() {
+            div.worst {
+                (worst_list(&p, "Slowest: p95 of last response", &v.worst.slowest, |x| fmt(Some(x), true)))
+                (worst_list(&p, "Most server errors", &v.worst.most_errors, |x| format!("{:.1} %", x * 100.0)))
+                (worst_list(&p, "Slower than the period before (p95)", &v.worst.slower_than_before, |x| format!("× {x:.1}")))
+            }
+        }
         @for (plugin, rows) in &plugins {
             h2 { (plugin) }
             table.signatures {
@@ -161,6 +168,26 @@ pub async fn level1(State(s): State<Shared>, Query(q): Query<Vec<(String, String
         }
     };
     page("Level 1", &p, body).into_response()
+}
+
+/// One "worst" ranking: each signature a link to its servers, its value and
+/// its slow side.
+fn worst_list(p: &Params, title: &str, ranked: &[views::Ranked], value: impl Fn(f64) -> String) -> Markup {
+    html! {
+        section {
+            h3 { (title) }
+            @if ranked.is_empty() { p.note { "none" } }
+            ol {
+                @for r in ranked {
+                    li {
+                        a href={ "/drill?" (p.time_frame().set("signature", Some(&r.signature)).with("plugin", Some(&r.plugin))) } { (r.plugin) " " (r.signature) }
+                        " " (value(r.value))
+                        @if let Some(v) = r.verdict { span.note { " (" (v) ")" } }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The slow side and its share ("server 92 %"), or the three shares when

@@ -108,6 +108,62 @@ pub struct SignaturesView {
     pub table: Table,
     pub filter: Filter,
     pub signatures: Vec<SignatureOut>,
+    /// The signatures to look at first, across plugins.
+    pub worst: Worst,
+}
+
+/// Signatures listed in each "worst" ranking at most.
+pub const WORST_N: usize = 5;
+
+/// The worst signatures of the range, each ranking most first.
+#[derive(Serialize)]
+pub struct Worst {
+    /// By p95 of the last response.
+    pub slowest: Vec<Ranked>,
+    /// By share of server errors (those with any).
+    pub most_errors: Vec<Ranked>,
+    /// By how much the p95 of the last response grew against the period
+    /// just before (value: now ÷ before, above 1 only).
+    pub slower_than_before: Vec<Ranked>,
+}
+
+#[derive(Serialize)]
+pub struct Ranked {
+    pub plugin: String,
+    pub signature: String,
+    pub value: f64,
+    pub verdict: Option<&'static str>,
+}
+
+impl Worst {
+    fn of(now: &[SignatureOut], before: &[query::SignatureRow]) -> Worst {
+        let ranked = |by: &dyn Fn(&SignatureOut) -> Option<f64>| -> Vec<Ranked> {
+            let mut v: Vec<Ranked> = now
+                .iter()
+                .filter_map(|s| {
+                    let value = by(s)?;
+                    Some(Ranked { plugin: s.plugin.clone(), signature: s.signature.clone(), value, verdict: s.verdict })
+                })
+                .collect();
+            v.sort_by(|a, b| {
+                b.value.total_cmp(&a.value).then_with(|| (&a.plugin, &a.signature).cmp(&(&b.plugin, &b.signature)))
+            });
+            v.truncate(WORST_N);
+            v
+        };
+        let before_p95 = |s: &SignatureOut| {
+            let b = before.iter().find(|b| b.plugin == s.plugin && b.signature == s.signature)?;
+            b.last_response.stat(Stat::P95).map(|v| out(Metric::LastResponse, v))
+        };
+        Worst {
+            slowest: ranked(&|s| s.last_response.p95),
+            most_errors: ranked(&|s| (s.errors > 0).then_some(s.error_share)),
+            slower_than_before: ranked(&|s| {
+                let (now, then) = (s.last_response.p95?, before_p95(s)?);
+                (then > 0.0 && now > then).then(|| now / then)
+            }),
+        }
+    }
 }
 
 fn share(part: u64, whole: u64) -> f64 {
@@ -121,6 +177,9 @@ fn share(part: u64, whole: u64) -> f64 {
 pub fn signatures(client: &Client, db: &str, p: &Params, now: u64) -> Result<SignaturesView, ViewError> {
     let (range, filter) = (p.range(now)?, p.filter()?);
     let rows = query::signatures(client, db, range, &filter)?;
+    let length = range.to.saturating_sub(range.from);
+    let previous = Range { from: range.from.saturating_sub(length), to: range.from };
+    let before = query::signatures(client, db, previous, &filter)?;
     let signatures = rows
         .into_iter()
         .map(|r| SignatureOut {
@@ -137,8 +196,9 @@ pub fn signatures(client: &Client, db: &str, p: &Params, now: u64) -> Result<Sig
             errors: r.errors,
             sparkline: r.sparkline,
         })
-        .collect();
-    Ok(SignaturesView { range, table: Table::for_totals(range, filter.detail()), filter, signatures })
+        .collect::<Vec<_>>();
+    let worst = Worst::of(&signatures, &before);
+    Ok(SignaturesView { range, table: Table::for_totals(range, filter.detail()), filter, signatures, worst })
 }
 
 #[derive(Serialize)]

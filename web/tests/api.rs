@@ -69,6 +69,58 @@ fn the_api_and_pages_show_what_the_sensor_measured() {
     }
     assert!(verdicts >= 3, "{raw_parts:?}");
     assert_eq!(shown["GET_sleep"]["verdict"], "server", "{}", shown["GET_sleep"]);
+    // The worst across plugins: the slowest by p95 of the last response,
+    // those with server errors by their share; nothing ran before the
+    // capture, so nothing is slower than before.
+    let mut by_p95: Vec<(f64, &str)> =
+        shown.iter().filter_map(|(sig, s)| Some((s["last_response"]["p95"].as_f64()?, sig.as_str()))).collect();
+    by_p95.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    let slowest: Vec<&str> =
+        v["worst"]["slowest"].as_array().unwrap().iter().map(|r| r["signature"].as_str().unwrap()).collect();
+    let want: Vec<&str> = by_p95.iter().take(5).map(|(_, sig)| *sig).collect();
+    assert_eq!(slowest, want);
+    let errors = v["worst"]["most_errors"].as_array().unwrap();
+    let with_errors = shown.values().filter(|s| s["errors"].as_u64() > Some(0)).count();
+    assert_eq!(errors.len(), with_errors.min(5));
+    for pair in errors.windows(2) {
+        assert!(pair[0]["value"].as_f64() >= pair[1]["value"].as_f64(), "{errors:?}");
+    }
+    for e in errors {
+        assert_eq!(e["value"], shown[e["signature"].as_str().unwrap()]["error_share"], "{e}");
+    }
+    assert_eq!(v["worst"]["slower_than_before"].as_array().unwrap().len(), 0);
+    // Split in two, the second half against the first: each signature's
+    // growth is its p95 now over its p95 then, as the two halves show them.
+    let (from, to) = (frame_bound(&frame, "from"), frame_bound(&frame, "to"));
+    let mid = from + (to - from) / 2 / 60 * 60;
+    let (then, now) = (mid - (to - mid), to);
+    let p95s = |from: u64, to: u64| -> BTreeMap<String, f64> {
+        get_json(&format!("{base}/api/v1/signatures?from={from}&to={to}"))["signatures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|s| Some((s["signature"].as_str()?.to_owned(), s["last_response"]["p95"].as_f64()?)))
+            .collect()
+    };
+    let (before, after) = (p95s(then, mid), p95s(mid, now));
+    let halves = get_json(&format!("{base}/api/v1/signatures?from={mid}&to={now}"));
+    let mut want: Vec<(f64, String)> = after
+        .iter()
+        .filter_map(|(sig, p)| before.get(sig).filter(|b| **b > 0.0 && p > *b).map(|b| (p / b, sig.clone())))
+        .collect();
+    want.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    want.truncate(5);
+    let got: Vec<(f64, String)> = halves["worst"]["slower_than_before"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["value"].as_f64().unwrap(), r["signature"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(got.len(), want.len(), "{got:?} vs {want:?}");
+    for ((g, gs), (w, ws)) in got.iter().zip(&want) {
+        assert_eq!(gs, ws);
+        assert!((g - w).abs() < 1e-9, "{gs}: {g} vs {w}");
+    }
 
     // A day around it reads the hourly totals per signature: the same
     // counts, sums and merged histograms, so the same statistics.
@@ -260,4 +312,9 @@ fn tokens_guard_every_page_and_api() {
     assert_eq!(basic.unwrap().status(), 200);
     let wrong = ureq::get(&format!("{base}/")).set("Authorization", "Bearer nope").call();
     assert!(matches!(wrong, Err(ureq::Error::Status(401, _))));
+}
+
+/// `from` or `to` of a `from=…&to=…` frame.
+fn frame_bound(frame: &str, name: &str) -> u64 {
+    frame.split('&').find_map(|kv| kv.strip_prefix(&format!("{name}="))).unwrap().parse().unwrap()
 }
