@@ -170,6 +170,23 @@ pub async fn level1(State(s): State<Shared>, Query(q): Query<Vec<(String, String
     page("Level 1", &p, body).into_response()
 }
 
+/// A graph's query: the signature (at the selected server, if any) and its
+/// top backends, last response, over the same time frame.
+fn beside_backends(p: &Params, sig: &str, v: &views::DrillView) -> String {
+    let front = match (&v.filter.server_ip, v.filter.server_port) {
+        (Some(ip), Some(port)) => format!("{sig}@{ip}:{port}"),
+        (Some(ip), None) => format!("{sig}@{ip}"),
+        _ => sig.to_owned(),
+    };
+    let series =
+        std::iter::once(front).chain(v.backends.iter().take(5).map(|b| format!("{}@{}", b.signature, b.server)));
+    let mut q = p.time_frame().set("metric", Some("last_response"));
+    for s in series {
+        q.0.push(("series".into(), s));
+    }
+    q.query_string()
+}
+
 /// One "worst" ranking: each signature a link to its servers, its value and
 /// its slow side.
 fn worst_list(p: &Params, title: &str, ranked: &[views::Ranked], value: impl Fn(f64) -> String) -> Markup {
@@ -282,6 +299,9 @@ pub async fn drill(State(s): State<Shared>, Query(q): Query<Vec<(String, String)
                         }
                     }
                 }
+            }
+            p {
+                a href={ "/graph?" (beside_backends(&p, sig, &v)) } { "Its last response beside its backends'" }
             }
             p.note { "Calls the sensor paired with this signature's transactions: made by its server while they waited on it." }
         }
