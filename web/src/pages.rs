@@ -118,7 +118,19 @@ pub async fn level1(State(s): State<Shared>, Query(q): Query<Vec<(String, String
     let body = html! {
         (range_bar(&p, "/", v.range))
         p { input #filter placeholder="filter signatures" size="40"; }
-        @if v.signatures.is_empty() { p { "No transactions in this time frame." } }
+        @if v.signatures.is_empty() {
+            p {
+                "No transactions in this time frame. "
+                @match v.data_span {
+                    Some(span) => {
+                        "The sensors wrote intervals from " (time_label(span.from)) " to " (time_label(span.to)) " UTC: "
+                        a href={ "/?" (Params(Vec::new()).set("from", Some(&span.to.saturating_sub(86_400).max(span.from).to_string())).with("to", Some(&(span.to + 3_600).to_string()))) } { "the last day of it" }
+                        "."
+                    }
+                    None => { "The database holds no data yet: is a sensor writing to it?" }
+                }
+            }
+        }
         @if !v.signatures.is_empty() {
             div.worst {
                 (worst_list(&p, "Slowest: p95 of last response", &v.worst.slowest, |x| fmt(Some(x), true)))

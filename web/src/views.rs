@@ -110,6 +110,9 @@ pub struct SignaturesView {
     pub signatures: Vec<SignatureOut>,
     /// The signatures to look at first, across plugins.
     pub worst: Worst,
+    /// With no signature in the range: the first and last interval the
+    /// sensors wrote, to say where the data is.
+    pub data_span: Option<Range>,
 }
 
 /// Signatures listed in each "worst" ranking at most.
@@ -198,7 +201,8 @@ pub fn signatures(client: &Client, db: &str, p: &Params, now: u64) -> Result<Sig
         })
         .collect::<Vec<_>>();
     let worst = Worst::of(&signatures, &before);
-    Ok(SignaturesView { range, table: Table::for_totals(range, filter.detail()), filter, signatures, worst })
+    let data_span = if signatures.is_empty() { query::data_span(client, db)? } else { None };
+    Ok(SignaturesView { range, table: Table::for_totals(range, filter.detail()), filter, signatures, worst, data_span })
 }
 
 #[derive(Serialize)]

@@ -144,6 +144,18 @@ fn the_api_and_pages_show_what_the_sensor_measured() {
         assert_eq!(wide[sig]["last_response"], s["last_response"], "{sig}");
     }
 
+    // A time frame without data says where the data is, and links to it.
+    let week_before = format!("from={}&to={}", first - 8 * 86_400, first - 7 * 86_400);
+    let empty = get_json(&format!("{base}/api/v1/signatures?{week_before}"));
+    assert_eq!(empty["signatures"].as_array().unwrap().len(), 0);
+    let span = ch.query("SELECT toUInt32(min(interval_start)), toUInt32(max(interval_start)) FROM webtest.sensors");
+    let (from, to) = span.trim().split_once('\t').unwrap();
+    assert_eq!(empty["data_span"]["from"].to_string(), from);
+    assert_eq!(empty["data_span"]["to"].to_string(), to);
+    let (_, html) = get(&format!("{base}/?{week_before}"));
+    assert!(html.contains("The sensors wrote intervals from") && html.contains("the last day of it"), "{html}");
+    assert!(v["data_span"].is_null(), "a frame with data needs no hint");
+
     // Drill-down: the servers of a signature add up to it, from level1 and
     // from the hourly rollup.
     let sig = "GET_sleep";

@@ -608,6 +608,16 @@ pub fn buckets(h: &Histogram) -> Vec<Bucket> {
         .collect()
 }
 
+/// The first and last interval any sensor wrote (Unix seconds), from the
+/// small `sensors` table; none in an empty database.
+pub fn data_span(client: &Client, db: &str) -> Result<Option<Range>, QueryError> {
+    let mut c = Columns::default();
+    let (n, first, last) =
+        (c.cell("count()"), c.cell("toUInt32(min(interval_start))"), c.cell("toUInt32(max(interval_start))"));
+    let rows = c.fetch(client, &format!("SELECT {} FROM {db}.sensors", c.list()))?;
+    Ok(rows.first().filter(|r| r.num(n) > 0).map(|r| Range { from: r.num(first), to: r.num(last) }))
+}
+
 /// Capture health of the sensors over the range.
 #[derive(Clone, Debug, Serialize)]
 pub struct SensorRow {
