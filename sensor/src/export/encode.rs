@@ -18,21 +18,25 @@ fn outcome_column(label: &str) -> String {
     format!("outcome_{}", label.to_ascii_lowercase())
 }
 
+/// The first columns of level1 and backends: the interval and the
+/// signature at its server.
+const INTERVAL_SIGNATURE_SERVER: [(&str, &str); 7] = [
+    ("interval_start", "DateTime"),
+    ("interval_seconds", "UInt32"),
+    ("sensor", "String"),
+    ("plugin", "String"),
+    ("signature", "String"),
+    ("server_ip", "String"),
+    ("server_port", "UInt16"),
+];
+
+fn named(columns: &[(&str, &'static str)]) -> Vec<Column> {
+    columns.iter().map(|(n, t)| (n.to_string(), *t)).collect()
+}
+
 pub fn level1_columns() -> Vec<Column> {
-    let mut c: Vec<Column> = [
-        ("interval_start", "DateTime"),
-        ("interval_seconds", "UInt32"),
-        ("sensor", "String"),
-        ("plugin", "String"),
-        ("signature", "String"),
-        ("server_ip", "String"),
-        ("server_port", "UInt16"),
-        ("client", "String"),
-        ("transactions", "UInt64"),
-    ]
-    .iter()
-    .map(|(n, t)| (n.to_string(), *t))
-    .collect();
+    let mut c = named(&INTERVAL_SIGNATURE_SERVER);
+    c.extend(named(&[("client", "String"), ("transactions", "UInt64")]));
     c.extend(Outcome::LABELS.iter().map(|l| (outcome_column(l), "UInt64")));
     for m in Metric::ALL {
         let n = m.name();
@@ -109,14 +113,8 @@ pub fn sensors_columns() -> Vec<Column> {
 }
 
 pub fn backends_columns() -> Vec<Column> {
-    [
-        ("interval_start", "DateTime"),
-        ("interval_seconds", "UInt32"),
-        ("sensor", "String"),
-        ("plugin", "String"),
-        ("signature", "String"),
-        ("server_ip", "String"),
-        ("server_port", "UInt16"),
+    let mut c = named(&INTERVAL_SIGNATURE_SERVER);
+    c.extend(named(&[
         ("backend_plugin", "String"),
         ("backend_signature", "String"),
         ("backend_ip", "String"),
@@ -124,14 +122,12 @@ pub fn backends_columns() -> Vec<Column> {
         ("calls", "Float64"),
         ("backend_time_sum", "UInt64"),
         ("batch_id", "UInt64"),
-    ]
-    .iter()
-    .map(|(n, t)| (n.to_string(), *t))
-    .collect()
+    ]));
+    c
 }
 
 pub fn transactions_columns() -> Vec<Column> {
-    let mut c: Vec<Column> = [
+    let mut c = named(&[
         ("start", "DateTime"),
         ("start_ns", "UInt64"),
         ("sensor", "String"),
@@ -143,10 +139,7 @@ pub fn transactions_columns() -> Vec<Column> {
         ("server_port", "UInt16"),
         ("outcome", "String"),
         ("code", "UInt16"),
-    ]
-    .iter()
-    .map(|(n, t)| (n.to_string(), *t))
-    .collect();
+    ]);
     c.extend(Metric::ALL.iter().map(|m| (m.name().to_string(), "Nullable(UInt64)")));
     c.push(("batch_id".into(), "UInt64"));
     c
