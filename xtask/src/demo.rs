@@ -176,7 +176,8 @@ fn make_traffic() {
     let url = |host: u8, path: &str| format!("http://10.{NET}.0.{host}{path}");
     let mut round = 0u64;
     while !STOP.load(Ordering::SeqCst) {
-        for path in ["/", "/delay10", "/delay10", "/delay200", "/stream", "/fail"] {
+        // `/app` waits on the lab's backend: its drill-down names it.
+        for path in ["/", "/delay10", "/delay10", "/delay200", "/stream", "/fail", "/app"] {
             client(&["curl", "-s", "-o", "/dev/null", &url(2, path)]);
         }
         client(&["curl", "-s", "-o", "/dev/null", &url(3, "/delay10")]);
