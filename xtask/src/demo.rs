@@ -103,10 +103,12 @@ pub fn run(rest: &[&str]) -> Result<()> {
         _lab = Some(Lab);
         // The sensor switches to nobody once capture is set up.
         sh::run(&mut sh::cmd("chmod", &["0777", path(&dir.join("spool"))?]))?;
-        sensor_config.push_str(&format!("[capture]\ninterfaces = [\"{LAB}-mon1\"]\nwatch = [\"10.{NET}.0.2:80\"]\n"));
+        sensor_config.push_str(&format!(
+            "[capture]\ninterfaces = [\"{LAB}-mon1\"]\nwatch = [\"10.{NET}.0.2:80\", \"10.{NET}.0.4:80\"]\n"
+        ));
         let config = dir.join("pastmon.toml");
         std::fs::write(&config, &sensor_config)?;
-        println!("\n== the sensor on the lab's mirror port ({LAB}-mon1), watching 10.{NET}.0.2:80\n");
+        println!("\n== the sensor on the lab's mirror port ({LAB}-mon1), watching 10.{NET}.0.2:80 and its backend 10.{NET}.0.4:80\n");
         let sensor = Command::new(&bin).args(["run", "--config", path(&config)?]).spawn()?;
         running.push(Running(sensor, "pastmon run"));
         traffic = Some(std::thread::spawn(make_traffic));
@@ -158,6 +160,13 @@ pub fn run(rest: &[&str]) -> Result<()> {
          FROM demo.level1 GROUP BY plugin, signature ORDER BY transactions DESC FORMAT PrettyCompactNoEscapes",
     )?;
     println!("What the demo stored:\n{summary}");
+    let backends = ch.query(
+        "SELECT signature, backend_signature, concat(backend_ip, ':', toString(backend_port)) AS backend, \
+         round(sum(calls)) AS paired_calls, round(sum(backend_time_sum) / sum(calls) / 1e6, 3) AS avg_call_ms \
+         FROM demo.backends GROUP BY signature, backend_signature, backend ORDER BY paired_calls DESC \
+         FORMAT PrettyCompactNoEscapes",
+    )?;
+    println!("What the signatures waited on:\n{backends}");
     Ok(())
 }
 
