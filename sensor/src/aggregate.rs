@@ -164,24 +164,20 @@ pub struct Call {
 /// intervals: 16 × 16–32 bytes, a sixth of a row's 2.3 KB.
 pub const SPANS_PER_KEY: usize = 16;
 
+/// A transaction's wait on the server and its span as a call, where it has
+/// them.
+fn spans_of(tx: &Transaction) -> (Option<(u64, u64)>, Option<Call>) {
+    let at = |m: Metric| tx.get(m).map(|d| tx.start_ns.saturating_add(d));
+    let wait = match (at(Metric::RequestTime), at(Metric::FirstResponse)) {
+        (Some(from), Some(to)) if to > from => Some((from, to)),
+        _ => None,
+    };
+    let call = at(Metric::LastResponse).map(|end_ns| Call { start_ns: tx.start_ns, end_ns, client: tx.client.0 });
+    (wait, call)
+}
+
 impl Row {
-    /// Records `tx`; its wait and call too while `spans` allows (returns
-    /// how many it kept).
-    fn record(&mut self, tx: &Transaction, spans: bool) -> usize {
-        let at = |m: Metric| tx.get(m).map(|d| tx.start_ns.saturating_add(d));
-        let mut kept = 0;
-        if spans {
-            if let (Some(from), Some(to)) = (at(Metric::RequestTime), at(Metric::FirstResponse)) {
-                if to > from {
-                    self.waits.push((from, to));
-                    kept += 1;
-                }
-            }
-            if let Some(end_ns) = at(Metric::LastResponse) {
-                self.calls.push(Call { start_ns: tx.start_ns, end_ns, client: tx.client.0 });
-                kept += 1;
-            }
-        }
+    fn record(&mut self, tx: &Transaction) {
         self.count += 1;
         *self.outcomes.entry(tx.outcome.label()).or_default() += 1;
         for (stat, v) in self.metrics.iter_mut().zip(tx.metrics) {
@@ -189,7 +185,6 @@ impl Row {
                 stat.record(v);
             }
         }
-        kept
     }
 
     /// Adds `o`'s statistics (not its waits and calls: `merge_rows` moves
@@ -330,12 +325,18 @@ impl TransactionSink for Aggregates {
             self.keys += 1;
             Box::default()
         });
-        // Two spans at most per transaction: room for both, or neither.
-        let room = self.spans + 2 <= self.max_keys.saturating_mul(SPANS_PER_KEY);
-        if !room && (tx.get(Metric::LastResponse).is_some() || tx.get(Metric::FirstResponse).is_some()) {
-            self.spans_dropped += 1;
+        let (wait, call) = spans_of(&tx);
+        let n = usize::from(wait.is_some()) + usize::from(call.is_some());
+        if n > 0 {
+            if self.spans + n <= self.max_keys.saturating_mul(SPANS_PER_KEY) {
+                row.waits.extend(wait);
+                row.calls.extend(call);
+                self.spans += n;
+            } else {
+                self.spans_dropped += 1;
+            }
         }
-        self.spans += row.record(&tx, room);
+        row.record(&tx);
     }
 }
 

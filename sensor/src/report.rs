@@ -153,6 +153,10 @@ pub struct Backend {
     pub correlation: Option<f64>,
 }
 
+fn server_time(row: &Row) -> &Stat {
+    &row.metrics[Metric::ServerTime as usize]
+}
+
 /// The diagnosis of every signature × server whose time was measured,
 /// from the parts' sums over all intervals and clients, with the backends
 /// paired with it.
@@ -174,7 +178,6 @@ pub fn diagnoses(r: &Results) -> Vec<Diagnosis> {
             by_interval.push((*start, *paired));
         }
     }
-    let server_time = |row: &Row| row.metrics[Metric::ServerTime as usize].clone();
     fronts
         .iter()
         .filter_map(|(front, (row, by_interval))| {

@@ -154,10 +154,15 @@ impl Worst {
             v.truncate(WORST_N);
             v
         };
-        let before_p95 = |s: &SignatureOut| {
-            let b = before.iter().find(|b| b.plugin == s.plugin && b.signature == s.signature)?;
-            b.last_response.stat(Stat::P95).map(|v| out(Metric::LastResponse, v))
-        };
+        // By name: up to MAX_SIGNATURES on either side.
+        let before: std::collections::HashMap<(&str, &str), f64> = before
+            .iter()
+            .filter_map(|b| {
+                let p95 = b.last_response.stat(Stat::P95)?;
+                Some(((b.plugin.as_str(), b.signature.as_str()), out(Metric::LastResponse, p95)))
+            })
+            .collect();
+        let before_p95 = |s: &SignatureOut| before.get(&(s.plugin.as_str(), s.signature.as_str())).copied();
         Worst {
             slowest: ranked(&|s| s.last_response.p95),
             most_errors: ranked(&|s| (s.errors > 0).then_some(s.error_share)),
