@@ -115,6 +115,22 @@ pub async fn graph(State(s): State<Shared>, Query(q): Query<Vec<(String, String)
     }
 }
 
+pub async fn signature(State(s): State<Shared>, Query(q): Query<Vec<(String, String)>>) -> Response {
+    json(load(s, q, views::signature).await)
+}
+
+pub async fn heatmap(State(s): State<Shared>, Query(q): Query<Vec<(String, String)>>) -> Response {
+    json(load(s, q, views::heatmap).await)
+}
+
+pub async fn compare(State(s): State<Shared>, Query(q): Query<Vec<(String, String)>>) -> Response {
+    json(load(s, q, views::compare).await)
+}
+
+pub async fn dependencies(State(s): State<Shared>, Query(q): Query<Vec<(String, String)>>) -> Response {
+    json(load(s, q, views::dependencies).await)
+}
+
 pub async fn sensors(State(s): State<Shared>, Query(q): Query<Vec<(String, String)>>) -> Response {
     json(load(s, q, views::sensors).await)
 }

@@ -142,6 +142,46 @@ impl Params {
         })
     }
 
+    /// `metric=`, repeatable (up to six, of one unit: they share an axis);
+    /// none: `first_response`.
+    pub fn metrics(&self) -> Result<Vec<Metric>, String> {
+        let names: Vec<&str> = self.all("metric").take(7).collect();
+        if names.len() > 6 {
+            return Err("metric: at most six at once".into());
+        }
+        let metrics = names
+            .iter()
+            .map(|name| Params(vec![("metric".into(), (*name).to_owned())]).metric())
+            .collect::<Result<Vec<_>, _>>()?;
+        if metrics.windows(2).any(|w| w[0].unit() != w[1].unit()) {
+            return Err("metric: metrics drawn together must have one unit (durations, bytes or counts)".into());
+        }
+        Ok(if metrics.is_empty() { vec![Metric::FirstResponse] } else { metrics })
+    }
+
+    /// The range a comparison holds the view's range against:
+    /// `before_from` and `before_to`, else the period of the same length
+    /// just before.
+    pub fn before_range(&self, range: Range) -> Result<Range, String> {
+        let pick = |key: &str| -> Result<Option<u64>, String> {
+            self.get(key)
+                .map(|v| {
+                    parse_time(v)
+                        .filter(|t| *t <= MAX_TIME)
+                        .ok_or_else(|| format!("{key}: not a Unix time nor YYYY-MM-DDTHH:MM: {v:?}"))
+                })
+                .transpose()
+        };
+        let length = range.to - range.from;
+        match (pick("before_from")?, pick("before_to")?) {
+            (Some(from), Some(to)) if from < to => Ok(Range { from, to }),
+            (Some(_), Some(_)) => Err("before_from must be before before_to".into()),
+            (Some(from), None) => Ok(Range { from, to: (from + length).min(MAX_TIME) }),
+            (None, Some(to)) => Ok(Range { from: to.saturating_sub(length), to }),
+            (None, None) => Ok(Range { from: range.from.saturating_sub(length), to: range.from }),
+        }
+    }
+
     pub fn stat(&self) -> Result<Stat, String> {
         let name = self.get("stat").unwrap_or("avg");
         Stat::parse(name).ok_or_else(|| format!("stat {name:?}: one of {}", Stat::ALL.map(|s| s.name()).join(", ")))
@@ -227,9 +267,18 @@ impl Params {
         self.set(key, value).query_string()
     }
 
+    /// The time frame and the filter's keys: what a link to another view
+    /// of the same selection keeps.
+    pub fn selection(&self) -> Params {
+        const KEEP: [&str; 9] = ["last", "from", "to", "plugin", "signature", "server", "client", "sensor", "refresh"];
+        Params(self.0.iter().filter(|(k, _)| KEEP.contains(&k.as_str())).cloned().collect())
+    }
+
     /// Only the time-frame parameters (`last`, `from`, `to`).
     pub fn time_frame(&self) -> Params {
-        Params(self.0.iter().filter(|(k, _)| k == "last" || k == "from" || k == "to").cloned().collect())
+        Params(
+            self.0.iter().filter(|(k, _)| matches!(k.as_str(), "last" | "from" | "to" | "refresh")).cloned().collect(),
+        )
     }
 }
 

@@ -7,7 +7,7 @@
 use crate::params::{Params, SeriesSpec};
 use crate::query::{self, Bucket, By, Filter, Order, Point, QueryError, Range, Stat, Summary, Table};
 use pastmon_clickhouse::Client;
-use pastmon_model::diagnosis::Shares;
+use pastmon_model::diagnosis::{correlation, Shares, PARTS};
 use pastmon_model::{Metric, Unit};
 use serde::Serialize;
 
@@ -43,7 +43,7 @@ pub fn is_duration(m: Metric) -> bool {
 }
 
 /// A stored value in the API's unit.
-fn out(m: Metric, v: f64) -> f64 {
+fn out_unit(m: Metric, v: f64) -> f64 {
     if is_duration(m) {
         (v / 1e3 * 1e3).round() / 1e3
     } else {
@@ -65,7 +65,7 @@ pub struct Stats {
 
 impl Stats {
     fn of(m: Metric, s: &Summary) -> Stats {
-        let get = |stat| s.stat(stat).map(|v| out(m, v));
+        let get = |stat| s.stat(stat).map(|v| out_unit(m, v));
         Stats {
             count: s.count,
             min: get(Stat::Min),
@@ -159,7 +159,7 @@ impl Worst {
             .iter()
             .filter_map(|b| {
                 let p95 = b.last_response.stat(Stat::P95)?;
-                Some(((b.plugin.as_str(), b.signature.as_str()), out(Metric::LastResponse, p95)))
+                Some(((b.plugin.as_str(), b.signature.as_str()), out_unit(Metric::LastResponse, p95)))
             })
             .collect();
         let before_p95 = |s: &SignatureOut| before.get(&(s.plugin.as_str(), s.signature.as_str())).copied();
@@ -233,7 +233,8 @@ pub struct DrillView {
 }
 
 /// A backend of the selected front: its share of the front's server time,
-/// calls and their time per front transaction.
+/// calls and their time per front transaction, and how its time moved
+/// with the front's.
 #[derive(Serialize)]
 pub struct BackendOut {
     pub plugin: String,
@@ -243,23 +244,39 @@ pub struct BackendOut {
     pub calls_per_transaction: f64,
     /// Microseconds.
     pub time_per_transaction: f64,
+    /// Pearson's correlation of its time and the front's server time step
+    /// by step (none under three steps or where either does not vary).
+    pub correlation: Option<f64>,
 }
+
+/// Steps a correlation is computed over at most.
+const CORRELATION_STEPS: u64 = 500;
 
 fn backends_of(client: &Client, db: &str, range: Range, filter: &Filter) -> Result<Vec<BackendOut>, ViewError> {
     if filter.signature.is_none() {
         return Ok(Vec::new());
     }
-    let b = query::backends(client, db, range, filter)?;
+    let rows = query::row_seconds(client, db, range, filter)?.max(60);
+    let step = (range.to - range.from).div_ceil(CORRELATION_STEPS).div_ceil(rows).max(1) * rows;
+    let b = query::backends(client, db, range, filter, step)?;
     let per_transaction = |v: f64| if b.transactions == 0 { 0.0 } else { v / b.transactions as f64 };
+    let front: std::collections::BTreeMap<u64, u64> = b.per_step.iter().copied().collect();
     Ok(b.rows
         .into_iter()
-        .map(|r| BackendOut {
-            share: if b.server_time_ns == 0 { 0.0 } else { r.time_ns as f64 / b.server_time_ns as f64 },
-            calls_per_transaction: per_transaction(r.calls),
-            time_per_transaction: per_transaction(r.time_ns as f64) / 1000.0,
-            plugin: r.plugin,
-            signature: r.signature,
-            server: r.server,
+        .map(|r| {
+            // Steps where the front worked; a backend silent there counts 0.
+            let mine: std::collections::BTreeMap<u64, u64> = r.per_step.iter().copied().collect();
+            let pairs: Vec<(f64, f64)> =
+                front.iter().map(|(t, f)| (*f as f64, mine.get(t).copied().unwrap_or(0) as f64)).collect();
+            BackendOut {
+                share: share(r.time_ns, b.server_time_ns),
+                calls_per_transaction: per_transaction(r.calls),
+                time_per_transaction: per_transaction(r.time_ns as f64) / 1000.0,
+                correlation: correlation(&pairs),
+                plugin: r.plugin,
+                signature: r.signature,
+                server: r.server,
+            }
         })
         .collect())
 }
@@ -294,21 +311,84 @@ pub struct HistogramOut {
     pub buckets: Vec<Bucket>,
 }
 
+impl HistogramOut {
+    /// In the API's unit (durations in microseconds).
+    fn of(metric: Metric, s: &Summary) -> HistogramOut {
+        let buckets = query::buckets(&s.histogram)
+            .into_iter()
+            .map(|b| {
+                let conv = |v: u64| if is_duration(metric) { v / 1_000 } else { v };
+                Bucket { lo: conv(b.lo), hi: conv(b.hi), count: b.count }
+            })
+            .collect();
+        HistogramOut { stats: Stats::of(metric, s), buckets }
+    }
+}
+
+/// The API's name of a metric's unit, or of a statistic's.
+pub fn unit_name(metric: Metric, stat: Stat) -> &'static str {
+    match (stat, metric.unit()) {
+        (Stat::Count, _) => "count",
+        (Stat::Rate, _) => "per_second",
+        (_, Unit::Nanoseconds) => "microseconds",
+        (_, Unit::Bytes) => "bytes",
+        (_, Unit::Count) => "count",
+    }
+}
+
+/// The step of a chart over `range` from `table`: the one asked for or
+/// about `points` of them, never finer than the table's rows (level1's are
+/// the sensors' intervals, 300 s by default), at most `MAX_POINTS`.
+pub fn chart_step(
+    client: &Client,
+    db: &str,
+    range: Range,
+    filter: &Filter,
+    asked: Option<u64>,
+    points: u64,
+) -> Result<(Table, u64), ViewError> {
+    let table = Table::for_chart(range, filter.detail());
+    let step = match asked {
+        Some(s) => s.max(table.min_step()),
+        None => query::step_for(range, table, points),
+    };
+    // Bounded before anything is queried or allocated.
+    let n = (range.to - range.from).div_ceil(step);
+    if n > MAX_POINTS {
+        return Err(ViewError::BadRequest(format!(
+            "step {step} s gives {n} points per series; at most {MAX_POINTS}: use a step of at least {} s",
+            (range.to - range.from).div_ceil(MAX_POINTS)
+        )));
+    }
+    let step = match table {
+        Table::Level1 => {
+            let rows = query::row_seconds(client, db, range, filter)?.max(table.min_step());
+            step.div_ceil(rows) * rows
+        }
+        _ => step,
+    };
+    Ok((table, step))
+}
+
 #[derive(Serialize)]
 pub struct GraphView {
     pub range: Range,
     pub table: Table,
-    pub metric: &'static str,
+    /// The metrics drawn (one unit).
+    pub metrics: Vec<&'static str>,
     pub stat: &'static str,
-    /// "microseconds", "bytes" or "count".
+    /// "microseconds", "bytes", "count" or "per_second".
     pub unit: &'static str,
     pub step: u64,
     pub series: Vec<SeriesOut>,
     /// The same series over the previous period, shifted onto this one's
     /// times (with `compare=1`).
     pub previous: Vec<SeriesOut>,
-    /// The whole selection's histogram from the merged buckets.
+    /// The first metric's histogram over everything charted, from the
+    /// merged buckets.
     pub histogram: HistogramOut,
+    /// Times the sensors lost frames or payload: values there may be low.
+    pub losses: Vec<Range>,
 }
 
 /// The filter of one series: the page's filter narrowed to its signature
@@ -322,58 +402,54 @@ fn series_filter(base: &Filter, s: &SeriesSpec) -> Filter {
     }
 }
 
-pub fn graph(client: &Client, db: &str, p: &Params, now: u64) -> Result<GraphView, ViewError> {
-    let (range, base, metric, stat) = (p.range(now)?, p.filter()?, p.metric()?, p.stat()?);
-    let table = Table::for_chart(range, base.detail());
-    let step = match p.step()? {
-        Some(s) => s.max(table.min_step()),
-        None => query::step_for(range, table, 120),
-    };
-    // Bounded before anything is queried or allocated.
-    let points = (range.to - range.from).div_ceil(step);
-    if points > MAX_POINTS {
-        return Err(ViewError::BadRequest(format!(
-            "step {step} s gives {points} points per series; at most {MAX_POINTS}: use a step of at least {} s",
-            (range.to - range.from).div_ceil(MAX_POINTS)
-        )));
-    }
-    // Level1 rows are as long as the sensors' intervals (300 s by default):
-    // a finer step would leave most points empty.
-    let step = match table {
-        Table::Level1 => {
-            let rows = query::row_seconds(client, db, range, &base)?.max(table.min_step());
-            step.div_ceil(rows) * rows
+/// Series of `metrics` for each selection, in the API's unit: one per
+/// selection and metric (named by both when there are several metrics).
+fn lines(
+    client: &Client,
+    db: &str,
+    range: Range,
+    selections: &[(String, Filter)],
+    metrics: &[Metric],
+    stat: Stat,
+    step: u64,
+) -> Result<Vec<SeriesOut>, ViewError> {
+    let mut out = Vec::new();
+    for (name, f) in selections {
+        let per_metric = query::series(client, db, range, f, metrics, stat, step)?;
+        for (metric, points) in metrics.iter().zip(per_metric) {
+            let points = points
+                .into_iter()
+                .map(|pt| Point {
+                    t: pt.t,
+                    v: pt.v.map(|v| if matches!(stat, Stat::Count | Stat::Rate) { v } else { out_unit(*metric, v) }),
+                })
+                .collect();
+            let name = if metrics.len() > 1 { format!("{name} {}", metric.name()) } else { name.clone() };
+            out.push(SeriesOut { name, points });
         }
-        _ => step,
-    };
+    }
+    Ok(out)
+}
+
+pub fn graph(client: &Client, db: &str, p: &Params, now: u64) -> Result<GraphView, ViewError> {
+    let (range, base, metrics, stat) = (p.range(now)?, p.filter()?, p.metrics()?, p.stat()?);
+    let (table, step) = chart_step(client, db, range, &base, p.step()?, 120)?;
     let specs = p.series()?;
     let selections: Vec<(String, Filter)> = if specs.is_empty() {
         vec![(base.signature.clone().unwrap_or_else(|| "all".into()), base.clone())]
     } else {
         specs.iter().map(|s| (s.label(), series_filter(&base, s))).collect()
     };
-    let run = |range: Range, shift: u64| -> Result<Vec<SeriesOut>, ViewError> {
-        selections
-            .iter()
-            .map(|(name, f)| {
-                let points = query::series(client, db, range, f, metric, stat, step)?
-                    .into_iter()
-                    .map(|pt| Point {
-                        t: pt.t + shift,
-                        v: pt.v.map(|v| if stat == Stat::Count { v } else { out(metric, v) }),
-                    })
-                    .collect();
-                Ok(SeriesOut { name: name.clone(), points })
-            })
-            .collect()
-    };
-    let series = run(range, 0)?;
+    let series = lines(client, db, range, &selections, &metrics, stat, step)?;
     let previous = if p.flag("compare") {
         let len = range.to - range.from;
         let prev = Range { from: range.from.saturating_sub(len), to: range.from };
-        let mut s = run(prev, len)?;
+        let mut s = lines(client, db, prev, &selections, &metrics, stat, step)?;
         for x in &mut s {
             x.name = format!("{} (previous)", x.name);
+            for pt in &mut x.points {
+                pt.t += len;
+            }
         }
         s
     } else {
@@ -382,41 +458,327 @@ pub fn graph(client: &Client, db: &str, p: &Params, now: u64) -> Result<GraphVie
     // The histogram of everything charted: one merged summary.
     let mut whole = Summary::default();
     for (_, f) in &selections {
-        let s = query::summary(client, db, range, f, metric)?;
-        whole.min = if whole.count == 0 {
-            s.min
-        } else if s.count == 0 {
-            whole.min
-        } else {
-            whole.min.min(s.min)
-        };
-        whole.count += s.count;
-        whole.max = whole.max.max(s.max);
-        whole.sum += s.sum;
-        whole.histogram.merge(&s.histogram);
+        whole.merge(&query::summary(client, db, range, f, metrics[0])?);
     }
-    let buckets = query::buckets(&whole.histogram)
-        .into_iter()
-        .map(|b| {
-            let conv = |v: u64| if is_duration(metric) { v / 1_000 } else { v };
-            Bucket { lo: conv(b.lo), hi: conv(b.hi), count: b.count }
-        })
-        .collect();
-    let unit = match metric.unit() {
-        Unit::Nanoseconds => "microseconds",
-        Unit::Bytes => "bytes",
-        Unit::Count => "count",
-    };
     Ok(GraphView {
         range,
         table,
-        metric: metric.name(),
+        metrics: metrics.iter().map(|m| m.name()).collect(),
         stat: stat.name(),
-        unit: if stat == Stat::Count { "count" } else { unit },
+        unit: unit_name(metrics[0], stat),
         step,
         series,
         previous,
-        histogram: HistogramOut { stats: Stats::of(metric, &whole), buckets },
+        histogram: HistogramOut::of(metrics[0], &whole),
+        losses: query::losses(client, db, range, base.sensor.as_deref())?,
+    })
+}
+
+/// One part of a signature's time: its side, average and share.
+#[derive(Serialize)]
+pub struct PartOut {
+    pub part: &'static str,
+    pub side: &'static str,
+    /// Microseconds per transaction measured.
+    pub avg: Option<f64>,
+    /// Of the six parts' total.
+    pub share: f64,
+}
+
+/// A signature's page: where its time goes, what it waits on, how it ended.
+#[derive(Serialize)]
+pub struct SignatureView {
+    pub range: Range,
+    pub table: Table,
+    pub filter: Filter,
+    pub transactions: u64,
+    pub errors: u64,
+    pub client_errors: u64,
+    pub verdict: Option<&'static str>,
+    pub shares: Option<Shares>,
+    pub parts: Vec<PartOut>,
+    /// "avg" or "p95": the statistic of each part stacked over time.
+    pub parts_stat: &'static str,
+    pub step: u64,
+    /// Each part per step, stacked in this order (microseconds).
+    pub parts_series: Vec<SeriesOut>,
+    pub backends: Vec<BackendOut>,
+    /// Its last response beside its top backends' (p95, microseconds).
+    pub beside_backends: Vec<SeriesOut>,
+    /// Transactions by outcome (labels as `pastmon raw` gives them).
+    pub outcomes: Vec<(String, u64)>,
+    pub losses: Vec<Range>,
+}
+
+/// Backends drawn beside their front at most.
+const BESIDE: usize = 4;
+
+pub fn signature(client: &Client, db: &str, p: &Params, now: u64) -> Result<SignatureView, ViewError> {
+    let (range, filter) = (p.range(now)?, p.filter()?);
+    if filter.signature.is_none() {
+        return Err(ViewError::BadRequest("signature: which signature's page?".into()));
+    }
+    let parts_stat = match p.get("parts").unwrap_or("avg") {
+        "avg" => Stat::Avg,
+        "p95" => Stat::P95,
+        other => return Err(ViewError::BadRequest(format!("parts {other:?}: avg or p95"))),
+    };
+    let totals = query::signatures(client, db, range, &filter)?;
+    let (transactions, errors, client_errors) =
+        totals.iter().fold((0, 0, 0), |(t, e, c), r| (t + r.transactions, e + r.errors, c + r.client_errors));
+    let (table, step) = chart_step(client, db, range, &filter, p.step()?, 120)?;
+    let metrics: Vec<Metric> = PARTS.iter().map(|(m, _)| *m).collect();
+    let whole =
+        metrics.iter().map(|m| query::summary(client, db, range, &filter, *m)).collect::<Result<Vec<_>, _>>()?;
+    let shares = Shares::from_sums(|m| metrics.iter().zip(&whole).find(|(x, _)| **x == m).map_or(0, |(_, s)| s.sum));
+    let total: u64 = whole.iter().map(|s| s.sum).sum();
+    let parts = PARTS
+        .iter()
+        .zip(&whole)
+        .map(|((m, side), s)| PartOut {
+            part: m.name(),
+            side: match side {
+                pastmon_model::diagnosis::Side::Server => "server",
+                pastmon_model::diagnosis::Side::Network => "network",
+                pastmon_model::diagnosis::Side::Client => "client",
+            },
+            avg: s.stat(Stat::Avg).map(|v| out_unit(*m, v)),
+            share: share(s.sum, total),
+        })
+        .collect();
+    let name = filter.signature.clone().unwrap_or_default();
+    let parts_series = lines(client, db, range, &[(name.clone(), filter.clone())], &metrics, parts_stat, step)?
+        .into_iter()
+        .zip(&metrics)
+        .map(|(s, m)| SeriesOut { name: m.name().to_owned(), points: s.points })
+        .collect();
+    let backends = backends_of(client, db, range, &filter)?;
+    let mut selections = vec![(name, filter.clone())];
+    for b in backends.iter().take(BESIDE) {
+        let (ip, port) = crate::params::parse_server(&b.server)?;
+        let f = Filter {
+            plugin: Some(b.plugin.clone()),
+            signature: Some(b.signature.clone()),
+            server_ip: Some(ip),
+            server_port: port,
+            ..Filter::default()
+        };
+        selections.push((format!("{}@{}", b.signature, b.server), f));
+    }
+    let beside_backends = if backends.is_empty() {
+        Vec::new()
+    } else {
+        lines(client, db, range, &selections, &[Metric::LastResponse], Stat::P95, step)?
+    };
+    Ok(SignatureView {
+        range,
+        table,
+        transactions,
+        errors,
+        client_errors,
+        verdict: shares.map(|s| s.verdict().name()),
+        shares,
+        parts,
+        parts_stat: parts_stat.name(),
+        step,
+        parts_series,
+        backends,
+        beside_backends,
+        outcomes: query::outcomes(client, db, range, &filter)?,
+        losses: query::losses(client, db, range, filter.sensor.as_deref())?,
+        filter,
+    })
+}
+
+/// A heatmap column: a step and its buckets (API unit).
+#[derive(Serialize)]
+pub struct HeatColumn {
+    pub t: u64,
+    pub buckets: Vec<Bucket>,
+}
+
+#[derive(Serialize)]
+pub struct HeatmapView {
+    pub range: Range,
+    pub table: Table,
+    pub filter: Filter,
+    pub metric: &'static str,
+    pub unit: &'static str,
+    pub step: u64,
+    /// Steps with values, oldest first.
+    pub columns: Vec<HeatColumn>,
+    pub losses: Vec<Range>,
+}
+
+/// Columns a heatmap has at most by default (one per pixel or so at most).
+const HEATMAP_COLUMNS: u64 = 120;
+
+pub fn heatmap(client: &Client, db: &str, p: &Params, now: u64) -> Result<HeatmapView, ViewError> {
+    let (range, filter, metric) = (p.range(now)?, p.filter()?, p.metric()?);
+    let (table, step) = chart_step(client, db, range, &filter, p.step()?, HEATMAP_COLUMNS)?;
+    let columns = query::histograms(client, db, range, &filter, metric, step)?
+        .into_iter()
+        .map(|(t, h)| {
+            let s = Summary { count: 1, histogram: h, ..Summary::default() };
+            HeatColumn { t, buckets: HistogramOut::of(metric, &s).buckets }
+        })
+        .collect();
+    Ok(HeatmapView {
+        range,
+        table,
+        metric: metric.name(),
+        unit: unit_name(metric, Stat::Avg),
+        step,
+        columns,
+        losses: query::losses(client, db, range, filter.sensor.as_deref())?,
+        filter,
+    })
+}
+
+/// One signature in both ranges.
+#[derive(Serialize)]
+pub struct CompareRow {
+    pub plugin: String,
+    pub signature: String,
+    pub before_transactions: u64,
+    pub after_transactions: u64,
+    pub before: Stats,
+    pub after: Stats,
+    /// after ÷ before of the p95 and p50 (none where either is missing or 0).
+    pub p95_change: Option<f64>,
+    pub p50_change: Option<f64>,
+}
+
+#[derive(Serialize)]
+pub struct CompareView {
+    /// The view's range: after the change.
+    pub range: Range,
+    /// What it is held against.
+    pub before: Range,
+    pub filter: Filter,
+    pub metric: &'static str,
+    pub unit: &'static str,
+    /// Most grown p95 first; signatures in one range only come last.
+    pub rows: Vec<CompareRow>,
+    /// With a signature chosen: its histogram in each range.
+    pub histograms: Option<[HistogramOut; 2]>,
+}
+
+pub fn compare(client: &Client, db: &str, p: &Params, now: u64) -> Result<CompareView, ViewError> {
+    let (range, filter, metric) = (p.range(now)?, p.filter()?, p.metric()?);
+    let before = p.before_range(range)?;
+    let then = query::by_signature(client, db, before, &filter, metric)?;
+    let then: std::collections::HashMap<(&str, &str), &query::SignatureSummary> =
+        then.iter().map(|s| ((s.plugin.as_str(), s.signature.as_str()), s)).collect();
+    let now_rows = query::by_signature(client, db, range, &filter, metric)?;
+    let change = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    };
+    let mut rows: Vec<CompareRow> = now_rows
+        .iter()
+        .map(|s| {
+            let b = then.get(&(s.plugin.as_str(), s.signature.as_str()));
+            let before_stats = b.map_or_else(Stats::default, |b| Stats::of(metric, &b.metric));
+            let after = Stats::of(metric, &s.metric);
+            CompareRow {
+                plugin: s.plugin.clone(),
+                signature: s.signature.clone(),
+                before_transactions: b.map_or(0, |b| b.transactions),
+                after_transactions: s.transactions,
+                p95_change: change(after.p95, before_stats.p95),
+                p50_change: change(after.p50, before_stats.p50),
+                before: before_stats,
+                after,
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        let key = |r: &CompareRow| r.p95_change.unwrap_or(f64::NEG_INFINITY);
+        key(b).total_cmp(&key(a)).then_with(|| (&a.plugin, &a.signature).cmp(&(&b.plugin, &b.signature)))
+    });
+    let histograms = if filter.signature.is_some() {
+        let side = |r| query::summary(client, db, r, &filter, metric).map(|s| HistogramOut::of(metric, &s));
+        Some([side(before)?, side(range)?])
+    } else {
+        None
+    };
+    Ok(CompareView {
+        range,
+        before,
+        filter,
+        metric: metric.name(),
+        unit: unit_name(metric, Stat::Avg),
+        rows,
+        histograms,
+    })
+}
+
+/// A call edge with what the console shows of it.
+#[derive(Serialize)]
+pub struct EdgeOut {
+    pub front: query::End,
+    pub backend: query::End,
+    pub calls: f64,
+    /// Microseconds per call.
+    pub latency: f64,
+    /// Server errors of the called signature at that server, over all its
+    /// transactions (the sensor keeps outcomes per signature, not per caller).
+    pub error_share: Option<f64>,
+}
+
+#[derive(Serialize)]
+pub struct DependenciesView {
+    pub range: Range,
+    /// The server looked at (`ip` or `ip:port`); none: every edge.
+    pub server: Option<String>,
+    /// Calls to it: who calls it.
+    pub callers: Vec<EdgeOut>,
+    /// Calls it made: whom it calls.
+    pub callees: Vec<EdgeOut>,
+    /// Without a server: every edge, most time first.
+    pub edges: Vec<EdgeOut>,
+}
+
+fn edges_out(client: &Client, db: &str, range: Range, edges: Vec<query::Edge>) -> Result<Vec<EdgeOut>, ViewError> {
+    let mut ips: Vec<&str> = edges.iter().filter_map(|e| e.backend.server.rsplit_once(':').map(|(ip, _)| ip)).collect();
+    ips.sort_unstable();
+    ips.dedup();
+    let answered = query::answered(client, db, range, &ips)?;
+    Ok(edges
+        .iter()
+        .map(|e| EdgeOut {
+            front: e.front.clone(),
+            backend: e.backend.clone(),
+            calls: e.calls,
+            latency: if e.calls > 0.0 { e.time_ns as f64 / e.calls / 1000.0 } else { 0.0 },
+            error_share: answered.get(&e.backend).map(|(t, err)| share(*err, *t)),
+        })
+        .collect())
+}
+
+pub fn dependencies(client: &Client, db: &str, p: &Params, now: u64) -> Result<DependenciesView, ViewError> {
+    let range = p.range(now)?;
+    let server = p.get("server").map(crate::params::parse_server).transpose()?;
+    let run = |around| -> Result<Vec<EdgeOut>, ViewError> {
+        let edges = query::edges(client, db, range, around)?;
+        edges_out(client, db, range, edges)
+    };
+    Ok(match &server {
+        Some((ip, port)) => DependenciesView {
+            range,
+            server: p.get("server").map(str::to_owned),
+            callers: run(query::Around::To(ip, *port))?,
+            callees: run(query::Around::From(ip, *port))?,
+            edges: Vec::new(),
+        },
+        None => DependenciesView {
+            range,
+            server: None,
+            callers: Vec::new(),
+            callees: Vec::new(),
+            edges: run(query::Around::All)?,
+        },
     })
 }
 
@@ -424,11 +786,24 @@ pub fn graph(client: &Client, db: &str, p: &Params, now: u64) -> Result<GraphVie
 pub struct SensorsView {
     pub range: Range,
     pub sensors: Vec<query::SensorRow>,
+    pub step: u64,
+    /// Drops, frames not analysed, missing payload and export lag per step.
+    pub health: Vec<query::HealthPoint>,
+    pub losses: Vec<Range>,
 }
 
 pub fn sensors(client: &Client, db: &str, p: &Params, now: u64) -> Result<SensorsView, ViewError> {
     let range = p.range(now)?;
-    Ok(SensorsView { range, sensors: query::sensors(client, db, range)? })
+    let sensor = p.filter()?.sensor;
+    let rows = query::row_seconds(client, db, range, &Filter::default())?.max(60);
+    let step = query::step_for(range, Table::Level1, 120).div_ceil(rows) * rows;
+    Ok(SensorsView {
+        range,
+        sensors: query::sensors(client, db, range)?,
+        step,
+        health: query::health(client, db, range, sensor.as_deref(), step)?,
+        losses: query::losses(client, db, range, sensor.as_deref())?,
+    })
 }
 
 /// A graph's series as CSV: `series,time,value`.

@@ -198,12 +198,7 @@ fn the_api_and_pages_show_what_the_sensor_measured() {
         html.contains(&format!("{sig} spends 50 % of its server time waiting on postgresql SELECT at 10.9.9.9:5432.")),
         "{html}"
     );
-    assert!(html.contains("signature=DNS_A"), "each backend links to its own servers");
-    let graph = html.split("/graph?").find(|s| s.contains("series=SELECT")).unwrap().split('"').next().unwrap();
-    let graph = graph.replace("&amp;", "&");
-    assert!(graph.contains(&format!("series={sig}&")) && graph.contains("metric=last_response"), "{graph}");
-    let g = get_json(&format!("{base}/api/v1/graph?{graph}"));
-    assert_eq!(g["series"].as_array().unwrap().len(), 3, "the signature and its two backends: {g}");
+    assert!(html.contains("signature=DNS_A"), "each backend links to its own page");
     let clients = get_json(&format!("{base}/api/v1/drill?{frame}&signature={sig}&by=client"));
     assert_eq!(clients["backends"].as_array().unwrap().len(), 0);
 

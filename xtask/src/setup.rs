@@ -15,8 +15,10 @@ const DEBIAN_FOR_TESTS: &[&str] = &[
     "clickhouse-client",
     // deploy/clickhouse/cluster/local-cluster.sh: sensor/tests/cluster.rs.
     "zookeeper",
-    // web/tests/browser.rs.
+    // web/tests/browser.rs: pages rendered, and pointed and dragged at
+    // through WebDriver.
     "chromium",
+    "chromium-driver",
     "curl",
 ];
 

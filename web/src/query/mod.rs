@@ -16,6 +16,7 @@ use pastmon_common::SkipReason;
 use pastmon_model::diagnosis::{Shares, PARTS};
 use pastmon_model::histogram::{bucket_bounds, Histogram};
 use pastmon_model::Metric;
+use pastmon_model::Outcome;
 use select::{Cell, Columns};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -158,10 +159,14 @@ pub enum Stat {
     P50,
     P95,
     P99,
+    /// Values per second: the count over the step, so a chart's height
+    /// does not depend on its step.
+    Rate,
 }
 
 impl Stat {
-    pub const ALL: [Stat; 7] = [Stat::Count, Stat::Min, Stat::Avg, Stat::Max, Stat::P50, Stat::P95, Stat::P99];
+    pub const ALL: [Stat; 8] =
+        [Stat::Count, Stat::Rate, Stat::Min, Stat::Avg, Stat::Max, Stat::P50, Stat::P95, Stat::P99];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -172,6 +177,7 @@ impl Stat {
             Stat::P50 => "p50",
             Stat::P95 => "p95",
             Stat::P99 => "p99",
+            Stat::Rate => "rate",
         }
     }
 
@@ -240,12 +246,31 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Adds another summary of the same metric.
+    pub fn merge(&mut self, other: &Summary) {
+        if other.count == 0 {
+            return;
+        }
+        self.min = if self.count == 0 { other.min } else { self.min.min(other.min) };
+        self.count += other.count;
+        self.max = self.max.max(other.max);
+        self.sum += other.sum;
+        self.histogram.merge(&other.histogram);
+    }
+
+    /// The statistic; a rate needs the step, so it is `per_second`.
     pub fn stat(&self, stat: Stat) -> Option<f64> {
+        self.per_second(stat, 1)
+    }
+
+    /// The statistic over a step of `seconds` (only a rate depends on it).
+    pub fn per_second(&self, stat: Stat, seconds: u64) -> Option<f64> {
         if self.count == 0 {
             return None;
         }
         Some(match stat {
             Stat::Count => self.count as f64,
+            Stat::Rate => self.count as f64 / seconds.max(1) as f64,
             Stat::Min => self.min as f64,
             Stat::Max => self.max as f64,
             Stat::Avg => self.sum as f64 / self.count as f64,
@@ -340,7 +365,12 @@ pub const MAX_SIGNATURES: usize = 20_000;
 pub fn signatures(client: &Client, db: &str, range: Range, filter: &Filter) -> Result<Vec<SignatureRow>, QueryError> {
     let t = Table::for_totals(range, filter.detail());
     let range = t.align(range);
-    let step = step_for(range, t, 48);
+    let mut step = step_for(range, t, 48);
+    if t == Table::Level1 {
+        // Never finer than the sensors' intervals: a saw-tooth otherwise.
+        let rows = row_seconds(client, db, range, filter)?.max(t.min_step());
+        step = step.div_ceil(rows) * rows;
+    }
     let mut c = Columns::default();
     let (plugin, signature) = (c.cell("plugin"), c.cell("signature"));
     let transactions = c.cell(t.sum("transactions"));
@@ -398,24 +428,32 @@ pub struct BackendRow {
     pub server: String,
     pub calls: f64,
     pub time_ns: u64,
+    /// Its time per step (start, ns): what correlates with the front's.
+    pub per_step: Vec<(u64, u64)>,
 }
 
 /// The front's transactions and server time, and its backends by time.
 pub struct Backends {
     pub transactions: u64,
     pub server_time_ns: u64,
+    /// The front's server time per step (start, ns).
+    pub per_step: Vec<(u64, u64)>,
     pub rows: Vec<BackendRow>,
 }
 
 /// The backends of the filtered front (a signature, maybe at one server)
-/// over the range; none for a client's view (calls are not kept by client).
-pub fn backends(client: &Client, db: &str, range: Range, filter: &Filter) -> Result<Backends, QueryError> {
+/// over the range, with both sides' time per `step`; none for a client's
+/// view (calls are not kept by client).
+pub fn backends(client: &Client, db: &str, range: Range, filter: &Filter, step: u64) -> Result<Backends, QueryError> {
     if filter.detail() == Detail::Client {
-        return Ok(Backends { transactions: 0, server_time_ns: 0, rows: Vec::new() });
+        return Ok(Backends { transactions: 0, server_time_ns: 0, per_step: Vec::new(), rows: Vec::new() });
     }
+    let step = step.max(60);
+    let per_step = |column: &str| format!("sumMap([toUInt32({})], [toUInt64({column})])", bucket_expr(step));
     let mut front = Columns::default();
     let transactions = front.cell("sum(transactions)");
     let server_time = front.cell("sum(server_time_sum)");
+    let front_steps = front.pairs(per_step("server_time_sum"));
     let sql = format!("SELECT {} FROM {db}.level1 WHERE {}", front.list(), filter.sql(range));
     let totals = front.fetch(client, &sql)?;
     let mut c = Columns::default();
@@ -423,6 +461,7 @@ pub fn backends(client: &Client, db: &str, range: Range, filter: &Filter) -> Res
     let server = c.cell("concat(backend_ip, ':', toString(backend_port)) AS b");
     let calls = c.cell("sum(calls)");
     let time = c.cell("sum(backend_time_sum) AS time");
+    let steps = c.pairs(per_step("backend_time_sum"));
     let sql = format!(
         "SELECT {} FROM {db}.backends WHERE {} GROUP BY backend_plugin, backend_signature, b \
          ORDER BY time DESC, backend_plugin, backend_signature, b LIMIT {MAX_BACKENDS}",
@@ -438,13 +477,117 @@ pub fn backends(client: &Client, db: &str, range: Range, filter: &Filter) -> Res
             server: r.text(server),
             calls: r.float(calls),
             time_ns: r.num(time),
+            per_step: r.pairs(steps),
         })
         .collect();
+    let total = totals.first();
     Ok(Backends {
-        transactions: totals.first().map_or(0, |r| r.num(transactions)),
-        server_time_ns: totals.first().map_or(0, |r| r.num(server_time)),
+        transactions: total.map_or(0, |r| r.num(transactions)),
+        server_time_ns: total.map_or(0, |r| r.num(server_time)),
+        per_step: total.map_or_else(Vec::new, |r| r.pairs(front_steps)),
         rows,
     })
+}
+
+/// One end of a call: a signature at a server (`ip:port`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct End {
+    pub plugin: String,
+    pub signature: String,
+    pub server: String,
+}
+
+/// Calls from a front's transactions to a backend, as the sensor paired
+/// them.
+#[derive(Clone, Debug, Serialize)]
+pub struct Edge {
+    pub front: End,
+    pub backend: End,
+    pub calls: f64,
+    pub time_ns: u64,
+}
+
+/// Edges listed at most.
+pub const MAX_EDGES: usize = 200;
+
+/// Which edges: those of one server, as the caller or the called, or all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Around<'a> {
+    /// Calls this server made (`ip`, maybe only from one port).
+    From(&'a str, Option<u16>),
+    /// Calls made to this server.
+    To(&'a str, Option<u16>),
+    All,
+}
+
+/// The calls of the range, most time first.
+pub fn edges(client: &Client, db: &str, range: Range, around: Around) -> Result<Vec<Edge>, QueryError> {
+    let mut w = Filter::default().sql(range);
+    let mut at = |ip_column: &str, port_column: &str, ip: &str, port: Option<u16>| {
+        w.push_str(&format!(" AND {ip_column} = {}", quote(ip)));
+        if let Some(p) = port {
+            w.push_str(&format!(" AND {port_column} = {p}"));
+        }
+    };
+    match around {
+        Around::From(ip, port) => at("server_ip", "server_port", ip, port),
+        Around::To(ip, port) => at("backend_ip", "backend_port", ip, port),
+        Around::All => {}
+    }
+    let mut c = Columns::default();
+    let (plugin, signature) = (c.cell("plugin"), c.cell("signature"));
+    let server = c.cell("concat(server_ip, ':', toString(server_port)) AS f");
+    let (bplugin, bsignature) = (c.cell("backend_plugin"), c.cell("backend_signature"));
+    let bserver = c.cell("concat(backend_ip, ':', toString(backend_port)) AS b");
+    let (calls, time) = (c.cell("sum(calls)"), c.cell("sum(backend_time_sum) AS time"));
+    let sql = format!(
+        "SELECT {} FROM {db}.backends WHERE {w} GROUP BY plugin, signature, f, backend_plugin, backend_signature, b \
+         ORDER BY time DESC, plugin, signature, f, backend_plugin, backend_signature, b LIMIT {MAX_EDGES}",
+        c.list()
+    );
+    Ok(c.fetch(client, &sql)?
+        .into_iter()
+        .map(|r| Edge {
+            front: End { plugin: r.text(plugin), signature: r.text(signature), server: r.text(server) },
+            backend: End { plugin: r.text(bplugin), signature: r.text(bsignature), server: r.text(bserver) },
+            calls: r.float(calls),
+            time_ns: r.num(time),
+        })
+        .collect())
+}
+
+/// Transactions and server errors of the signatures some servers answer
+/// (by `ip`), per signature and server: the far side of edges.
+pub fn answered(
+    client: &Client,
+    db: &str,
+    range: Range,
+    ips: &[&str],
+) -> Result<BTreeMap<End, (u64, u64)>, QueryError> {
+    if ips.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let t = Table::for_totals(range, Detail::Server);
+    let range = t.align(range);
+    let list: Vec<String> = ips.iter().map(|ip| quote(ip)).collect();
+    let mut c = Columns::default();
+    let (plugin, signature) = (c.cell("plugin"), c.cell("signature"));
+    let server = c.cell("concat(server_ip, ':', toString(server_port)) AS s");
+    let (transactions, errors) = (c.cell(t.sum("transactions")), c.cell(errors_expr(t)));
+    let sql = format!(
+        "SELECT {} FROM {db}.{} WHERE {} AND server_ip IN ({}) GROUP BY plugin, signature, s LIMIT {MAX_SIGNATURES}",
+        c.list(),
+        t.name(),
+        Filter::default().sql(range),
+        list.join(", ")
+    );
+    Ok(c.fetch(client, &sql)?
+        .into_iter()
+        .map(|r| {
+            let end = End { plugin: r.text(plugin), signature: r.text(signature), server: r.text(server) };
+            (end, (r.num(transactions), r.num(errors)))
+        })
+        .collect())
 }
 
 /// What a drill-down groups by.
@@ -547,16 +690,48 @@ pub struct Point {
     pub v: Option<f64>,
 }
 
-/// A statistic of a metric per step over the range.
+/// A statistic of some metrics per step over the range, one series per
+/// metric, read in one pass.
 pub fn series(
     client: &Client,
     db: &str,
     range: Range,
     filter: &Filter,
-    metric: Metric,
+    metrics: &[Metric],
     stat: Stat,
     step: u64,
-) -> Result<Vec<Point>, QueryError> {
+) -> Result<Vec<Vec<Point>>, QueryError> {
+    let t = Table::for_chart(range, filter.detail());
+    let range = t.align(range);
+    let step = step.max(t.min_step());
+    let mut c = Columns::default();
+    let start = c.cell(format!("{} AS t", bucket_expr(step)));
+    let summaries: Vec<_> = metrics.iter().map(|m| c.summary(t, *m)).collect();
+    let sql = format!("SELECT {} FROM {db}.{} WHERE {} GROUP BY t ORDER BY t", c.list(), t.name(), filter.sql(range));
+    let mut by_step: BTreeMap<u64, Vec<Summary>> = BTreeMap::new();
+    for r in c.fetch(client, &sql)? {
+        by_step.insert(r.num(start), summaries.iter().map(|s| r.summary(*s)).collect());
+    }
+    let first = range.from / step * step;
+    Ok((0..metrics.len())
+        .map(|i| {
+            (first..range.to)
+                .step_by(step as usize)
+                .map(|t| Point { t, v: by_step.get(&t).and_then(|s| s[i].per_second(stat, step)) })
+                .collect()
+        })
+        .collect())
+}
+
+/// A metric's merged histogram per step: the columns of a heatmap.
+pub fn histograms(
+    client: &Client,
+    db: &str,
+    range: Range,
+    filter: &Filter,
+    metric: Metric,
+    step: u64,
+) -> Result<Vec<(u64, Histogram)>, QueryError> {
     let t = Table::for_chart(range, filter.detail());
     let range = t.align(range);
     let step = step.max(t.min_step());
@@ -564,15 +739,135 @@ pub fn series(
     let start = c.cell(format!("{} AS t", bucket_expr(step)));
     let summary = c.summary(t, metric);
     let sql = format!("SELECT {} FROM {db}.{} WHERE {} GROUP BY t ORDER BY t", c.list(), t.name(), filter.sql(range));
-    let mut by_step: BTreeMap<u64, Summary> = BTreeMap::new();
+    Ok(c.fetch(client, &sql)?.into_iter().map(|r| (r.num(start), r.summary(summary).histogram)).collect())
+}
+
+/// Times the sensors lost frames or payload in the range (merged where
+/// they touch): what a chart shades, since its numbers there may be low.
+pub fn losses(client: &Client, db: &str, range: Range, sensor: Option<&str>) -> Result<Vec<Range>, QueryError> {
+    let mut c = Columns::default();
+    let (start, seconds) = (c.cell("toUInt32(interval_start) AS s"), c.cell("interval_seconds"));
+    let filter = Filter { sensor: sensor.map(str::to_owned), ..Filter::default() };
+    let sql = format!(
+        "SELECT {} FROM {db}.sensors WHERE {} AND (dropped > 0 OR lost_bytes > 0) ORDER BY s LIMIT {MAX_LOSSES}",
+        c.list(),
+        filter.sql(range)
+    );
+    let mut out: Vec<Range> = Vec::new();
     for r in c.fetch(client, &sql)? {
-        by_step.insert(r.num(start), r.summary(summary));
+        let (from, to) = (r.num(start), r.num(start) + r.num(seconds).max(1));
+        match out.last_mut() {
+            Some(last) if from <= last.to => last.to = last.to.max(to),
+            _ => out.push(Range { from, to }),
+        }
     }
+    Ok(out)
+}
+
+/// Loss intervals read at most (beyond, a chart shades the first ones).
+const MAX_LOSSES: usize = 2_000;
+
+/// Capture health per step, all sensors (or the filtered one) together.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct HealthPoint {
+    pub t: u64,
+    pub packets: u64,
+    pub dropped: u64,
+    pub skipped: u64,
+    pub lost_bytes: u64,
+    pub max_export_lag_seconds: u64,
+}
+
+pub fn health(
+    client: &Client,
+    db: &str,
+    range: Range,
+    sensor: Option<&str>,
+    step: u64,
+) -> Result<Vec<HealthPoint>, QueryError> {
+    let skipped: Vec<String> = skip_columns().iter().map(|c| format!("sum({c})")).collect();
+    let mut c = Columns::default();
+    let start = c.cell(format!("{} AS t", bucket_expr(step)));
+    let (packets, dropped) = (c.cell("sum(packets)"), c.cell("sum(dropped)"));
+    let (skipped, lost, lag) =
+        (c.cell(skipped.join(" + ")), c.cell("sum(lost_bytes)"), c.cell("max(export_lag_seconds)"));
+    let filter = Filter { sensor: sensor.map(str::to_owned), ..Filter::default() };
+    let sql = format!("SELECT {} FROM {db}.sensors WHERE {} GROUP BY t ORDER BY t", c.list(), filter.sql(range));
+    let rows: BTreeMap<u64, HealthPoint> = c
+        .fetch(client, &sql)?
+        .into_iter()
+        .map(|r| {
+            let t = r.num(start);
+            let point = HealthPoint {
+                t,
+                packets: r.num(packets),
+                dropped: r.num(dropped),
+                skipped: r.num(skipped),
+                lost_bytes: r.num(lost),
+                max_export_lag_seconds: r.num(lag),
+            };
+            (t, point)
+        })
+        .collect();
     let first = range.from / step * step;
     Ok((first..range.to)
         .step_by(step as usize)
-        .map(|t| Point { t, v: by_step.get(&t).and_then(|s| s.stat(stat)) })
+        .map(|t| rows.get(&t).cloned().unwrap_or(HealthPoint { t, ..HealthPoint::default() }))
         .collect())
+}
+
+/// One signature's transactions and a metric's summary.
+#[derive(Clone, Debug)]
+pub struct SignatureSummary {
+    pub plugin: String,
+    pub signature: String,
+    pub transactions: u64,
+    pub metric: Summary,
+}
+
+/// A metric per signature over the range (a comparison's side).
+pub fn by_signature(
+    client: &Client,
+    db: &str,
+    range: Range,
+    filter: &Filter,
+    metric: Metric,
+) -> Result<Vec<SignatureSummary>, QueryError> {
+    let t = Table::for_totals(range, filter.detail());
+    let range = t.align(range);
+    let mut c = Columns::default();
+    let (plugin, signature) = (c.cell("plugin"), c.cell("signature"));
+    let transactions = c.cell(t.sum("transactions"));
+    let summary = c.summary(t, metric);
+    let sql = format!(
+        "SELECT {} FROM {db}.{} WHERE {} GROUP BY plugin, signature ORDER BY plugin, signature LIMIT {MAX_SIGNATURES}",
+        c.list(),
+        t.name(),
+        filter.sql(range)
+    );
+    Ok(c.fetch(client, &sql)?
+        .into_iter()
+        .map(|r| SignatureSummary {
+            plugin: r.text(plugin),
+            signature: r.text(signature),
+            transactions: r.num(transactions),
+            metric: r.summary(summary),
+        })
+        .collect())
+}
+
+/// The filtered transactions counted by outcome, in the order of
+/// `Outcome::LABELS`, those with none left out.
+pub fn outcomes(client: &Client, db: &str, range: Range, filter: &Filter) -> Result<Vec<(String, u64)>, QueryError> {
+    let t = Table::for_totals(range, filter.detail());
+    let range = t.align(range);
+    let mut c = Columns::default();
+    let cells: Vec<(&str, Cell)> =
+        Outcome::LABELS.iter().map(|l| (*l, c.cell(t.sum(&format!("outcome_{}", l.to_ascii_lowercase()))))).collect();
+    let sql = format!("SELECT {} FROM {db}.{} WHERE {}", c.list(), t.name(), filter.sql(range));
+    let rows = c.fetch(client, &sql)?;
+    let Some(r) = rows.first() else { return Ok(Vec::new()) };
+    Ok(cells.iter().map(|(l, cell)| ((*l).to_owned(), r.num(*cell))).filter(|(_, n)| *n > 0).collect())
 }
 
 /// The metric over the whole range: its summary and merged histogram.
