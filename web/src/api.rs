@@ -138,3 +138,33 @@ pub async fn sensors(State(s): State<Shared>, Query(q): Query<Vec<(String, Strin
 pub async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], include_str!("../openapi.json")).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::query::Stat;
+    use pastmon_model::Metric;
+    use serde_json::Value;
+
+    /// The document covers every endpoint the router serves, and its closed
+    /// sets are the console's.
+    #[test]
+    fn the_openapi_document_covers_every_view() {
+        let doc: Value = serde_json::from_str(include_str!("../openapi.json")).unwrap();
+        let routed: Vec<&str> = include_str!("lib.rs")
+            .split(".route(\"")
+            .skip(1)
+            .filter_map(|s| s.split('"').next())
+            .filter(|p| p.starts_with("/api/v1/") && *p != "/api/v1/openapi.json")
+            .collect();
+        let documented: Vec<&str> = doc["paths"].as_object().unwrap().keys().map(String::as_str).collect();
+        let (mut a, mut b) = (routed.clone(), documented.clone());
+        a.sort_unstable();
+        b.sort_unstable();
+        assert_eq!(a, b);
+        let names = |p: &str| -> Vec<String> {
+            serde_json::from_value(doc["components"]["parameters"][p]["schema"]["enum"].clone()).unwrap()
+        };
+        assert_eq!(names("metric"), Metric::ALL.map(|m| m.name().to_owned()));
+        assert_eq!(names("stat"), Stat::ALL.map(|s| s.name().to_owned()));
+    }
+}
