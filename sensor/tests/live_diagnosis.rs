@@ -186,19 +186,8 @@ fn the_slow_side_is_found_for_known_causes() {
     lab.curl(2, "/stream", 4);
     lab.curl(2, "/app", 4);
     // The bottleneck: the switch's port towards the client.
-    let tc = |args: &[&str]| {
-        let out = lab.ns("sw", &[&["tc"][..], args].concat()).output().unwrap();
-        assert!(out.status.success(), "tc {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    tc(&["qdisc", "add", "dev", "pmdg-swc", "root", "tbf", "rate", "8mbit", "burst", "16kb", "latency", "400ms"]);
-    lab.curl(2, "/big.bin", 2);
-    tc(&["qdisc", "del", "dev", "pmdg-swc", "root"]);
-    // The slow reader: a small receive buffer, read at 128 KB/s.
-    let sysctl = lab.ns("c", &["sysctl", "-q", "-w", "net.ipv4.tcp_rmem=4096 16384 32768"]).status().unwrap();
-    assert!(sysctl.success());
-    let url = format!("http://{}/big.bin", lab.server(3));
-    let slow = lab.ns("c", &["curl", "-s", "-o", "/dev/null", "--limit-rate", "128k", &url]).status().unwrap();
-    assert!(slow.success());
+    lab.through_token_bucket("8mbit", || lab.curl(2, "/big.bin", 2));
+    lab.slow_read(3, "/big.bin");
     let mut bridge = delay_the_client(&lab);
     lab.curl(3, "/", 4);
     let _ = bridge.kill();

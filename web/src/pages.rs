@@ -574,7 +574,12 @@ pub async fn graph(State(s): State<Shared>, Query(q): Query<Vec<(String, String)
             (h.stats.count) " values; avg " (fmt(h.stats.avg, hs)) ", p50 " (fmt(h.stats.p50, hs))
             ", p95 " (fmt(h.stats.p95, hs)) ", p99 " (fmt(h.stats.p99, hs)) ", max " (fmt(h.stats.max, hs))
         }
-        (histogram_chart(&[(v.metrics[0].to_owned(), h.buckets.clone())], hs, false))
+        @if v.histograms.len() > 1 {
+            p.note { "Each series' histogram, as shares of its own values." }
+            (histogram_chart(&v.histograms.iter().map(|(n, h)| (n.clone(), h.buckets.clone())).collect::<Vec<_>>(), hs, true))
+        } @else {
+            (histogram_chart(&[(v.metrics[0].to_owned(), h.buckets.clone())], hs, false))
+        }
         p.note {
             "Data: " a href={ "/api/v1/graph?" (qs) } { "JSON" }
             " · " a href={ "/api/v1/graph?" (qs) "&format=csv" } { "series CSV" }

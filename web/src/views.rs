@@ -256,8 +256,9 @@ fn backends_of(client: &Client, db: &str, range: Range, filter: &Filter) -> Resu
     if filter.signature.is_none() {
         return Ok(Vec::new());
     }
-    let rows = query::row_seconds(client, db, range, filter)?.max(60);
-    let step = (range.to - range.from).div_ceil(CORRELATION_STEPS).div_ceil(rows).max(1) * rows;
+    // Pairs come from the steps where the front worked, so a step finer
+    // than the stored rows only leaves steps out, never pairs a row twice.
+    let step = (range.to - range.from).div_ceil(CORRELATION_STEPS).max(60);
     let b = query::backends(client, db, range, filter, step)?;
     let per_transaction = |v: f64| if b.transactions == 0 { 0.0 } else { v / b.transactions as f64 };
     let front: std::collections::BTreeMap<u64, u64> = b.per_step.iter().copied().collect();
@@ -387,6 +388,8 @@ pub struct GraphView {
     /// The first metric's histogram over everything charted, from the
     /// merged buckets.
     pub histogram: HistogramOut,
+    /// The same per series (selection), to overlay them.
+    pub histograms: Vec<(String, HistogramOut)>,
     /// Times the sensors lost frames or payload: values there may be low.
     pub losses: Vec<Range>,
 }
@@ -402,6 +405,16 @@ fn series_filter(base: &Filter, s: &SeriesSpec) -> Filter {
     }
 }
 
+/// Points of a statistic of `metric` in the API's unit (counts and rates
+/// as they are).
+fn in_unit(metric: Metric, stat: Stat, points: Vec<Point>) -> Vec<Point> {
+    let convert = !matches!(stat, Stat::Count | Stat::Rate);
+    points
+        .into_iter()
+        .map(|p| Point { t: p.t, v: p.v.map(|v| if convert { out_unit(metric, v) } else { v }) })
+        .collect()
+}
+
 /// Series of `metrics` for each selection, in the API's unit: one per
 /// selection and metric (named by both when there are several metrics).
 fn lines(
@@ -413,17 +426,25 @@ fn lines(
     stat: Stat,
     step: u64,
 ) -> Result<Vec<SeriesOut>, ViewError> {
+    // One query per selection, at once: each is small and its time mostly
+    // ClickHouse's per-query work, so a page waits for the slowest, not
+    // the sum (six selections at most, within the view's gate).
+    let per_selection: Vec<Result<Vec<Vec<Point>>, QueryError>> = std::thread::scope(|scope| {
+        let running: Vec<_> = selections
+            .iter()
+            .map(|(_, f)| {
+                scope.spawn(move || query::series(client, db, range, f, metrics, stat, step).map(|s| s.points))
+            })
+            .collect();
+        running
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(QueryError::Answer("a query panicked".into()))))
+            .collect()
+    });
     let mut out = Vec::new();
-    for (name, f) in selections {
-        let per_metric = query::series(client, db, range, f, metrics, stat, step)?;
-        for (metric, points) in metrics.iter().zip(per_metric) {
-            let points = points
-                .into_iter()
-                .map(|pt| Point {
-                    t: pt.t,
-                    v: pt.v.map(|v| if matches!(stat, Stat::Count | Stat::Rate) { v } else { out_unit(*metric, v) }),
-                })
-                .collect();
+    for ((name, _), per_metric) in selections.iter().zip(per_selection) {
+        for (metric, points) in metrics.iter().zip(per_metric?) {
+            let points = in_unit(*metric, stat, points);
             let name = if metrics.len() > 1 { format!("{name} {}", metric.name()) } else { name.clone() };
             out.push(SeriesOut { name, points });
         }
@@ -455,10 +476,13 @@ pub fn graph(client: &Client, db: &str, p: &Params, now: u64) -> Result<GraphVie
     } else {
         Vec::new()
     };
-    // The histogram of everything charted: one merged summary.
+    // Each selection's histogram, and that of everything charted.
     let mut whole = Summary::default();
-    for (_, f) in &selections {
-        whole.merge(&query::summary(client, db, range, f, metrics[0])?);
+    let mut histograms = Vec::new();
+    for (name, f) in &selections {
+        let s = query::summary(client, db, range, f, metrics[0])?;
+        whole.merge(&s);
+        histograms.push((name.clone(), HistogramOut::of(metrics[0], &s)));
     }
     Ok(GraphView {
         range,
@@ -470,6 +494,7 @@ pub fn graph(client: &Client, db: &str, p: &Params, now: u64) -> Result<GraphVie
         series,
         previous,
         histogram: HistogramOut::of(metrics[0], &whole),
+        histograms,
         losses: query::losses(client, db, range, base.sensor.as_deref())?,
     })
 }
@@ -523,13 +548,12 @@ pub fn signature(client: &Client, db: &str, p: &Params, now: u64) -> Result<Sign
         "p95" => Stat::P95,
         other => return Err(ViewError::BadRequest(format!("parts {other:?}: avg or p95"))),
     };
-    let totals = query::signatures(client, db, range, &filter)?;
-    let (transactions, errors, client_errors) =
-        totals.iter().fold((0, 0, 0), |(t, e, c), r| (t + r.transactions, e + r.errors, c + r.client_errors));
+    let outcomes = query::outcomes(client, db, range, &filter)?;
     let (table, step) = chart_step(client, db, range, &filter, p.step()?, 120)?;
     let metrics: Vec<Metric> = PARTS.iter().map(|(m, _)| *m).collect();
-    let whole =
-        metrics.iter().map(|m| query::summary(client, db, range, &filter, *m)).collect::<Result<Vec<_>, _>>()?;
+    // The parts per step, and over the range from the same rows.
+    let mut parts_read = query::series(client, db, range, &filter, &metrics, parts_stat, step)?;
+    let whole = std::mem::take(&mut parts_read.totals);
     let shares = Shares::from_sums(|m| metrics.iter().zip(&whole).find(|(x, _)| **x == m).map_or(0, |(_, s)| s.sum));
     let total: u64 = whole.iter().map(|s| s.sum).sum();
     let parts = PARTS
@@ -546,12 +570,13 @@ pub fn signature(client: &Client, db: &str, p: &Params, now: u64) -> Result<Sign
             share: share(s.sum, total),
         })
         .collect();
-    let name = filter.signature.clone().unwrap_or_default();
-    let parts_series = lines(client, db, range, &[(name.clone(), filter.clone())], &metrics, parts_stat, step)?
+    let parts_series = parts_read
+        .points
         .into_iter()
         .zip(&metrics)
-        .map(|(s, m)| SeriesOut { name: m.name().to_owned(), points: s.points })
+        .map(|(points, m)| SeriesOut { name: m.name().to_owned(), points: in_unit(*m, parts_stat, points) })
         .collect();
+    let name = filter.signature.clone().unwrap_or_default();
     let backends = backends_of(client, db, range, &filter)?;
     let mut selections = vec![(name, filter.clone())];
     for b in backends.iter().take(BESIDE) {
@@ -573,9 +598,9 @@ pub fn signature(client: &Client, db: &str, p: &Params, now: u64) -> Result<Sign
     Ok(SignatureView {
         range,
         table,
-        transactions,
-        errors,
-        client_errors,
+        transactions: outcomes.transactions,
+        errors: outcomes.errors,
+        client_errors: outcomes.client_errors,
         verdict: shares.map(|s| s.verdict().name()),
         shares,
         parts,
@@ -584,7 +609,7 @@ pub fn signature(client: &Client, db: &str, p: &Params, now: u64) -> Result<Sign
         parts_series,
         backends,
         beside_backends,
-        outcomes: query::outcomes(client, db, range, &filter)?,
+        outcomes: outcomes.by_label,
         losses: query::losses(client, db, range, filter.sensor.as_deref())?,
         filter,
     })

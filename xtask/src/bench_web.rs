@@ -100,6 +100,16 @@ pub fn web() -> Result<()> {
         now - 86_400
     ))?;
     println!("level1: {day_rows} rows (one day) in {:.1} s", start.elapsed().as_secs_f64());
+    // A tenth of the fronts wait on a database of theirs: the backends a
+    // signature's page and the dependencies read.
+    ch.query(&format!(
+        "INSERT INTO benchweb.backends (interval_start, interval_seconds, {key_cols}, backend_plugin, \
+         backend_signature, backend_ip, backend_port, calls, backend_time_sum) SELECT \
+         toDateTime({} + intDiv(number, {keys}) * 300), 300, {key_vals}, 'postgresql', \
+         concat('SELECT_', toString(number % 50)), concat('10.0.1.', toString(number % 7)), toUInt16(5432), \
+         toFloat64(20), toUInt64(200000000 + number % 89 * 1000000) FROM numbers({day_rows}) WHERE number % 10 = 0",
+        now - 86_400
+    ))?;
     let day_hour_rows = 24 * keys;
     let state = |m: &str, base_ms: u64| {
         let ns = base_ms * 1_000_000;
@@ -150,6 +160,7 @@ pub fn web() -> Result<()> {
         std::thread::sleep(Duration::from_millis(100));
     }
     let graph = "last=30d&series=SIG_7@10.0.0.3:80&metric=first_response&stat=p95";
+    let sig = "plugin=http&signature=SIG_10&metric=last_response";
     // The Level 1 summary without the sparkline and errors, straight to
     // ClickHouse (peer): what any client pays for the same rows, from the
     // table the page reads. The same from level1, where the page used to read.
@@ -178,6 +189,18 @@ pub fn web() -> Result<()> {
         ("  peer: the same SQL on level1", Box::new(|| time_sql(&ch, &level1_sql))),
         ("30-day graph page (level2_hour)", Box::new(|| time_get(&format!("{base}/graph?{graph}")))),
         ("  its API call", Box::new(|| time_get(&format!("{base}/api/v1/graph?{graph}")))),
+        ("Signature page, last 24h (level1)", Box::new(|| time_get(&format!("{base}/signature?last=24h&{sig}")))),
+        ("Signature page, last 30d (level2_hour)", Box::new(|| time_get(&format!("{base}/signature?last=30d&{sig}")))),
+        ("Heatmap, last 24h (level1)", Box::new(|| time_get(&format!("{base}/heatmap?last=24h&{sig}")))),
+        ("Heatmap, last 30d (level2_hour)", Box::new(|| time_get(&format!("{base}/heatmap?last=30d&{sig}")))),
+        ("Compare 24h with the day before", Box::new(|| time_get(&format!("{base}/compare?last=24h")))),
+        ("  one signature, histograms", Box::new(|| time_get(&format!("{base}/compare?last=24h&{sig}")))),
+        ("Dependencies, every edge, 24h", Box::new(|| time_get(&format!("{base}/dependencies?last=24h")))),
+        (
+            "Dependencies of one server, 24h",
+            Box::new(|| time_get(&format!("{base}/dependencies?last=24h&server=10.0.0.3"))),
+        ),
+        ("Sensors page, last 24h", Box::new(|| time_get(&format!("{base}/sensors?last=24h")))),
     ];
     println!("\n{} signatures × {} servers; {RUNS} runs each, medians\n", SIGNATURES, SERVERS);
     let measure = |when: &str| -> Result<()> {

@@ -142,6 +142,8 @@ pub fn run(rest: &[&str]) -> Result<()> {
     println!("\n== the console: http://127.0.0.1:{web_port}{first_page}");
     if live {
         println!("   (intervals are one minute long: the first rows appear about a minute after the start)");
+        println!("   why GET_app is slow: http://127.0.0.1:{web_port}/signature?last=1h&plugin=http&signature=GET_app");
+        println!("   who calls whom: http://127.0.0.1:{web_port}/dependencies?last=1h");
     }
     println!("   Ctrl-C stops everything.\n");
     let start = Instant::now();

@@ -85,6 +85,30 @@ impl Lab {
         }
     }
 
+    /// Runs `f` with the switch's port towards the client limited to `rate`
+    /// by a token bucket (netem is not in this kernel; tbf is): a
+    /// bandwidth-bound network.
+    pub fn through_token_bucket(&self, rate: &str, f: impl FnOnce()) {
+        let port = format!("{}-swc", self.name);
+        let tc = |args: &[&str]| {
+            let out = self.ns("sw", &[&["tc"][..], args].concat()).output().unwrap();
+            assert!(out.status.success(), "tc {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        tc(&["qdisc", "add", "dev", &port, "root", "tbf", "rate", rate, "burst", "16kb", "latency", "400ms"]);
+        f();
+        tc(&["qdisc", "del", "dev", &port, "root"]);
+    }
+
+    /// A slow reader: the client's receive buffer made small, `path` of
+    /// `host` read at 128 KB/s, so its window closes (the client is slow).
+    pub fn slow_read(&self, host: u8, path: &str) {
+        let sysctl = self.ns("c", &["sysctl", "-q", "-w", "net.ipv4.tcp_rmem=4096 16384 32768"]).status().unwrap();
+        assert!(sysctl.success());
+        let url = format!("http://{}{path}", self.server(host));
+        let slow = self.ns("c", &["curl", "-s", "-o", "/dev/null", "--limit-rate", "128k", &url]).status().unwrap();
+        assert!(slow.success(), "curl --limit-rate {url}");
+    }
+
     /// Requests nginx logged, by (server address, URI).
     pub fn access_log(&self) -> BTreeMap<(String, String), usize> {
         let text = std::fs::read_to_string(format!("/run/pastmon-lab-{}/access.log", self.name)).unwrap();

@@ -184,6 +184,11 @@ impl Stat {
     pub fn parse(s: &str) -> Option<Stat> {
         Stat::ALL.into_iter().find(|x| x.name() == s)
     }
+
+    /// Percentiles come from the merged histogram; the rest from sums.
+    pub fn needs_histogram(self) -> bool {
+        matches!(self, Stat::P50 | Stat::P95 | Stat::P99)
+    }
 }
 
 pub fn metric_by_name(s: &str) -> Option<Metric> {
@@ -690,6 +695,13 @@ pub struct Point {
     pub v: Option<f64>,
 }
 
+/// Some metrics per step: a series of a statistic each, and each metric's
+/// summary over the whole range (merged from the same rows).
+pub struct Series {
+    pub points: Vec<Vec<Point>>,
+    pub totals: Vec<Summary>,
+}
+
 /// A statistic of some metrics per step over the range, one series per
 /// metric, read in one pass.
 pub fn series(
@@ -700,27 +712,34 @@ pub fn series(
     metrics: &[Metric],
     stat: Stat,
     step: u64,
-) -> Result<Vec<Vec<Point>>, QueryError> {
+) -> Result<Series, QueryError> {
     let t = Table::for_chart(range, filter.detail());
     let range = t.align(range);
     let step = step.max(t.min_step());
     let mut c = Columns::default();
     let start = c.cell(format!("{} AS t", bucket_expr(step)));
-    let summaries: Vec<_> = metrics.iter().map(|m| c.summary(t, *m)).collect();
+    let summaries: Vec<_> = metrics.iter().map(|m| c.summary_of(t, *m, stat.needs_histogram())).collect();
     let sql = format!("SELECT {} FROM {db}.{} WHERE {} GROUP BY t ORDER BY t", c.list(), t.name(), filter.sql(range));
     let mut by_step: BTreeMap<u64, Vec<Summary>> = BTreeMap::new();
     for r in c.fetch(client, &sql)? {
         by_step.insert(r.num(start), summaries.iter().map(|s| r.summary(*s)).collect());
     }
     let first = range.from / step * step;
-    Ok((0..metrics.len())
+    let points = (0..metrics.len())
         .map(|i| {
             (first..range.to)
                 .step_by(step as usize)
                 .map(|t| Point { t, v: by_step.get(&t).and_then(|s| s[i].per_second(stat, step)) })
                 .collect()
         })
-        .collect())
+        .collect();
+    let mut totals = vec![Summary::default(); metrics.len()];
+    for summaries in by_step.values() {
+        for (total, s) in totals.iter_mut().zip(summaries) {
+            total.merge(s);
+        }
+    }
+    Ok(Series { points, totals })
 }
 
 /// A metric's merged histogram per step: the columns of a heatmap.
@@ -856,18 +875,34 @@ pub fn by_signature(
         .collect())
 }
 
-/// The filtered transactions counted by outcome, in the order of
-/// `Outcome::LABELS`, those with none left out.
-pub fn outcomes(client: &Client, db: &str, range: Range, filter: &Filter) -> Result<Vec<(String, u64)>, QueryError> {
+/// The filtered transactions, their errors, and their count by outcome.
+#[derive(Clone, Debug, Default)]
+pub struct Outcomes {
+    pub transactions: u64,
+    /// `ERROR_OUTCOMES` and `CLIENT_ERROR_OUTCOMES` summed.
+    pub errors: u64,
+    pub client_errors: u64,
+    /// In the order of `Outcome::LABELS`, those with none left out.
+    pub by_label: Vec<(String, u64)>,
+}
+
+pub fn outcomes(client: &Client, db: &str, range: Range, filter: &Filter) -> Result<Outcomes, QueryError> {
     let t = Table::for_totals(range, filter.detail());
     let range = t.align(range);
     let mut c = Columns::default();
+    let transactions = c.cell(t.sum("transactions"));
+    let (errors, client_errors) = (c.cell(errors_expr(t)), c.cell(outcomes_expr(t, &CLIENT_ERROR_OUTCOMES)));
     let cells: Vec<(&str, Cell)> =
         Outcome::LABELS.iter().map(|l| (*l, c.cell(t.sum(&format!("outcome_{}", l.to_ascii_lowercase()))))).collect();
     let sql = format!("SELECT {} FROM {db}.{} WHERE {}", c.list(), t.name(), filter.sql(range));
     let rows = c.fetch(client, &sql)?;
-    let Some(r) = rows.first() else { return Ok(Vec::new()) };
-    Ok(cells.iter().map(|(l, cell)| ((*l).to_owned(), r.num(*cell))).filter(|(_, n)| *n > 0).collect())
+    let Some(r) = rows.first() else { return Ok(Outcomes::default()) };
+    Ok(Outcomes {
+        transactions: r.num(transactions),
+        errors: r.num(errors),
+        client_errors: r.num(client_errors),
+        by_label: cells.iter().map(|(l, cell)| ((*l).to_owned(), r.num(*cell))).filter(|(_, n)| *n > 0).collect(),
+    })
 }
 
 /// The metric over the whole range: its summary and merged histogram.
@@ -878,11 +913,25 @@ pub fn summary(
     filter: &Filter,
     metric: Metric,
 ) -> Result<Summary, QueryError> {
+    Ok(summaries(client, db, range, filter, &[metric], true)?.pop().unwrap_or_default())
+}
+
+/// Some metrics over the whole range, in one pass: a summary each, with
+/// its histogram if `histograms`.
+pub fn summaries(
+    client: &Client,
+    db: &str,
+    range: Range,
+    filter: &Filter,
+    metrics: &[Metric],
+    histograms: bool,
+) -> Result<Vec<Summary>, QueryError> {
     let t = Table::for_chart(range, filter.detail());
     let mut c = Columns::default();
-    let summary = c.summary(t, metric);
+    let cells: Vec<_> = metrics.iter().map(|m| c.summary_of(t, *m, histograms)).collect();
     let sql = format!("SELECT {} FROM {db}.{} WHERE {}", c.list(), t.name(), filter.sql(range));
-    Ok(c.fetch(client, &sql)?.first().map(|r| r.summary(summary)).unwrap_or_default())
+    let rows = c.fetch(client, &sql)?;
+    Ok(cells.iter().map(|cell| rows.first().map(|r| r.summary(*cell)).unwrap_or_default()).collect())
 }
 
 /// A histogram bucket for display: `[lo, hi)` in the metric's unit.

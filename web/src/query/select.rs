@@ -39,6 +39,12 @@ impl Columns {
 
     /// The summary of `metric` over the selected rows of table `t`.
     pub(super) fn summary(&mut self, t: Table, metric: Metric) -> SummaryCells {
+        self.summary_of(t, metric, true)
+    }
+
+    /// The same, the histogram merged only when `histogram` (percentiles
+    /// need it; merging it is most of a summary's cost): else it reads empty.
+    pub(super) fn summary_of(&mut self, t: Table, metric: Metric, histogram: bool) -> SummaryCells {
         let m = metric.name();
         let first = self.exprs.len();
         self.exprs.extend([
@@ -46,7 +52,7 @@ impl Columns {
             t.min(&format!("{m}_min")),
             t.max(&format!("{m}_max")),
             t.sum(&format!("{m}_sum")),
-            t.histogram(metric),
+            if histogram { t.histogram(metric) } else { "([], [])".to_owned() },
         ]);
         SummaryCells(first)
     }

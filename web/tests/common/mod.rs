@@ -29,6 +29,11 @@ pub fn fill(ch: &ClickHouse, db: &str) -> Value {
 
 /// The same with the sensor's intervals `interval` seconds long.
 pub fn fill_with_interval(ch: &ClickHouse, db: &str, interval: u64) -> Value {
+    fill_from(ch, db, &capture(), interval)
+}
+
+/// The same from the capture file `pcap`.
+pub fn fill_from(ch: &ClickHouse, db: &str, pcap: &Path, interval: u64) -> Value {
     let rules = root().join("deploy/rules/demo.toml");
     let extra = format!("rules = \"{}\"", rules.display());
     let config = Config::load(&ch.config_with_interval(db, interval, &extra)).unwrap();
@@ -39,13 +44,13 @@ pub fn fill_with_interval(ch: &ClickHouse, db: &str, interval: u64) -> Value {
         None,
     )
     .unwrap();
-    let mut file = CaptureFile::open(&capture()).unwrap();
+    let mut file = CaptureFile::open(pcap).unwrap();
     let outputs = Outputs { export: Some(exporter.sender.clone()), ..Outputs::default() };
     worker::run(&mut [&mut file], &engine, outputs, &mut |_, _| {});
     let stats = exporter.finish().unwrap();
     assert_eq!(stats.left_in_spool, 0);
     // The same file again, without the database: the raw report.
-    let mut file = CaptureFile::open(&capture()).unwrap();
+    let mut file = CaptureFile::open(pcap).unwrap();
     let results = worker::run(&mut [&mut file], &engine, Outputs::default(), &mut |_, _| {});
     report::json_report(&results)
 }
