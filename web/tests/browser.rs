@@ -116,9 +116,16 @@ fn pages_render_in_headless_chromium() {
     let compare = format!("/compare?{frame}&signature={sig}&metric=last_response");
     let dom = chromium(&profile, &["--dump-dom", &format!("{base}{compare}")]);
     assert!(dom.contains(&format!("http {sig}")) && dom.contains("class=\"bar\""), "the comparison");
+    // A database call of the signature's, as the sensor pairs them.
+    ch.query(&format!(
+        "INSERT INTO browser.backends SELECT interval_start, any(interval_seconds), sensor, plugin, signature, \
+         server_ip, server_port, 'postgresql', 'SELECT', '10.9.9.9', 5432, toFloat64(sum(transactions)), \
+         intDiv(sum(server_time_sum), 2), 0 FROM browser.level1 WHERE signature = '{sig}' \
+         GROUP BY interval_start, sensor, plugin, signature, server_ip, server_port"
+    ));
     let dependencies = format!("/dependencies?{frame}");
     let dom = chromium(&profile, &["--dump-dom", &format!("{base}{dependencies}")]);
-    assert!(dom.contains("Every call the sensors paired"), "the dependencies");
+    assert!(dom.contains("postgresql SELECT") && dom.contains("10.9.9.9:5432"), "the dependencies: {dom}");
 
     // Pointing and dragging, as a user does.
     // Two hours around the capture: room to drag across.
