@@ -50,7 +50,7 @@ fn refresh(p: &Params) -> Option<u64> {
 }
 
 /// A page: the navigation (keeping the view's time frame), breadcrumbs
-/// (label, link; the last is this page), the title, the body.
+/// (label, link) ending in the title, the title, the body.
 fn page(title: &str, p: &Params, crumbs: &[(String, String)], body: Markup) -> Html<String> {
     let frame = p.time_frame().query_string();
     let link = |path: &str| if frame.is_empty() { path.to_owned() } else { format!("{path}?{frame}") };
@@ -83,10 +83,8 @@ fn page(title: &str, p: &Params, crumbs: &[(String, String)], body: Markup) -> H
                 }
                 @if !crumbs.is_empty() {
                     p.crumbs {
-                        @for (i, (label, href)) in crumbs.iter().enumerate() {
-                            @if i > 0 { " › " }
-                            @if i + 1 == crumbs.len() { span { (label) } } @else { a href=(href) { (label) } }
-                        }
+                        @for (label, href) in crumbs { a href=(href) { (label) } " › " }
+                        span { (title) }
                     }
                 }
                 h1 { (title) }
@@ -509,7 +507,10 @@ pub async fn signature(State(s): State<Shared>, Query(q): Query<Vec<(String, Str
         }
         p.note { "From " (v.table.name()) ". " a href={ "/api/v1/signature?" (p.query_string()) } { "JSON" } }
     };
-    page(&title, &p, &crumbs(&p), body).into_response()
+    // The crumbs up to the page's own: the signature's, or its server's.
+    let mut up = crumbs(&p);
+    up.pop();
+    page(&title, &p, &up, body).into_response()
 }
 
 fn share(part: u64, whole: u64) -> f64 {

@@ -38,6 +38,8 @@ impl Scale {
             }
         };
         match self {
+            // Zero needs no unit: the axis's other ticks carry it.
+            _ if v == 0.0 => "0".to_owned(),
             Scale::Micros if v.abs() >= 1e6 => format!("{} s", short(v / 1e6)),
             Scale::Micros if v.abs() >= 1e3 => format!("{} ms", short(v / 1e3)),
             Scale::Micros => format!("{} µs", short(v)),
