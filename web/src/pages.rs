@@ -468,6 +468,13 @@ pub async fn signature(State(s): State<Shared>, Query(q): Query<Vec<(String, Str
             a href={ "/compare?" (sel.with("metric", Some("last_response"))) } { "compare with the period before" }
             @if let Some(server) = p.get("server") { " · " a href=(dependencies_link(&p, server)) { "dependencies of " (server) } }
         }
+        form method="get" action="/graph" {
+            "draw its " (select("metric", &Metric::ALL.map(|m| m.name()), &["server_time", "network_rtt"], true))
+            " as " (select("stat", &Stat::ALL.map(|s| s.name()), &["p95"], false))
+            (kept(&p, &["last", "from", "to", "plugin", "signature", "server", "client", "sensor"]))
+            " " button { "Graph" }
+            span.note { " several metrics of one unit draw together" }
+        }
         h2 { "Where the time goes" }
         table.drill {
             thead { tr { th.l { "part" } th.l { "side" } th { "average" } th { "share" } } }
@@ -757,7 +764,7 @@ pub async fn sensors(State(s): State<Shared>, Query(q): Query<Vec<(String, Strin
     let zoom = zoom_base("/sensors", &p);
     let frames = [over_time("dropped", |h| h.dropped), over_time("not analysed", |h| h.skipped)];
     let bytes = [over_time("bytes missing", |h| h.lost_bytes)];
-    let lag = [over_time("max export lag (s)", |h| h.max_export_lag_seconds)];
+    let lag = [over_time("max export lag", |h| h.max_export_lag_seconds)];
     let body = html! {
         (range_bar(&p, "/sensors", v.range))
         table.sensors {
@@ -776,7 +783,7 @@ pub async fn sensors(State(s): State<Shared>, Query(q): Query<Vec<(String, Strin
                         td class=[flagged(r.skipped)] { (grouped(r.skipped)) }
                         td { (grouped(r.flows)) } td { (grouped(r.transactions)) }
                         td class=[flagged(r.lost_bytes)] { (Scale::Bytes.format(r.lost_bytes as f64)) }
-                        td { (r.max_export_lag_seconds) " s" }
+                        td data-v=(r.max_export_lag_seconds) { (Scale::Seconds.format(r.max_export_lag_seconds as f64)) }
                         td.l { (time_label(r.last_interval)) }
                     }
                 }
@@ -787,7 +794,7 @@ pub async fn sensors(State(s): State<Shared>, Query(q): Query<Vec<(String, Strin
         h2 { "Payload missing from the capture" }
         (line_chart(&bytes, ChartSpec { scale: Scale::Bytes, stacked: false, zoom: Some(&zoom), losses: &v.losses }))
         h2 { "Export lag" }
-        (line_chart(&lag, ChartSpec { scale: Scale::Count, stacked: false, zoom: Some(&zoom), losses: &v.losses }))
+        (line_chart(&lag, ChartSpec { scale: Scale::Seconds, stacked: false, zoom: Some(&zoom), losses: &v.losses }))
         p.note {
             "Frames dropped before analysis and payload missing from the capture mean the numbers of that time may \
              be low: every graph shades those times. Not analysed: frames the sensor skipped (not IP, not watched, \

@@ -23,6 +23,8 @@ pub enum Scale {
     Count,
     /// Counts per second.
     PerSecond,
+    /// Durations in whole seconds (export lag).
+    Seconds,
 }
 
 impl Scale {
@@ -47,6 +49,10 @@ impl Scale {
             Scale::Bytes if v.abs() >= 1e6 => format!("{} MB", short(v / 1e6)),
             Scale::Bytes if v.abs() >= 1e3 => format!("{} kB", short(v / 1e3)),
             Scale::Bytes => format!("{} B", short(v)),
+            Scale::Seconds if v.abs() >= 86_400.0 => format!("{} d", short(v / 86_400.0)),
+            Scale::Seconds if v.abs() >= 3_600.0 => format!("{} h", short(v / 3_600.0)),
+            Scale::Seconds if v.abs() >= 60.0 => format!("{} min", short(v / 60.0)),
+            Scale::Seconds => format!("{} s", short(v)),
             Scale::Count | Scale::PerSecond => {
                 let n = if v.abs() >= 1e6 {
                     format!("{}M", short(v / 1e6))
@@ -539,6 +545,8 @@ mod tests {
         assert_eq!(Scale::Bytes.format(1_500.0), "1.50 kB");
         assert_eq!(Scale::PerSecond.format(0.5), "0.50/s");
         assert_eq!(Scale::Count.format(12_500.0), "12.5k");
+        assert_eq!(Scale::Seconds.format(562_909.0), "6.52 d");
+        assert_eq!(Scale::Seconds.format(90.0), "1.50 min");
     }
 
     #[test]

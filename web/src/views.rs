@@ -139,7 +139,7 @@ pub struct Ranked {
 }
 
 impl Worst {
-    fn of(now: &[SignatureOut], before: &[query::SignatureRow]) -> Worst {
+    fn of(now: &[SignatureOut], before: &[query::SignatureSummary]) -> Worst {
         let ranked = |by: &dyn Fn(&SignatureOut) -> Option<f64>| -> Vec<Ranked> {
             let mut v: Vec<Ranked> = now
                 .iter()
@@ -158,7 +158,7 @@ impl Worst {
         let before: std::collections::HashMap<(&str, &str), f64> = before
             .iter()
             .filter_map(|b| {
-                let p95 = b.last_response.stat(Stat::P95)?;
+                let p95 = b.metric.stat(Stat::P95)?;
                 Some(((b.plugin.as_str(), b.signature.as_str()), out_unit(Metric::LastResponse, p95)))
             })
             .collect();
@@ -187,7 +187,8 @@ pub fn signatures(client: &Client, db: &str, p: &Params, now: u64) -> Result<Sig
     let rows = query::signatures(client, db, range, &filter)?;
     let length = range.to.saturating_sub(range.from);
     let previous = Range { from: range.from.saturating_sub(length), to: range.from };
-    let before = query::signatures(client, db, previous, &filter)?;
+    // Only the last response's p95 of the period before: a lighter read.
+    let before = query::by_signature(client, db, previous, &filter, Metric::LastResponse)?;
     let signatures = rows
         .into_iter()
         .map(|r| SignatureOut {
