@@ -18,15 +18,33 @@ pub mod ethertype {
     pub const QINQ: u16 = 0x88A8;
     /// Pre-standard Q-in-Q outer tag, still sent by some switches.
     pub const QINQ_OLD: u16 = 0x9100;
+    pub const MPLS: u16 = 0x8847;
+    pub const MPLS_MULTICAST: u16 = 0x8848;
+    /// Transparent Ethernet bridging: an Ethernet frame in GRE or GENEVE.
+    pub const TEB: u16 = 0x6558;
+    /// ERSPAN types I and II in GRE (type I without a sequence number).
+    pub const ERSPAN_II: u16 = 0x88BE;
+    pub const ERSPAN_III: u16 = 0x22EB;
+}
+
+/// UDP ports of tunnels the decoder opens.
+pub mod udp_port {
+    pub const VXLAN: u16 = 4789;
+    pub const GENEVE: u16 = 6081;
 }
 
 /// IP protocol numbers the parsers understand.
 pub mod ipproto {
     pub const HOPOPT: u8 = 0;
+    /// IPv4 in IP.
+    pub const IPIP: u8 = 4;
     pub const TCP: u8 = 6;
     pub const UDP: u8 = 17;
+    /// IPv6 in IP.
+    pub const IPV6: u8 = 41;
     pub const IPV6_ROUTE: u8 = 43;
     pub const IPV6_FRAG: u8 = 44;
+    pub const GRE: u8 = 47;
     pub const AH: u8 = 51;
     pub const IPV6_NONXT: u8 = 59;
     pub const IPV6_OPTS: u8 = 60;

@@ -2,7 +2,13 @@
 //!
 //! Handles Ethernet, 802.1Q and 802.1ad (any depth up to [`MAX_VLAN_TAGS`]),
 //! Linux cooked v1/v2, BSD null and raw IP links; IPv4 and IPv6 with extension
-//! headers; TCP with options; UDP. Works on the captured bytes only: every read
+//! headers; TCP with options; UDP. Tunnels are opened (`tunnel`, up to
+//! [`MAX_TUNNELS`] deep) and the innermost packet is the one decoded: VXLAN
+//! (UDP 4789), GENEVE (UDP 6081), GRE with IP or Ethernet inside (transparent
+//! bridging) and ERSPAN types I, II and III in it, IP in IP (4 and 41) and
+//! MPLS label stacks (with an Ethernet pseudowire's control word); the outer
+//! headers never become a flow. A tunnel header that is cut short or
+//! inconsistent counts as a bad transport header. Works on the captured bytes only: every read
 //! is bounds-checked, nothing allocates, nothing panics. A frame that does not
 //! decode returns the [`SkipReason`] it is counted under.
 //!
@@ -16,9 +22,12 @@
 //! and it is the per-packet hot path: one pass, no intermediate slices.)
 
 use crate::capture::LinkType;
-use pastmon_common::{ethertype, ipproto, SkipReason};
+use pastmon_common::{ethertype, ipproto, udp_port, SkipReason};
 
 const MAX_VLAN_TAGS: usize = 4;
+/// Tunnels inside tunnels opened at most; deeper ones count as not IP.
+const MAX_TUNNELS: u8 = 3;
+const MAX_MPLS_LABELS: usize = 8;
 const MAX_IPV6_EXT_HEADERS: usize = 8;
 
 /// An IP address as 128 bits; IPv4 is stored IPv4-mapped (`::ffff:a.b.c.d`).
@@ -134,10 +143,98 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Packet<'_>, SkipReason> {
         LinkType::Other(_) => return Err(SkipReason::UnsupportedLinkType),
     };
     let ip = frame.get(l3..).ok_or(SkipReason::TruncatedLink)?;
+    network(ether_type, ip, 0)
+}
+
+/// The packet of EtherType `ether_type` starting at `bytes`, inside
+/// `depth` tunnels.
+fn network(ether_type: u16, bytes: &[u8], depth: u8) -> Result<Packet<'_>, SkipReason> {
     match ether_type {
-        ethertype::IPV4 => ipv4(ip),
-        ethertype::IPV6 => ipv6(ip),
+        ethertype::IPV4 => ipv4(bytes, depth),
+        ethertype::IPV6 => ipv6(bytes, depth),
+        ethertype::MPLS | ethertype::MPLS_MULTICAST => mpls(bytes, depth),
         _ => Err(SkipReason::NotIp),
+    }
+}
+
+/// An Ethernet frame carried in a tunnel.
+fn inner_ethernet(frame: &[u8], depth: u8) -> Result<Packet<'_>, SkipReason> {
+    let (ether_type, l3) = ethernet(frame).map_err(|_| SkipReason::BadTransportHeader)?;
+    network(ether_type, frame.get(l3..).ok_or(SkipReason::BadTransportHeader)?, depth)
+}
+
+/// An MPLS label stack: the labels up to the bottom of the stack, then IP
+/// (by its version) or an Ethernet pseudowire behind a zero control word.
+fn mpls(bytes: &[u8], depth: u8) -> Result<Packet<'_>, SkipReason> {
+    let bad = SkipReason::BadTransportHeader;
+    let mut at = 0;
+    for _ in 0..MAX_MPLS_LABELS {
+        let bottom = bytes.get(at + 2).ok_or(bad)? & 1 == 1;
+        at += 4;
+        if bottom {
+            let inner = bytes.get(at..).ok_or(bad)?;
+            return match inner.first().map(|b| b >> 4) {
+                Some(4) => ipv4(inner, depth),
+                Some(6) => ipv6(inner, depth),
+                Some(0) => inner_ethernet(inner.get(4..).ok_or(bad)?, depth),
+                Some(_) => Err(SkipReason::NotIp),
+                None => Err(bad),
+            };
+        }
+    }
+    Err(bad)
+}
+
+/// The packet inside a tunnel's payload `l4` (an IP protocol's, or a UDP
+/// datagram's to `dport`), or none when this is no tunnel.
+fn tunnel(proto: u8, l4: &[u8], dport: u16, depth: u8) -> Option<Result<Packet<'_>, SkipReason>> {
+    if depth >= MAX_TUNNELS {
+        return None;
+    }
+    let depth = depth + 1;
+    let bad = SkipReason::BadTransportHeader;
+    Some(match (proto, dport) {
+        (ipproto::IPIP, _) => ipv4(l4, depth),
+        (ipproto::IPV6, _) => ipv6(l4, depth),
+        (ipproto::GRE, _) => gre(l4, depth),
+        // VXLAN: flags, reserved, VNI; an Ethernet frame follows.
+        (ipproto::UDP, udp_port::VXLAN) => l4.get(16..).ok_or(bad).and_then(|f| inner_ethernet(f, depth)),
+        (ipproto::UDP, udp_port::GENEVE) => l4.get(8..).ok_or(bad).and_then(|h| geneve(h, depth)),
+        _ => return None,
+    })
+}
+
+/// GENEVE: 8 bytes, options, then the protocol its header names.
+fn geneve(h: &[u8], depth: u8) -> Result<Packet<'_>, SkipReason> {
+    let bad = SkipReason::BadTransportHeader;
+    let options = usize::from(h.first().ok_or(bad)? & 0x3f) * 4;
+    let inner = h.get(8 + options..).ok_or(bad)?;
+    match be16(h, 2).ok_or(bad)? {
+        ethertype::TEB => inner_ethernet(inner, depth),
+        other => network(other, inner, depth),
+    }
+}
+
+/// GRE (RFC 2784/2890): optional checksum, key and sequence number, then
+/// IP, bridged Ethernet, or ERSPAN (type I without a sequence number,
+/// type II with one, type III).
+fn gre(h: &[u8], depth: u8) -> Result<Packet<'_>, SkipReason> {
+    let bad = SkipReason::BadTransportHeader;
+    let flags = be16(h, 0).ok_or(bad)?;
+    let protocol = be16(h, 2).ok_or(bad)?;
+    let sequenced = flags & 0x1000 != 0;
+    let at = 4 + [0x8000u16, 0x2000, 0x1000].iter().filter(|bit| flags & **bit != 0).count() * 4;
+    let inner = h.get(at..).ok_or(bad)?;
+    match protocol {
+        ethertype::TEB => inner_ethernet(inner, depth),
+        ethertype::ERSPAN_II if !sequenced => inner_ethernet(inner, depth),
+        ethertype::ERSPAN_II => inner_ethernet(inner.get(8..).ok_or(bad)?, depth),
+        ethertype::ERSPAN_III => {
+            // 12 bytes; the O flag adds an 8-byte platform sub-header.
+            let optional = if inner.get(11).ok_or(bad)? & 1 == 1 { 8 } else { 0 };
+            inner_ethernet(inner.get(12 + optional..).ok_or(bad)?, depth)
+        }
+        other => network(other, inner, depth),
     }
 }
 
@@ -155,7 +252,7 @@ fn ethernet(frame: &[u8]) -> Result<(u16, usize), SkipReason> {
     Ok((ether_type, at))
 }
 
-fn ipv4(ip: &[u8]) -> Result<Packet<'_>, SkipReason> {
+fn ipv4(ip: &[u8], depth: u8) -> Result<Packet<'_>, SkipReason> {
     let h = ip.get(0..20).ok_or(SkipReason::BadIpHeader)?;
     let ihl = usize::from(h[0] & 0x0f) * 4;
     if h[0] >> 4 != 4 || ihl < 20 || ip.len() < ihl {
@@ -178,10 +275,10 @@ fn ipv4(ip: &[u8]) -> Result<Packet<'_>, SkipReason> {
     };
     let src = addr_from_v4([h[12], h[13], h[14], h[15]]);
     let dst = addr_from_v4([h[16], h[17], h[18], h[19]]);
-    transport(h[9], src, dst, &ip[ihl..], l4_len, first_fragment)
+    transport(h[9], src, dst, &ip[ihl..], l4_len, first_fragment, depth)
 }
 
-fn ipv6(ip: &[u8]) -> Result<Packet<'_>, SkipReason> {
+fn ipv6(ip: &[u8], depth: u8) -> Result<Packet<'_>, SkipReason> {
     let h = ip.get(0..40).ok_or(SkipReason::BadIpHeader)?;
     if h[0] >> 4 != 6 {
         return Err(SkipReason::BadIpHeader);
@@ -220,7 +317,7 @@ fn ipv6(ip: &[u8]) -> Result<Packet<'_>, SkipReason> {
         at += len;
     }
     let l4 = ip.get(at..).ok_or(SkipReason::BadIpHeader)?;
-    transport(next, src, dst, l4, remaining, first_fragment)
+    transport(next, src, dst, l4, remaining, first_fragment, depth)
 }
 
 /// `l4` is the captured transport bytes, `l4_len` the length the IP header
@@ -234,8 +331,15 @@ fn transport(
     l4: &[u8],
     l4_len: usize,
     first_fragment: bool,
+    depth: u8,
 ) -> Result<Packet<'_>, SkipReason> {
     let bad = SkipReason::BadTransportHeader;
+    // IP and GRE tunnels carry no ports; a fragment's inner packet is cut.
+    if !first_fragment && matches!(proto, ipproto::IPIP | ipproto::IPV6 | ipproto::GRE) {
+        if let Some(inner) = tunnel(proto, l4.get(..l4_len.min(l4.len())).unwrap_or(l4), 0, depth) {
+            return inner;
+        }
+    }
     let (sport, dport) = (be16(l4, 0).ok_or(bad)?, be16(l4, 2).ok_or(bad)?);
     let (transport, header_len) = match proto {
         ipproto::TCP => {
@@ -275,6 +379,11 @@ fn transport(
         captured = &captured[..captured.len().min(payload_len)];
     }
     let payload = &captured[..captured.len().min(payload_len)];
+    if transport == Transport::Udp && !first_fragment {
+        if let Some(inner) = tunnel(proto, &l4[..(8 + payload.len()).min(l4.len())], dport, depth) {
+            return inner;
+        }
+    }
     Ok(Packet {
         src,
         dst,
