@@ -22,6 +22,16 @@ pub enum Side {
     Client,
 }
 
+impl Side {
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Server => "server",
+            Side::Network => "network",
+            Side::Client => "client",
+        }
+    }
+}
+
 /// The parts of a transaction's time and their sides.
 pub const PARTS: [(Metric, Side); 6] = [
     (Metric::RequestTime, Side::Network),

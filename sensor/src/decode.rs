@@ -336,7 +336,7 @@ fn transport(
     let bad = SkipReason::BadTransportHeader;
     // IP and GRE tunnels carry no ports; a fragment's inner packet is cut.
     if !first_fragment && matches!(proto, ipproto::IPIP | ipproto::IPV6 | ipproto::GRE) {
-        if let Some(inner) = tunnel(proto, l4.get(..l4_len.min(l4.len())).unwrap_or(l4), 0, depth) {
+        if let Some(inner) = tunnel(proto, &l4[..l4_len.min(l4.len())], 0, depth) {
             return inner;
         }
     }

@@ -9,7 +9,7 @@ use crate::params::{Params, PRESETS};
 use crate::query::{By, Point, Range, Stat};
 use crate::svg::{format_step, heatmap, histogram_chart, line_chart, sparkline, time_label, ChartSpec, Scale};
 use crate::views::SeriesOut;
-use crate::views::{self, Stats, ViewError};
+use crate::views::{self, share, Stats, ViewError};
 use crate::Shared;
 use axum::extract::{Query, State};
 use axum::http::header;
@@ -40,6 +40,11 @@ pub fn scale(unit: &str) -> Scale {
         "per_second" => Scale::PerSecond,
         _ => Scale::Count,
     }
+}
+
+/// How a metric's own values (not a count of them) draw, by its name.
+fn metric_scale(name: &str) -> Scale {
+    crate::query::metric_by_name(name).map_or(Scale::Count, |m| scale(views::unit_name(m, Stat::Avg)))
 }
 
 /// Seconds between reloads asked with `refresh=` (only for frames ending
@@ -357,7 +362,7 @@ pub async fn drill(State(s): State<Shared>, Query(q): Query<Vec<(String, String)
         Ok(v) => v,
         Err(e) => return error_page(&e, &p, "/drill"),
     };
-    let sc = crate::query::metric_by_name(v.metric).map_or(Scale::Count, |m| scale(views::unit_name(m, Stat::Avg)));
+    let sc = metric_scale(v.metric);
     let by = match v.by {
         By::Server => "server",
         By::Client => "client",
@@ -520,14 +525,6 @@ pub async fn signature(State(s): State<Shared>, Query(q): Query<Vec<(String, Str
     page(&title, &p, &up, body).into_response()
 }
 
-fn share(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 / whole as f64
-    }
-}
-
 fn select(name: &str, options: &[&str], chosen: &[&str], multiple: bool) -> Markup {
     html! {
         select name=(name) multiple[multiple] size=[multiple.then_some(4)] {
@@ -557,8 +554,7 @@ pub async fn graph(State(s): State<Shared>, Query(q): Query<Vec<(String, String)
     let series: Vec<&str> = p.all("series").collect();
     let lines: Vec<(String, Vec<Point>)> = chart_lines(&v.series).into_iter().chain(chart_lines(&v.previous)).collect();
     let h = &v.histogram;
-    let hs =
-        scale(views::unit_name(crate::query::metric_by_name(v.metrics[0]).unwrap_or(Metric::FirstResponse), Stat::Avg));
+    let hs = metric_scale(v.metrics[0]);
     let qs = p.query_string();
     let zoom = zoom_base("/graph", &p);
     let body = html! {

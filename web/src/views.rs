@@ -8,6 +8,7 @@ use crate::params::{Params, SeriesSpec};
 use crate::query::{self, Bucket, By, Filter, Order, Point, QueryError, Range, Stat, Summary, Table};
 use pastmon_clickhouse::Client;
 use pastmon_model::diagnosis::{correlation, Shares, PARTS};
+use pastmon_model::histogram::Histogram;
 use pastmon_model::{Metric, Unit};
 use serde::Serialize;
 
@@ -174,7 +175,8 @@ impl Worst {
     }
 }
 
-fn share(part: u64, whole: u64) -> f64 {
+/// `part` of `whole`, 0 of nothing.
+pub fn share(part: u64, whole: u64) -> f64 {
     if whole == 0 {
         0.0
     } else {
@@ -316,15 +318,14 @@ pub struct HistogramOut {
 impl HistogramOut {
     /// In the API's unit (durations in microseconds).
     fn of(metric: Metric, s: &Summary) -> HistogramOut {
-        let buckets = query::buckets(&s.histogram)
-            .into_iter()
-            .map(|b| {
-                let conv = |v: u64| if is_duration(metric) { v / 1_000 } else { v };
-                Bucket { lo: conv(b.lo), hi: conv(b.hi), count: b.count }
-            })
-            .collect();
-        HistogramOut { stats: Stats::of(metric, s), buckets }
+        HistogramOut { stats: Stats::of(metric, s), buckets: buckets_in_unit(metric, &s.histogram) }
     }
+}
+
+/// A histogram's buckets in the API's unit (durations in microseconds).
+fn buckets_in_unit(metric: Metric, h: &Histogram) -> Vec<Bucket> {
+    let conv = |v: u64| if is_duration(metric) { v / 1_000 } else { v };
+    query::buckets(h).into_iter().map(|b| Bucket { lo: conv(b.lo), hi: conv(b.hi), count: b.count }).collect()
 }
 
 /// The API's name of a metric's unit, or of a statistic's.
@@ -365,7 +366,7 @@ pub fn chart_step(
     let step = match table {
         Table::Level1 => {
             let rows = query::row_seconds(client, db, range, filter)?.max(table.min_step());
-            step.div_ceil(rows) * rows
+            query::whole_rows(step, rows)
         }
         _ => step,
     };
@@ -562,11 +563,7 @@ pub fn signature(client: &Client, db: &str, p: &Params, now: u64) -> Result<Sign
         .zip(&whole)
         .map(|((m, side), s)| PartOut {
             part: m.name(),
-            side: match side {
-                pastmon_model::diagnosis::Side::Server => "server",
-                pastmon_model::diagnosis::Side::Network => "network",
-                pastmon_model::diagnosis::Side::Client => "client",
-            },
+            side: side.name(),
             avg: s.stat(Stat::Avg).map(|v| out_unit(*m, v)),
             share: share(s.sum, total),
         })
@@ -644,10 +641,7 @@ pub fn heatmap(client: &Client, db: &str, p: &Params, now: u64) -> Result<Heatma
     let (table, step) = chart_step(client, db, range, &filter, p.step()?, HEATMAP_COLUMNS)?;
     let columns = query::histograms(client, db, range, &filter, metric, step)?
         .into_iter()
-        .map(|(t, h)| {
-            let s = Summary { count: 1, histogram: h, ..Summary::default() };
-            HeatColumn { t, buckets: HistogramOut::of(metric, &s).buckets }
-        })
+        .map(|(t, h)| HeatColumn { t, buckets: buckets_in_unit(metric, &h) })
         .collect();
     Ok(HeatmapView {
         range,
@@ -822,7 +816,7 @@ pub fn sensors(client: &Client, db: &str, p: &Params, now: u64) -> Result<Sensor
     let range = p.range(now)?;
     let sensor = p.filter()?.sensor;
     let rows = query::row_seconds(client, db, range, &Filter::default())?.max(60);
-    let step = query::step_for(range, Table::Level1, 120).div_ceil(rows) * rows;
+    let step = query::whole_rows(query::step_for(range, Table::Level1, 120), rows);
     Ok(SensorsView {
         range,
         sensors: query::sensors(client, db, range)?,

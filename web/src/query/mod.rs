@@ -357,6 +357,12 @@ pub fn step_for(range: Range, table: Table, points: u64) -> u64 {
     raw.max(min).div_ceil(min) * min
 }
 
+/// `step` widened to whole rows of `rows` seconds: a chart is never finer
+/// than what is stored.
+pub fn whole_rows(step: u64, rows: u64) -> u64 {
+    step.div_ceil(rows.max(1)) * rows.max(1)
+}
+
 fn bucket_expr(step: u64) -> String {
     format!("intDiv(toUInt32(interval_start), {step}) * {step}")
 }
@@ -374,7 +380,7 @@ pub fn signatures(client: &Client, db: &str, range: Range, filter: &Filter) -> R
     if t == Table::Level1 {
         // Never finer than the sensors' intervals: a saw-tooth otherwise.
         let rows = row_seconds(client, db, range, filter)?.max(t.min_step());
-        step = step.div_ceil(rows) * rows;
+        step = whole_rows(step, rows);
     }
     let mut c = Columns::default();
     let (plugin, signature) = (c.cell("plugin"), c.cell("signature"));
