@@ -27,10 +27,102 @@ pub mod ethertype {
     pub const ERSPAN_III: u16 = 0x22EB;
 }
 
-/// UDP ports of tunnels the decoder opens.
+/// The standard UDP ports of tunnels the decoders open.
 pub mod udp_port {
     pub const VXLAN: u16 = 4789;
     pub const GENEVE: u16 = 6081;
+}
+
+/// UDP ports per tunnel kind a decoder opens.
+pub const MAX_TUNNEL_PORTS: usize = 4;
+
+/// The UDP destination ports of VXLAN and of GENEVE the decoders open (0:
+/// an unused slot); one value for the XDP program and userspace, so both
+/// open the same tunnels.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TunnelPorts {
+    pub vxlan: [u16; MAX_TUNNEL_PORTS],
+    pub geneve: [u16; MAX_TUNNEL_PORTS],
+}
+
+impl TunnelPorts {
+    pub const STANDARD: TunnelPorts =
+        TunnelPorts { vxlan: [udp_port::VXLAN, 0, 0, 0], geneve: [udp_port::GENEVE, 0, 0, 0] };
+
+    /// The tunnel a UDP datagram to `port` carries, if any. A fixed loop
+    /// the verifier can bound.
+    #[inline(always)]
+    pub fn udp_tunnel(&self, port: u16) -> Option<Encapsulation> {
+        if port == 0 {
+            return None;
+        }
+        let mut i = 0;
+        while i < MAX_TUNNEL_PORTS {
+            if self.vxlan[i] == port {
+                return Some(Encapsulation::Vxlan);
+            }
+            if self.geneve[i] == port {
+                return Some(Encapsulation::Geneve);
+            }
+            i += 1;
+        }
+        None
+    }
+}
+
+impl Default for TunnelPorts {
+    fn default() -> Self {
+        TunnelPorts::STANDARD
+    }
+}
+
+/// The tunnels the decoders open, one counter set each (frames, bytes,
+/// malformed headers). A frame counts once under every encapsulation it
+/// went through.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Encapsulation {
+    Vxlan = 0,
+    Geneve = 1,
+    /// GRE carrying IP or bridged Ethernet (ERSPAN counts as its own).
+    Gre = 2,
+    /// ERSPAN types I, II and III (in GRE).
+    Erspan = 3,
+    /// IPv4 or IPv6 in IPv4 or IPv6.
+    IpInIp = 4,
+    /// An MPLS label stack (IP or an Ethernet pseudowire under it).
+    Mpls = 5,
+}
+
+impl Encapsulation {
+    pub const COUNT: usize = 6;
+    pub const ALL: [Encapsulation; Self::COUNT] = [
+        Encapsulation::Vxlan,
+        Encapsulation::Geneve,
+        Encapsulation::Gre,
+        Encapsulation::Erspan,
+        Encapsulation::IpInIp,
+        Encapsulation::Mpls,
+    ];
+
+    /// Stable snake_case name, used in configuration, reports, metrics and
+    /// the database.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Encapsulation::Vxlan => "vxlan",
+            Encapsulation::Geneve => "geneve",
+            Encapsulation::Gre => "gre",
+            Encapsulation::Erspan => "erspan",
+            Encapsulation::IpInIp => "ipip",
+            Encapsulation::Mpls => "mpls",
+        }
+    }
+
+    /// This encapsulation's bit in a set of them (`u8`).
+    pub const fn bit(self) -> u8 {
+        1 << self as u8
+    }
 }
 
 /// IP protocol numbers the parsers understand.
@@ -100,6 +192,13 @@ impl SkipReason {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encapsulations_are_dense_and_ordered() {
+        for (i, e) in Encapsulation::ALL.iter().enumerate() {
+            assert_eq!(*e as usize, i);
+        }
+    }
 
     #[test]
     fn skip_reasons_are_dense_and_ordered() {

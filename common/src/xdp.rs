@@ -76,6 +76,12 @@ pub struct Settings {
     /// Non-zero: frames not kept go on to the kernel (`XDP_PASS`) instead of
     /// being dropped (the default on a dedicated monitor port).
     pub pass_others: u32,
+    /// Non-zero: tunnels are opened (VXLAN and GENEVE on `tunnel_ports`,
+    /// GRE, ERSPAN, IP in IP, MPLS) and the watch filter matches the
+    /// innermost addresses and ports; zero: outer headers only.
+    pub open_tunnels: u32,
+    pub _pad: u32,
+    pub tunnel_ports: crate::TunnelPorts,
 }
 
 /// Per-CPU counters of the XDP program, indexes into its counter array.
@@ -94,10 +100,12 @@ pub enum XdpCounter {
     Unparsed = 4,
     /// Parsed frames of servers not watched.
     FilteredOut = 5,
+    /// Frames parsed through at least one tunnel (kept or not).
+    Decapsulated = 6,
 }
 
 impl XdpCounter {
-    pub const COUNT: usize = 6;
+    pub const COUNT: usize = 7;
     pub const ALL: [XdpCounter; Self::COUNT] = [
         XdpCounter::Seen,
         XdpCounter::Kept,
@@ -105,6 +113,7 @@ impl XdpCounter {
         XdpCounter::RedirectFailed,
         XdpCounter::Unparsed,
         XdpCounter::FilteredOut,
+        XdpCounter::Decapsulated,
     ];
 
     /// Metric name (the `pastmon_` prefix left out), used in reports and on
@@ -117,6 +126,7 @@ impl XdpCounter {
             XdpCounter::RedirectFailed => "xdp_redirect_failed_total",
             XdpCounter::Unparsed => "xdp_unparsed_total",
             XdpCounter::FilteredOut => "xdp_filtered_out_total",
+            XdpCounter::Decapsulated => "xdp_decapsulated_total",
         }
     }
 
@@ -128,6 +138,7 @@ impl XdpCounter {
             XdpCounter::RedirectFailed => "Kept frames dropped: no socket on their rx queue.",
             XdpCounter::Unparsed => "Frames not parsed down to TCP/UDP ports (not kept).",
             XdpCounter::FilteredOut => "Frames of servers not watched.",
+            XdpCounter::Decapsulated => "Frames parsed through at least one tunnel (kept or not).",
         }
     }
 }
@@ -155,10 +166,11 @@ mod pod {
     unsafe impl aya::Pod for super::PortRange {}
     unsafe impl aya::Pod for super::WatchedPorts {}
     unsafe impl aya::Pod for super::Settings {}
+    unsafe impl aya::Pod for crate::TunnelPorts {}
 }
 
 const _: () = assert!(core::mem::size_of::<WatchedPorts>() == 8 + 4 * MAX_PORT_RANGES);
-const _: () = assert!(core::mem::size_of::<Settings>() == 8);
+const _: () = assert!(core::mem::size_of::<Settings>() == 32);
 const _: () = assert!(core::mem::size_of::<RxMeta>() == 16);
 
 #[cfg(test)]

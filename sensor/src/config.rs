@@ -2,6 +2,7 @@
 
 use crate::aggregate::{AggregateConfig, ClientGranularity};
 use crate::capture::xdp::{AttachMode, RingSizes, Watch, XdpConfig, ZeroCopy};
+use crate::decode::{Decoder, Tunnels};
 use crate::export::retention::RetentionConfig;
 use crate::export::SpoolConfig;
 use crate::flow::FlowConfig;
@@ -9,6 +10,7 @@ use crate::plugins;
 use crate::rules::Rules;
 use crate::worker::EngineConfig;
 use pastmon_clickhouse::{check_identifier, ClickHouseConfig};
+use pastmon_common::{Encapsulation, TunnelPorts, MAX_TUNNEL_PORTS};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -147,6 +149,85 @@ pub struct Analysis {
     /// Share of transactions (0 to 1) written one by one to `transactions`.
     #[arg(skip)]
     pub transactions_sample: f64,
+    #[command(flatten)]
+    pub tunnels: TunnelSettings,
+}
+
+/// `[analysis.tunnels]`: the tunnels opened (in userspace and in the XDP
+/// filter alike), and what of them keys flows and stamps frames.
+#[derive(Clone, Debug, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields, default)]
+pub struct TunnelSettings {
+    /// Open no tunnel: tunnelled frames are analysed by their outer headers.
+    #[arg(long)]
+    pub outer_only: bool,
+    /// UDP ports of VXLAN, up to 4 (repeatable).
+    #[arg(long = "vxlan-port", value_name = "PORT", default_values_t = TunnelSettings::default().vxlan_ports)]
+    pub vxlan_ports: Vec<u16>,
+    /// UDP ports of GENEVE, up to 4 (repeatable).
+    #[arg(long = "geneve-port", value_name = "PORT", default_values_t = TunnelSettings::default().geneve_ports)]
+    pub geneve_ports: Vec<u16>,
+    /// Encapsulations whose id keeps equal inner 5-tuples apart: vxlan,
+    /// geneve (VNI), erspan (session), gre (key); `none` for none.
+    #[arg(long = "tenant-key", value_name = "ENCAP", default_values_t = TunnelSettings::default().tenant_key)]
+    pub tenant_key: Vec<String>,
+    /// ERSPAN III's switch timestamps as the frames' times.
+    #[arg(long)]
+    pub switch_time: bool,
+}
+
+impl Default for TunnelSettings {
+    fn default() -> Self {
+        let standard = Tunnels::default();
+        let ports = |p: [u16; MAX_TUNNEL_PORTS]| p.into_iter().filter(|p| *p != 0).collect();
+        TunnelSettings {
+            outer_only: !standard.open,
+            vxlan_ports: ports(standard.ports.vxlan),
+            geneve_ports: ports(standard.ports.geneve),
+            tenant_key: Encapsulation::ALL
+                .iter()
+                .filter(|e| standard.tenant_key & e.bit() != 0)
+                .map(|e| e.name().to_owned())
+                .collect(),
+            switch_time: standard.switch_time,
+        }
+    }
+}
+
+/// The encapsulations whose header carries a tenant id.
+const TENANT_KEYS: [Encapsulation; 4] =
+    [Encapsulation::Vxlan, Encapsulation::Geneve, Encapsulation::Erspan, Encapsulation::Gre];
+
+impl TunnelSettings {
+    /// The decoder's settings; the error names the setting.
+    pub fn decoder(&self) -> Result<Tunnels, String> {
+        let ports = |name: &str, list: &[u16]| {
+            if list.len() > MAX_TUNNEL_PORTS || list.contains(&0) {
+                return Err(format!("tunnels.{name}: 1 to {MAX_TUNNEL_PORTS} ports from 1 to 65535, not {list:?}"));
+            }
+            let mut slots = [0; MAX_TUNNEL_PORTS];
+            slots[..list.len()].copy_from_slice(list);
+            Ok(slots)
+        };
+        let (vxlan, geneve) = (ports("vxlan_ports", &self.vxlan_ports)?, ports("geneve_ports", &self.geneve_ports)?);
+        if let Some(p) = self.vxlan_ports.iter().find(|p| self.geneve_ports.contains(p)) {
+            return Err(format!("tunnels: port {p} is in both vxlan_ports and geneve_ports"));
+        }
+        let mut tenant_key = 0;
+        for name in self.tenant_key.iter().filter(|n| *n != "none") {
+            let Some(e) = TENANT_KEYS.iter().find(|e| e.name() == name) else {
+                let names: Vec<&str> = TENANT_KEYS.iter().map(|e| e.name()).collect();
+                return Err(format!("tunnels.tenant_key: {name:?} is none of {}, none", names.join(", ")));
+            };
+            tenant_key |= e.bit();
+        }
+        Ok(Tunnels {
+            open: !self.outer_only,
+            ports: TunnelPorts { vxlan, geneve },
+            tenant_key,
+            switch_time: self.switch_time,
+        })
+    }
 }
 
 /// The most worker threads a sensor starts.
@@ -169,6 +250,7 @@ impl Default for Analysis {
             response_timeout: flows.response_timeout_ns / 1_000_000_000,
             server_ports: Vec::new(),
             transactions_sample: 0.0,
+            tunnels: TunnelSettings::default(),
         }
     }
 }
@@ -193,6 +275,7 @@ impl Analysis {
         if !(0.0..=1.0).contains(&self.transactions_sample) {
             return Err("transactions_sample must be between 0 and 1".into());
         }
+        self.tunnels.decoder()?;
         self.clients.parse::<ClientGranularity>().map(|_| ()).map_err(|e| format!("clients: {e}"))
     }
 
@@ -224,6 +307,7 @@ impl Analysis {
                 max_keys: self.max_keys.div_ceil(workers),
             },
             rules: Arc::new(rules),
+            decoder: Decoder { tunnels: self.tunnels.decoder().map_err(anyhow::Error::msg)? },
             pin_cores: live_queues.is_some(),
         })
     }

@@ -22,10 +22,11 @@
 //! and it is the per-packet hot path: one pass, no intermediate slices.)
 
 use crate::capture::LinkType;
-use pastmon_common::{ethertype, ipproto, udp_port, SkipReason};
+use pastmon_common::{ethertype, ipproto, Encapsulation, SkipReason, TunnelPorts};
 
 const MAX_VLAN_TAGS: usize = 4;
-/// Tunnels inside tunnels opened at most; deeper ones count as not IP.
+/// Tunnels inside tunnels opened at most (MPLS stacks included); a deeper
+/// one is left closed: its frame counts as not TCP/UDP or not IP.
 const MAX_TUNNELS: u8 = 3;
 const MAX_MPLS_LABELS: usize = 8;
 const MAX_IPV6_EXT_HEADERS: usize = 8;
@@ -93,6 +94,9 @@ pub struct Packet<'a> {
     pub payload_len: u32,
     /// First fragment of a fragmented datagram (later fragments are skipped).
     pub first_fragment: bool,
+    /// The tunnel tenant (VNI, ERSPAN session, GRE key) keying its flow, 0
+    /// for none: the encapsulation + 1 above the id's 32 bits.
+    pub tenant: u64,
 }
 
 impl<'a> Packet<'a> {
@@ -108,6 +112,7 @@ impl<'a> Packet<'a> {
             payload,
             payload_len: payload.len() as u32,
             first_fragment: false,
+            tenant: 0,
         }
     }
 
@@ -119,122 +124,284 @@ impl<'a> Packet<'a> {
     }
 }
 
-pub fn decode(link: LinkType, frame: &[u8]) -> Result<Packet<'_>, SkipReason> {
-    let (ether_type, l3) = match link {
-        LinkType::Ethernet => ethernet(frame)?,
-        LinkType::LinuxSll => (be16(frame, 14).ok_or(SkipReason::TruncatedLink)?, 16),
-        LinkType::LinuxSll2 => (be16(frame, 0).ok_or(SkipReason::TruncatedLink)?, 20),
-        LinkType::Null => {
-            let family = frame.get(0..4).ok_or(SkipReason::TruncatedLink)?;
-            // Host byte order of the capturing machine: accept both.
-            let family = u32::from_le_bytes([family[0], family[1], family[2], family[3]]);
-            match family.min(family.swap_bytes()) {
-                2 => (ethertype::IPV4, 4),
-                24 | 28 | 30 => (ethertype::IPV6, 4),
-                _ => return Err(SkipReason::NotIp),
-            }
-        }
-        LinkType::RawIp => match frame.first().map(|b| b >> 4) {
-            Some(4) => (ethertype::IPV4, 0),
-            Some(6) => (ethertype::IPV6, 0),
-            Some(_) => return Err(SkipReason::NotIp),
-            None => return Err(SkipReason::TruncatedLink),
-        },
-        LinkType::Other(_) => return Err(SkipReason::UnsupportedLinkType),
-    };
-    let ip = frame.get(l3..).ok_or(SkipReason::TruncatedLink)?;
-    network(ether_type, ip, 0)
+/// Which tunnels the decoder opens (`[analysis.tunnels]`), and which of
+/// their ids keep flows apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tunnels {
+    /// Off: "outer only": no tunnel is opened, a tunnelled frame is analysed
+    /// (or skipped) by its outer headers.
+    pub open: bool,
+    pub ports: TunnelPorts,
+    /// Encapsulations (`Encapsulation::bit`s) whose id (VXLAN and GENEVE
+    /// VNI, ERSPAN session, GRE key) is part of the flow key: equal inner
+    /// 5-tuples of two tenants stay two flows.
+    pub tenant_key: u8,
+    /// ERSPAN III's switch timestamp is the frame's time (`SwitchStamp`).
+    pub switch_time: bool,
 }
 
-/// The packet of EtherType `ether_type` starting at `bytes`, inside
-/// `depth` tunnels.
-fn network(ether_type: u16, bytes: &[u8], depth: u8) -> Result<Packet<'_>, SkipReason> {
+impl Default for Tunnels {
+    fn default() -> Self {
+        Tunnels {
+            open: true,
+            ports: TunnelPorts::STANDARD,
+            tenant_key: Encapsulation::Vxlan.bit() | Encapsulation::Geneve.bit(),
+            switch_time: false,
+        }
+    }
+}
+
+/// What one frame's tunnels were: filled in by [`Decoder::decode`] whether
+/// the frame decodes or not.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TunnelPath {
+    /// Encapsulations the frame went through (`Encapsulation::bit`s).
+    pub layers: u8,
+    /// The encapsulation whose header was cut short or inconsistent.
+    pub malformed: Option<Encapsulation>,
+    /// ERSPAN III's timestamp of the innermost ERSPAN III header.
+    pub switch_stamp: Option<SwitchStamp>,
+}
+
+/// The timestamp an ERSPAN III header carries: 32 bits in the unit its
+/// granularity names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SwitchStamp {
+    pub value: u32,
+    /// 0: 100 µs, 1: 100 ns, 2: IEEE 1588 (nanoseconds of the second),
+    /// 3: platform-specific (not used).
+    pub granularity: u8,
+}
+
+impl SwitchStamp {
+    /// The stamp as Unix nanoseconds: of the times it can stand for (it
+    /// wraps: 100 µs units every 4.97 days, 100 ns units every 429 s, 1588
+    /// nanoseconds every second), the nearest to `near_ns` (the capture's
+    /// own time). None for a platform-specific stamp or a 1588 one out of
+    /// range.
+    pub fn unix_ns(self, near_ns: u64) -> Option<u64> {
+        let (unit, period) = match self.granularity {
+            0 => (100_000, 1u64 << 32),
+            1 => (100, 1u64 << 32),
+            2 if self.value < 1_000_000_000 => (1, 1_000_000_000),
+            _ => return None,
+        };
+        let near = near_ns / unit;
+        let base = near - near % period + u64::from(self.value);
+        let nearest = [base.checked_sub(period), Some(base), base.checked_add(period)]
+            .into_iter()
+            .flatten()
+            .min_by_key(|t| t.abs_diff(near))?;
+        nearest.checked_mul(unit)
+    }
+}
+
+/// Decodes frames with one tunnel configuration.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Decoder {
+    pub tunnels: Tunnels,
+}
+
+/// `Decoder::default().decode`, for one-off frames (tests, fuzzing).
+pub fn decode(link: LinkType, frame: &[u8]) -> Result<Packet<'_>, SkipReason> {
+    Decoder::default().decode(link, frame, &mut TunnelPath::default())
+}
+
+/// One frame's way down through its headers.
+struct Walk<'c> {
+    tunnels: &'c Tunnels,
+    /// Tunnels opened so far.
+    depth: u8,
+    path: &'c mut TunnelPath,
+    /// The innermost id of an encapsulation in `tenant_key`.
+    tenant: u64,
+}
+
+impl Walk<'_> {
+    /// Enters a tunnel of `kind`; false past [`MAX_TUNNELS`].
+    fn enter(&mut self, kind: Encapsulation) -> bool {
+        if self.depth >= MAX_TUNNELS {
+            return false;
+        }
+        self.depth += 1;
+        self.path.layers |= kind.bit();
+        true
+    }
+
+    /// The error of a `kind` header cut short or inconsistent.
+    fn malformed(&mut self, kind: Encapsulation) -> SkipReason {
+        self.path.malformed = Some(kind);
+        SkipReason::BadTransportHeader
+    }
+
+    /// The tunnel's tenant id, where the configuration keys flows by it.
+    fn tenant(&mut self, kind: Encapsulation, id: u32) {
+        if self.tunnels.tenant_key & kind.bit() != 0 {
+            self.tenant = (u64::from(kind as u8) + 1) << 32 | u64::from(id);
+        }
+    }
+}
+
+impl Decoder {
+    /// The innermost packet of `frame`, or why it is not analysed; `path`
+    /// says which tunnels the frame went through either way.
+    pub fn decode<'a>(&self, link: LinkType, frame: &'a [u8], path: &mut TunnelPath) -> Result<Packet<'a>, SkipReason> {
+        *path = TunnelPath::default();
+        let (ether_type, l3) = match link {
+            LinkType::Ethernet => ethernet(frame)?,
+            LinkType::LinuxSll => (be16(frame, 14).ok_or(SkipReason::TruncatedLink)?, 16),
+            LinkType::LinuxSll2 => (be16(frame, 0).ok_or(SkipReason::TruncatedLink)?, 20),
+            LinkType::Null => {
+                let family = frame.get(0..4).ok_or(SkipReason::TruncatedLink)?;
+                // Host byte order of the capturing machine: accept both.
+                let family = u32::from_le_bytes([family[0], family[1], family[2], family[3]]);
+                match family.min(family.swap_bytes()) {
+                    2 => (ethertype::IPV4, 4),
+                    24 | 28 | 30 => (ethertype::IPV6, 4),
+                    _ => return Err(SkipReason::NotIp),
+                }
+            }
+            LinkType::RawIp => match frame.first().map(|b| b >> 4) {
+                Some(4) => (ethertype::IPV4, 0),
+                Some(6) => (ethertype::IPV6, 0),
+                Some(_) => return Err(SkipReason::NotIp),
+                None => return Err(SkipReason::TruncatedLink),
+            },
+            LinkType::Other(_) => return Err(SkipReason::UnsupportedLinkType),
+        };
+        let ip = frame.get(l3..).ok_or(SkipReason::TruncatedLink)?;
+        let mut walk = Walk { tunnels: &self.tunnels, depth: 0, path, tenant: 0 };
+        let packet = network(ether_type, ip, &mut walk)?;
+        Ok(Packet { tenant: walk.tenant, ..packet })
+    }
+}
+
+/// The packet of EtherType `ether_type` starting at `bytes`.
+fn network<'a>(ether_type: u16, bytes: &'a [u8], w: &mut Walk) -> Result<Packet<'a>, SkipReason> {
     match ether_type {
-        ethertype::IPV4 => ipv4(bytes, depth),
-        ethertype::IPV6 => ipv6(bytes, depth),
-        ethertype::MPLS | ethertype::MPLS_MULTICAST => mpls(bytes, depth),
+        ethertype::IPV4 => ipv4(bytes, w),
+        ethertype::IPV6 => ipv6(bytes, w),
+        ethertype::MPLS | ethertype::MPLS_MULTICAST if w.tunnels.open && w.enter(Encapsulation::Mpls) => {
+            mpls(bytes, w)
+        }
         _ => Err(SkipReason::NotIp),
     }
 }
 
-/// An Ethernet frame carried in a tunnel.
-fn inner_ethernet(frame: &[u8], depth: u8) -> Result<Packet<'_>, SkipReason> {
-    let (ether_type, l3) = ethernet(frame).map_err(|_| SkipReason::BadTransportHeader)?;
-    network(ether_type, frame.get(l3..).ok_or(SkipReason::BadTransportHeader)?, depth)
+/// An Ethernet frame carried in a tunnel of `kind`.
+fn inner_ethernet<'a>(frame: &'a [u8], kind: Encapsulation, w: &mut Walk) -> Result<Packet<'a>, SkipReason> {
+    let Ok((ether_type, l3)) = ethernet(frame) else { return Err(w.malformed(kind)) };
+    network(ether_type, &frame[l3..], w)
 }
 
 /// An MPLS label stack: the labels up to the bottom of the stack, then IP
 /// (by its version) or an Ethernet pseudowire behind a zero control word.
-fn mpls(bytes: &[u8], depth: u8) -> Result<Packet<'_>, SkipReason> {
-    let bad = SkipReason::BadTransportHeader;
+fn mpls<'a>(bytes: &'a [u8], w: &mut Walk) -> Result<Packet<'a>, SkipReason> {
+    let kind = Encapsulation::Mpls;
     let mut at = 0;
     for _ in 0..MAX_MPLS_LABELS {
-        let bottom = bytes.get(at + 2).ok_or(bad)? & 1 == 1;
+        let Some(label) = bytes.get(at + 2) else { return Err(w.malformed(kind)) };
         at += 4;
-        if bottom {
-            let inner = bytes.get(at..).ok_or(bad)?;
+        if label & 1 == 1 {
+            let inner = &bytes[at.min(bytes.len())..];
             return match inner.first().map(|b| b >> 4) {
-                Some(4) => ipv4(inner, depth),
-                Some(6) => ipv6(inner, depth),
-                Some(0) => inner_ethernet(inner.get(4..).ok_or(bad)?, depth),
-                Some(_) => Err(SkipReason::NotIp),
-                None => Err(bad),
+                Some(4) => ipv4(inner, w),
+                Some(6) => ipv6(inner, w),
+                Some(0) if inner.len() >= 4 => inner_ethernet(&inner[4..], kind, w),
+                Some(1..=3 | 5 | 7..) => Err(SkipReason::NotIp),
+                _ => Err(w.malformed(kind)),
             };
         }
     }
-    Err(bad)
+    Err(w.malformed(kind))
 }
 
 /// The packet inside a tunnel's payload `l4` (an IP protocol's, or a UDP
-/// datagram's to `dport`), or none when this is no tunnel.
-fn tunnel(proto: u8, l4: &[u8], dport: u16, depth: u8) -> Option<Result<Packet<'_>, SkipReason>> {
-    if depth >= MAX_TUNNELS {
+/// datagram's to `dport`), or none when this is no tunnel (or one too deep).
+fn tunnel<'a>(proto: u8, l4: &'a [u8], dport: u16, w: &mut Walk) -> Option<Result<Packet<'a>, SkipReason>> {
+    let t = w.tunnels;
+    let kind = match (proto, dport) {
+        _ if !t.open => return None,
+        (ipproto::IPIP | ipproto::IPV6, _) => Encapsulation::IpInIp,
+        // ERSPAN counts as itself: it is the mirror's format, GRE its carrier.
+        (ipproto::GRE, _) if matches!(be16(l4, 2), Some(ethertype::ERSPAN_II | ethertype::ERSPAN_III)) => {
+            Encapsulation::Erspan
+        }
+        (ipproto::GRE, _) => Encapsulation::Gre,
+        (ipproto::UDP, _) => t.ports.udp_tunnel(dport)?,
+        _ => return None,
+    };
+    if !w.enter(kind) {
         return None;
     }
-    let depth = depth + 1;
-    let bad = SkipReason::BadTransportHeader;
-    Some(match (proto, dport) {
-        (ipproto::IPIP, _) => ipv4(l4, depth),
-        (ipproto::IPV6, _) => ipv6(l4, depth),
-        (ipproto::GRE, _) => gre(l4, depth),
-        // VXLAN: flags, reserved, VNI; an Ethernet frame follows.
-        (ipproto::UDP, udp_port::VXLAN) => l4.get(16..).ok_or(bad).and_then(|f| inner_ethernet(f, depth)),
-        (ipproto::UDP, udp_port::GENEVE) => l4.get(8..).ok_or(bad).and_then(|h| geneve(h, depth)),
-        _ => return None,
+    Some(match kind {
+        Encapsulation::IpInIp if proto == ipproto::IPIP => ipv4(l4, w),
+        Encapsulation::IpInIp => ipv6(l4, w),
+        Encapsulation::Gre | Encapsulation::Erspan => gre(l4, kind, w),
+        // VXLAN: the UDP header, flags, reserved, VNI; an Ethernet frame follows.
+        Encapsulation::Vxlan => match (l4.get(16..), be32(l4, 12)) {
+            (Some(frame), Some(vni)) => {
+                w.tenant(kind, vni >> 8);
+                inner_ethernet(frame, kind, w)
+            }
+            _ => Err(w.malformed(kind)),
+        },
+        _ => geneve(&l4[8.min(l4.len())..], w),
     })
 }
 
 /// GENEVE: 8 bytes, options, then the protocol its header names.
-fn geneve(h: &[u8], depth: u8) -> Result<Packet<'_>, SkipReason> {
-    let bad = SkipReason::BadTransportHeader;
-    let options = usize::from(h.first().ok_or(bad)? & 0x3f) * 4;
-    let inner = h.get(8 + options..).ok_or(bad)?;
-    match be16(h, 2).ok_or(bad)? {
-        ethertype::TEB => inner_ethernet(inner, depth),
-        other => network(other, inner, depth),
+fn geneve<'a>(h: &'a [u8], w: &mut Walk) -> Result<Packet<'a>, SkipReason> {
+    let kind = Encapsulation::Geneve;
+    let (Some(first), Some(protocol), Some(vni)) = (h.first(), be16(h, 2), be32(h, 4)) else {
+        return Err(w.malformed(kind));
+    };
+    let Some(inner) = h.get(8 + usize::from(first & 0x3f) * 4..) else { return Err(w.malformed(kind)) };
+    w.tenant(kind, vni >> 8);
+    match protocol {
+        ethertype::TEB => inner_ethernet(inner, kind, w),
+        other => network(other, inner, w),
     }
 }
 
 /// GRE (RFC 2784/2890): optional checksum, key and sequence number, then
 /// IP, bridged Ethernet, or ERSPAN (type I without a sequence number,
 /// type II with one, type III).
-fn gre(h: &[u8], depth: u8) -> Result<Packet<'_>, SkipReason> {
-    let bad = SkipReason::BadTransportHeader;
-    let flags = be16(h, 0).ok_or(bad)?;
-    let protocol = be16(h, 2).ok_or(bad)?;
-    let sequenced = flags & 0x1000 != 0;
-    let at = 4 + [0x8000u16, 0x2000, 0x1000].iter().filter(|bit| flags & **bit != 0).count() * 4;
-    let inner = h.get(at..).ok_or(bad)?;
+fn gre<'a>(h: &'a [u8], kind: Encapsulation, w: &mut Walk) -> Result<Packet<'a>, SkipReason> {
+    let (Some(flags), Some(protocol)) = (be16(h, 0), be16(h, 2)) else { return Err(w.malformed(kind)) };
+    let has = |bit: u16| flags & bit != 0;
+    let key_at = if has(0x8000) { 8 } else { 4 };
+    let at = key_at + [0x2000u16, 0x1000].iter().filter(|bit| has(**bit)).count() * 4;
+    let Some(inner) = h.get(at..) else { return Err(w.malformed(kind)) };
+    if has(0x2000) && kind == Encapsulation::Gre {
+        w.tenant(kind, be32(h, key_at).unwrap_or_default());
+    }
+    let session = |w: &mut Walk| {
+        if let Some(id) = be16(inner, 2) {
+            w.tenant(kind, u32::from(id & 0x3ff));
+        }
+    };
     match protocol {
-        ethertype::TEB => inner_ethernet(inner, depth),
-        ethertype::ERSPAN_II if !sequenced => inner_ethernet(inner, depth),
-        ethertype::ERSPAN_II => inner_ethernet(inner.get(8..).ok_or(bad)?, depth),
+        ethertype::TEB => inner_ethernet(inner, kind, w),
+        ethertype::ERSPAN_II if !has(0x1000) => inner_ethernet(inner, kind, w),
+        ethertype::ERSPAN_II => {
+            session(w);
+            match inner.get(8..) {
+                Some(frame) => inner_ethernet(frame, kind, w),
+                None => Err(w.malformed(kind)),
+            }
+        }
         ethertype::ERSPAN_III => {
             // 12 bytes; the O flag adds an 8-byte platform sub-header.
-            let optional = if inner.get(11).ok_or(bad)? & 1 == 1 { 8 } else { 0 };
-            inner_ethernet(inner.get(12 + optional..).ok_or(bad)?, depth)
+            let (Some(value), Some(&last)) = (be32(inner, 4), inner.get(11)) else { return Err(w.malformed(kind)) };
+            session(w);
+            w.path.switch_stamp = Some(SwitchStamp { value, granularity: (last >> 1) & 3 });
+            match inner.get(12 + usize::from(last & 1) * 8..) {
+                Some(frame) => inner_ethernet(frame, kind, w),
+                None => Err(w.malformed(kind)),
+            }
         }
-        other => network(other, inner, depth),
+        other => network(other, inner, w),
     }
 }
 
@@ -252,7 +419,7 @@ fn ethernet(frame: &[u8]) -> Result<(u16, usize), SkipReason> {
     Ok((ether_type, at))
 }
 
-fn ipv4(ip: &[u8], depth: u8) -> Result<Packet<'_>, SkipReason> {
+fn ipv4<'a>(ip: &'a [u8], w: &mut Walk) -> Result<Packet<'a>, SkipReason> {
     let h = ip.get(0..20).ok_or(SkipReason::BadIpHeader)?;
     let ihl = usize::from(h[0] & 0x0f) * 4;
     if h[0] >> 4 != 4 || ihl < 20 || ip.len() < ihl {
@@ -275,10 +442,10 @@ fn ipv4(ip: &[u8], depth: u8) -> Result<Packet<'_>, SkipReason> {
     };
     let src = addr_from_v4([h[12], h[13], h[14], h[15]]);
     let dst = addr_from_v4([h[16], h[17], h[18], h[19]]);
-    transport(h[9], src, dst, &ip[ihl..], l4_len, first_fragment, depth)
+    transport(h[9], src, dst, &ip[ihl..], l4_len, first_fragment, w)
 }
 
-fn ipv6(ip: &[u8], depth: u8) -> Result<Packet<'_>, SkipReason> {
+fn ipv6<'a>(ip: &'a [u8], w: &mut Walk) -> Result<Packet<'a>, SkipReason> {
     let h = ip.get(0..40).ok_or(SkipReason::BadIpHeader)?;
     if h[0] >> 4 != 6 {
         return Err(SkipReason::BadIpHeader);
@@ -317,26 +484,26 @@ fn ipv6(ip: &[u8], depth: u8) -> Result<Packet<'_>, SkipReason> {
         at += len;
     }
     let l4 = ip.get(at..).ok_or(SkipReason::BadIpHeader)?;
-    transport(next, src, dst, l4, remaining, first_fragment, depth)
+    transport(next, src, dst, l4, remaining, first_fragment, w)
 }
 
 /// `l4` is the captured transport bytes, `l4_len` the length the IP header
 /// announces. A first fragment is decoded like a truncated packet: its
 /// headers are all there, the rest of the payload is missing (UDP's own
 /// length says how much).
-fn transport(
+fn transport<'a>(
     proto: u8,
     src: Addr,
     dst: Addr,
-    l4: &[u8],
+    l4: &'a [u8],
     l4_len: usize,
     first_fragment: bool,
-    depth: u8,
-) -> Result<Packet<'_>, SkipReason> {
+    w: &mut Walk,
+) -> Result<Packet<'a>, SkipReason> {
     let bad = SkipReason::BadTransportHeader;
     // IP and GRE tunnels carry no ports; a fragment's inner packet is cut.
     if !first_fragment && matches!(proto, ipproto::IPIP | ipproto::IPV6 | ipproto::GRE) {
-        if let Some(inner) = tunnel(proto, &l4[..l4_len.min(l4.len())], 0, depth) {
+        if let Some(inner) = tunnel(proto, &l4[..l4_len.min(l4.len())], 0, w) {
             return inner;
         }
     }
@@ -380,7 +547,7 @@ fn transport(
     }
     let payload = &captured[..captured.len().min(payload_len)];
     if transport == Transport::Udp && !first_fragment {
-        if let Some(inner) = tunnel(proto, &l4[..(8 + payload.len()).min(l4.len())], dport, depth) {
+        if let Some(inner) = tunnel(proto, &l4[..(8 + payload.len()).min(l4.len())], dport, w) {
             return inner;
         }
     }
@@ -393,6 +560,7 @@ fn transport(
         payload,
         payload_len: u32::try_from(payload_len).map_err(|_| bad)?,
         first_fragment,
+        tenant: 0,
     })
 }
 
@@ -427,6 +595,10 @@ fn tcp_options(mut opts: &[u8], tcp: &mut TcpHeader) {
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
     b.get(at..at + 2).map(|s| u16::from_be_bytes([s[0], s[1]]))
+}
+
+fn be32(b: &[u8], at: usize) -> Option<u32> {
+    b.get(at..at + 4).map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
 }
 
 #[cfg(test)]

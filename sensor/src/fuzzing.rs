@@ -68,6 +68,7 @@ pub fn run_conversation_on(port: u16, udp: bool, mut rest: &[u8]) {
             payload,
             payload_len,
             first_fragment: false,
+            tenant: 0,
         };
         table.packet(ts, ts, &p, &mut out);
     }

@@ -7,8 +7,8 @@
 
 use crate::capture::{sum_counters, SourceCounter};
 use crate::flow::FlowStats;
-use crate::records::CaptureStats;
-use pastmon_common::SkipReason;
+use crate::records::{CaptureStats, TunnelCount};
+use pastmon_common::{Encapsulation, SkipReason};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -85,6 +85,20 @@ impl Health {
         let skipped: Vec<(String, u64)> =
             SkipReason::ALL.iter().map(|r| (format!("{{reason=\"{}\"}}", r.name()), c.skipped[*r as usize])).collect();
         metric("skipped_frames_total", "counter", "Frames not analysed, by reason.", &skipped);
+        let by_tunnel = |f: fn(&TunnelCount) -> u64| -> Vec<(String, u64)> {
+            Encapsulation::ALL
+                .iter()
+                .map(|e| (format!("{{encapsulation=\"{}\"}}", e.name()), f(&c.tunnels[*e as usize])))
+                .collect()
+        };
+        metric("tunnel_frames_total", "counter", "Frames that came through a tunnel, by encapsulation.", &by_tunnel(|t| t.frames));
+        metric("tunnel_bytes_total", "counter", "Bytes (on the wire) of those frames.", &by_tunnel(|t| t.bytes));
+        metric(
+            "tunnel_malformed_total",
+            "counter",
+            "Tunnel headers cut short or inconsistent (frames skipped), by encapsulation.",
+            &by_tunnel(|t| t.malformed),
+        );
         for counter in sum_counters(source_counters) {
             metric(counter.name, "counter", counter.help, &one(counter.value));
         }

@@ -10,9 +10,10 @@
 use crate::aggregate::{Aggregates, IntervalRows};
 use crate::backends::{Edge, Paired};
 use crate::capture::{CaptureError, SourceCounter};
+use crate::decode::TunnelPath;
 use crate::flow::FlowStats;
 use crate::transaction::Transaction;
-use pastmon_common::SkipReason;
+use pastmon_common::{Encapsulation, SkipReason};
 use std::collections::BTreeMap;
 
 /// What the reader saw.
@@ -25,6 +26,8 @@ pub struct CaptureStats {
     pub skipped: [u64; SkipReason::COUNT],
     /// First fragments of fragmented datagrams: analysed as truncated packets.
     pub first_fragments: u64,
+    /// Frames by the tunnels they came through, by `Encapsulation`.
+    pub tunnels: [TunnelCount; Encapsulation::COUNT],
     /// Frames the source lost before the reader saw them (live capture:
     /// socket drops, full rings, failed redirects), counted when the reader
     /// reads the source's counters (every second).
@@ -51,6 +54,9 @@ impl CaptureStats {
             *a += b;
         }
         self.first_fragments += o.first_fragments;
+        for (a, b) in self.tunnels.iter_mut().zip(o.tunnels) {
+            a.add(&b);
+        }
         self.dropped += o.dropped;
         self.stamps_ahead += o.stamps_ahead;
         self.stamps_behind += o.stamps_behind;
@@ -60,6 +66,16 @@ impl CaptureStats {
         self.last_ns = self.last_ns.max(o.last_ns);
     }
 
+    /// Counts a frame under each encapsulation of its `path`.
+    pub(crate) fn count_tunnels(&mut self, path: &TunnelPath, wire_len: u32) {
+        for e in Encapsulation::ALL.iter().filter(|e| path.layers & e.bit() != 0) {
+            let t = &mut self.tunnels[*e as usize];
+            t.frames += 1;
+            t.bytes += u64::from(wire_len);
+            t.malformed += u64::from(path.malformed == Some(*e));
+        }
+    }
+
     pub(crate) fn count(&mut self, ts_ns: u64, wire_len: u32) {
         self.packets += 1;
         self.bytes += u64::from(wire_len);
@@ -67,6 +83,24 @@ impl CaptureStats {
             self.first_ns = ts_ns;
         }
         self.last_ns = self.last_ns.max(ts_ns);
+    }
+}
+
+/// One encapsulation's frames (each counted once, however deep it sits),
+/// their bytes on the wire, and its headers found cut short or
+/// inconsistent (those frames are skipped as bad transport headers).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TunnelCount {
+    pub frames: u64,
+    pub bytes: u64,
+    pub malformed: u64,
+}
+
+impl TunnelCount {
+    pub fn add(&mut self, o: &TunnelCount) {
+        self.frames += o.frames;
+        self.bytes += o.bytes;
+        self.malformed += o.malformed;
     }
 }
 

@@ -6,7 +6,7 @@ use crate::backends::{Endpoint, Paired};
 use crate::decode::{addr_to_ip, Addr};
 use crate::records::Results;
 use crate::transaction::{Metric, Unit};
-use pastmon_common::SkipReason;
+use pastmon_common::{Encapsulation, SkipReason};
 use pastmon_model::diagnosis::{correlation, Shares, PARTS};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -68,6 +68,8 @@ fn capture_json(r: &Results) -> Value {
         .iter()
         .map(|reason| (reason.name().to_owned(), json!(r.capture.skipped[*reason as usize])))
         .collect();
+    let tunnels: Map<String, Value> =
+        Encapsulation::ALL.iter().map(|e| (e.name().to_owned(), json!(r.capture.tunnels[*e as usize]))).collect();
     json!({
         "packets": r.capture.packets,
         "bytes": r.capture.bytes,
@@ -75,6 +77,7 @@ fn capture_json(r: &Results) -> Value {
         "last_ns": r.capture.last_ns,
         "skipped": skipped,
         "first_fragments": r.capture.first_fragments,
+        "tunnels": tunnels,
         "dropped": r.capture.dropped,
         "stamps_ahead": r.capture.stamps_ahead,
         "stamps_behind": r.capture.stamps_behind,
@@ -303,6 +306,15 @@ pub fn text_report(r: &Results, source: &str) -> String {
         skipped.join(", "),
         c.first_fragments
     );
+    let tunnels: Vec<String> = Encapsulation::ALL
+        .iter()
+        .map(|e| (e, c.tunnels[*e as usize]))
+        .filter(|(_, t)| t.frames > 0)
+        .map(|(e, t)| format!("{} {} frames ({} bytes, {} malformed)", e.name(), t.frames, t.bytes, t.malformed))
+        .collect();
+    if !tunnels.is_empty() {
+        let _ = writeln!(out, "  tunnels          {}", tunnels.join(", "));
+    }
     let _ = writeln!(
         out,
         "  flows            {} (tcp {}, udp {}, midstream {}, evicted {})",

@@ -10,6 +10,7 @@
 //! 6. detach from the interfaces, drain the exporter, flush the files.
 
 use crate::capture::xdp::{XdpCapture, XdpConfig};
+use pastmon_common::TunnelPorts;
 use crate::capture::{CaptureFile, CaptureSource};
 use crate::config::Analysis;
 use crate::export::{ExportConfig, ExportStats, Exporter};
@@ -64,7 +65,8 @@ pub fn run(plan: Plan, progress: &mut dyn FnMut(u64, Option<u64>)) -> Result<Fin
         refuse_overwriting(out, input)?;
     }
 
-    let mut capture = Capture::open(&input)?;
+    let tunnels = analysis.tunnels.decoder().map_err(anyhow::Error::msg)?;
+    let mut capture = Capture::open(&input, tunnels.open.then_some(tunnels.ports))?;
     let live_queues = capture.is_live().then(|| capture.sources().len());
     let engine = analysis.engine(live_queues)?;
     let sources_n = capture.sources().len();
@@ -132,19 +134,20 @@ enum Capture {
 }
 
 impl Capture {
-    fn open(input: &Input) -> Result<Capture> {
+    /// `tunnels`: what the XDP program opens (as the decoder does).
+    fn open(input: &Input, tunnels: Option<TunnelPorts>) -> Result<Capture> {
         match input {
             Input::File(path) => Ok(Capture::File(CaptureFile::open(path)?, path.display().to_string())),
-            Input::Live { interfaces, duration } => Capture::live(interfaces, *duration),
+            Input::Live { interfaces, duration } => Capture::live(interfaces, tunnels, *duration),
         }
     }
 
     /// Attaches to every interface; logs how.
-    fn live(configs: &[XdpConfig], duration: Option<u64>) -> Result<Capture> {
+    fn live(configs: &[XdpConfig], tunnels: Option<TunnelPorts>, duration: Option<u64>) -> Result<Capture> {
         let stop = signals::stop_flag();
         let mut captures = Vec::new();
         for cfg in configs {
-            let capture = XdpCapture::open(cfg, stop)?;
+            let capture = XdpCapture::open(cfg, tunnels, stop)?;
             let zero_copy = capture.sockets.iter().filter(|s| s.zero_copy()).count();
             eprintln!(
                 "pastmon: {}: XDP attached in {:?} mode, {} rx queues ({} zero-copy), watching {}",

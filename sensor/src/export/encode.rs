@@ -9,7 +9,7 @@ use crate::backends::{Edge, Paired};
 use crate::decode::addr_to_ip;
 use crate::records::SensorInterval;
 use crate::transaction::{Metric, Outcome, Transaction};
-use pastmon_common::SkipReason;
+use pastmon_common::{Encapsulation, SkipReason};
 
 /// A column: name and ClickHouse type.
 pub type Column = (String, &'static str);
@@ -82,14 +82,17 @@ pub fn column_list(columns: &[Column]) -> String {
     columns.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
 }
 
-/// Columns added to a table since a spooled part could name none (spool
-/// format 1): such a part holds the table's columns without them.
-const ADDED_SINCE_SPOOL_V1: [(&str, &str); 1] = [("sensors", "dropped")];
+/// Whether a column was added to a table since a spooled part could name
+/// none (spool format 1): such a part holds the table's columns without
+/// them (`dropped`, migration 7; the tunnel counters, migration 13).
+fn added_since_spool_v1(table: &str, column: &str) -> bool {
+    table == "sensors" && (column == "dropped" || column.starts_with("tunnel_"))
+}
 
 /// The column list of a part spooled in format 1.
 pub fn spool_v1_column_list(table: &str) -> Option<String> {
     let mut columns = columns_of(table)?;
-    columns.retain(|(name, _)| !ADDED_SINCE_SPOOL_V1.contains(&(table, name.as_str())));
+    columns.retain(|(name, _)| !added_since_spool_v1(table, name));
     Some(column_list(&columns))
 }
 
@@ -106,6 +109,10 @@ pub fn sensors_columns() -> Vec<Column> {
     ];
     c.extend(SkipReason::ALL.iter().map(|r| (format!("skipped_{}", r.name()), "UInt64")));
     c.extend(SENSOR_COUNTERS.iter().map(|n| (n.to_string(), "UInt64")));
+    // Added by migration 13, after `late_transactions`.
+    for e in Encapsulation::ALL {
+        c.extend(["frames", "bytes", "malformed"].map(|what| (format!("tunnel_{}_{what}", e.name()), "UInt64")));
+    }
     c.push(("export_lag_seconds".into(), "UInt32"));
     c.push(("spool_bytes".into(), "UInt64"));
     c.push(("batch_id".into(), "UInt64"));
@@ -288,6 +295,11 @@ pub fn sensors_row(
         s.late_transactions,
     ] {
         out.u64(v);
+    }
+    for t in s.capture.tunnels {
+        for v in [t.frames, t.bytes, t.malformed] {
+            out.u64(v);
+        }
     }
     out.u32(export.0);
     out.u64(export.1);

@@ -81,6 +81,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../../deploy/clickhouse/012_signatures_hour_parts.sql"),
         params: &[],
     },
+    Migration {
+        version: 13,
+        name: "sensors_tunnels",
+        sql: include_str!("../../../deploy/clickhouse/013_sensors_tunnels.sql"),
+        params: &[],
+    },
 ];
 
 impl Migration {

@@ -123,23 +123,25 @@ impl FlowStats {
 }
 
 /// A 5-tuple with the endpoints in a canonical order, so both directions of
-/// a conversation give the same key.
+/// a conversation give the same key, and the tunnel tenant it came in
+/// (`Packet::tenant`), so two tenants' equal 5-tuples stay apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FlowKey {
     lo: (Addr, u16),
     hi: (Addr, u16),
     udp: bool,
+    tenant: u64,
 }
 
 impl FlowKey {
     /// The key and whether the packet was sent by the `lo` endpoint.
     pub fn of(p: &Packet) -> (FlowKey, bool) {
         let (s, d) = ((p.src, p.sport), (p.dst, p.dport));
-        let udp = matches!(p.transport, L4::Udp);
+        let (udp, tenant) = (matches!(p.transport, L4::Udp), p.tenant);
         if s <= d {
-            (FlowKey { lo: s, hi: d, udp }, true)
+            (FlowKey { lo: s, hi: d, udp, tenant }, true)
         } else {
-            (FlowKey { lo: d, hi: s, udp }, false)
+            (FlowKey { lo: d, hi: s, udp, tenant }, false)
         }
     }
 
@@ -148,6 +150,7 @@ impl FlowKey {
         let mut h = (self.lo.0 as u64) ^ ((self.lo.0 >> 64) as u64).rotate_left(17);
         h ^= ((self.hi.0 as u64) ^ ((self.hi.0 >> 64) as u64).rotate_left(17)).rotate_left(31);
         h ^= (u64::from(self.lo.1) << 16 | u64::from(self.hi.1)) << 1 | u64::from(self.udp);
+        h ^= self.tenant.rotate_left(47);
         // splitmix64 finaliser: spreads every input bit over the result.
         h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

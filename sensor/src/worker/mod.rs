@@ -27,6 +27,7 @@ mod sink;
 
 use crate::aggregate::{AggregateConfig, Aggregates};
 use crate::capture::{sum_counters, CaptureSource};
+use crate::decode::Decoder;
 use crate::flow::{FlowConfig, FlowStats};
 use crate::metrics::Health;
 use crate::records::{CaptureStats, Message, Results};
@@ -70,6 +71,8 @@ pub struct EngineConfig {
     pub flows: FlowConfig,
     pub aggregate: AggregateConfig,
     pub rules: Arc<Rules>,
+    /// The tunnels opened, and what of them keys flows and stamps frames.
+    pub decoder: Decoder,
     /// Pin reader and worker `i` to core `i` (live capture: one socket, its
     /// reader and a worker per core, as the NIC spreads its queues).
     pub pin_cores: bool,
@@ -142,6 +145,7 @@ pub fn run(
             merged,
             dropped_before: 0,
             clock: clock::Clock::default(),
+            decoder: cfg.decoder,
         })
         .collect();
     drop(export);

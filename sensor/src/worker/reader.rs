@@ -6,7 +6,7 @@ use super::clock::Clock;
 use super::closer::Closer;
 use super::{FLUSH_EVERY_NS, SWEEP_EVERY_NS};
 use crate::capture::{frames_dropped, CaptureError, CaptureSource, LinkType, Next, SourceCounter};
-use crate::decode::{decode, Packet};
+use crate::decode::{Decoder, Packet, TunnelPath};
 use crate::flow::FlowKey;
 use crate::metrics::Health;
 use crate::records::{CaptureStats, SensorInterval};
@@ -32,6 +32,7 @@ pub(super) struct Reader {
     /// The source's dropped frames at the last look at its counters.
     pub(super) dropped_before: u64,
     pub(super) clock: Clock,
+    pub(super) decoder: Decoder,
 }
 
 pub(super) struct ReaderOutput {
@@ -60,9 +61,7 @@ impl Reader {
                     break;
                 }
             };
-            let ts = frame.ts_ns;
-            let clock = self.clock.at_frame(ts, &mut self.capture);
-            self.frame(ts, clock, frame.link, frame.data, frame.wire_len);
+            let clock = self.frame(frame.ts_ns, frame.link, frame.data, frame.wire_len);
             // After the frame (its borrow of the source is over): the tick
             // then carries it, and the source can be asked for counters.
             if clock >= self.next_tick {
@@ -162,24 +161,37 @@ impl Reader {
         }
     }
 
-    /// Counts and decodes one frame and queues it for its flow's worker. Its
-    /// capture health counts in the interval of the clock (a stray stamp
-    /// opens no interval of its own).
-    fn frame(&mut self, ts: u64, clock: u64, link: LinkType, data: &[u8], wire_len: u32) {
+    /// Decodes and counts one frame and queues it for its flow's worker;
+    /// returns the capture clock at it. Its capture health counts in the
+    /// interval of the clock (a stray stamp opens no interval of its own).
+    fn frame(&mut self, ts: u64, link: LinkType, data: &[u8], wire_len: u32) -> u64 {
+        let mut path = TunnelPath::default();
+        let decoded = self.decoder.decode(link, data, &mut path);
+        let ts = match path.switch_stamp {
+            Some(stamp) if self.decoder.tunnels.switch_time => stamp.unix_ns(ts).unwrap_or(ts),
+            _ => ts,
+        };
+        let clock = self.clock.at_frame(ts, &mut self.capture);
         let mut interval =
             self.closer.as_ref().map(|c| &mut self.intervals.entry(c.interval_of(clock)).or_default().capture);
         self.capture.count(ts, wire_len);
         if let Some(s) = interval.as_deref_mut() {
             s.count(ts, wire_len);
         }
-        let packet = match decode(link, data) {
+        if path.layers != 0 {
+            self.capture.count_tunnels(&path, wire_len);
+            if let Some(s) = interval.as_deref_mut() {
+                s.count_tunnels(&path, wire_len);
+            }
+        }
+        let packet = match decoded {
             Ok(p) => p,
             Err(reason) => {
                 self.capture.skipped[reason as usize] += 1;
                 if let Some(s) = interval {
                     s.skipped[reason as usize] += 1;
                 }
-                return;
+                return clock;
             }
         };
         if packet.first_fragment {
@@ -197,5 +209,6 @@ impl Reader {
         if link.current.is_full() {
             link.send_current();
         }
+        clock
     }
 }

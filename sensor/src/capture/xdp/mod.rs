@@ -24,6 +24,7 @@ use aya::maps::{Array, MapData, PerCpuArray, XskMap};
 use aya::programs::{Xdp, XdpFlags};
 use aya::Ebpf;
 use pastmon_common::xdp::{self as shared, Settings, WatchedAddr, WatchedPorts, XdpCounter};
+use pastmon_common::TunnelPorts;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
@@ -127,8 +128,15 @@ pub fn rx_queues(interface: &str) -> std::io::Result<u32> {
 impl XdpCapture {
     /// Loads the program, fills its maps, opens a socket per rx queue, and
     /// attaches the program last, so no frame is redirected to a queue
-    /// without a socket. `stop` ends the sockets' capture when set.
-    pub fn open(cfg: &XdpConfig, stop: &'static AtomicBool) -> Result<XdpCapture, XdpError> {
+    /// without a socket. `tunnels`: the UDP tunnels the program opens with
+    /// the others (GRE, ERSPAN, IP in IP, MPLS) to filter by the inner
+    /// packet; none: it filters by the outer headers. `stop` ends the
+    /// sockets' capture when set.
+    pub fn open(
+        cfg: &XdpConfig,
+        tunnels: Option<TunnelPorts>,
+        stop: &'static AtomicBool,
+    ) -> Result<XdpCapture, XdpError> {
         let interface = cfg.interface.as_str();
         let fail = |what: &str| {
             let what = what.to_owned();
@@ -154,7 +162,13 @@ impl XdpCapture {
                 .map_err(fail("watched servers"))?;
         }
         let mut settings: Array<_, Settings> = map(&mut ebpf, shared::MAP_SETTINGS).map_err(fail("map"))?;
-        let value = Settings { keep_all: cfg.watch.is_empty().into(), pass_others: cfg.pass_others.into() };
+        let value = Settings {
+            keep_all: cfg.watch.is_empty().into(),
+            pass_others: cfg.pass_others.into(),
+            open_tunnels: tunnels.is_some().into(),
+            _pad: 0,
+            tunnel_ports: tunnels.unwrap_or_default(),
+        };
         settings.set(0, value, 0).map_err(anyhow::Error::from).map_err(fail("settings"))?;
         let counters: PerCpuArray<_, u64> = map(&mut ebpf, shared::MAP_COUNTERS).map_err(fail("map"))?;
         let program = ProgramCounters(Arc::new(Mutex::new(counters)));
