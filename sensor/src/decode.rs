@@ -281,9 +281,7 @@ fn network<'a>(ether_type: u16, bytes: &'a [u8], w: &mut Walk) -> Result<Packet<
     match ether_type {
         ethertype::IPV4 => ipv4(bytes, w),
         ethertype::IPV6 => ipv6(bytes, w),
-        ethertype::MPLS | ethertype::MPLS_MULTICAST if w.tunnels.open && w.enter(Encapsulation::Mpls) => {
-            mpls(bytes, w)
-        }
+        ethertype::MPLS | ethertype::MPLS_MULTICAST if w.tunnels.open && w.enter(Encapsulation::Mpls) => mpls(bytes, w),
         _ => Err(SkipReason::NotIp),
     }
 }
@@ -335,6 +333,8 @@ fn tunnel<'a>(proto: u8, l4: &'a [u8], dport: u16, w: &mut Walk) -> Option<Resul
         return None;
     }
     Some(match kind {
+        // IP in IP: the inner IP header is the tunnel's own.
+        Encapsulation::IpInIp if l4.len() < if proto == ipproto::IPIP { 20 } else { 40 } => Err(w.malformed(kind)),
         Encapsulation::IpInIp if proto == ipproto::IPIP => ipv4(l4, w),
         Encapsulation::IpInIp => ipv6(l4, w),
         Encapsulation::Gre | Encapsulation::Erspan => gre(l4, kind, w),

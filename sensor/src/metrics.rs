@@ -91,7 +91,12 @@ impl Health {
                 .map(|e| (format!("{{encapsulation=\"{}\"}}", e.name()), f(&c.tunnels[*e as usize])))
                 .collect()
         };
-        metric("tunnel_frames_total", "counter", "Frames that came through a tunnel, by encapsulation.", &by_tunnel(|t| t.frames));
+        metric(
+            "tunnel_frames_total",
+            "counter",
+            "Frames that came through a tunnel, by encapsulation.",
+            &by_tunnel(|t| t.frames),
+        );
         metric("tunnel_bytes_total", "counter", "Bytes (on the wire) of those frames.", &by_tunnel(|t| t.bytes));
         metric(
             "tunnel_malformed_total",

@@ -10,7 +10,6 @@
 //! 6. detach from the interfaces, drain the exporter, flush the files.
 
 use crate::capture::xdp::{XdpCapture, XdpConfig};
-use pastmon_common::TunnelPorts;
 use crate::capture::{CaptureFile, CaptureSource};
 use crate::config::Analysis;
 use crate::export::{ExportConfig, ExportStats, Exporter};
@@ -19,6 +18,7 @@ use crate::records::Results;
 use crate::worker::{self, JsonlOut, Outputs};
 use crate::{privileges, signals};
 use anyhow::{bail, Context, Result};
+use pastmon_common::TunnelPorts;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::net::SocketAddr;

@@ -195,6 +195,10 @@ fn spool_file_v1(id: u64, packets: u64) -> Vec<u8> {
     // sensor and version (a length byte each), packets and bytes (8 each).
     let at = 8 + 1 + "old-sensor".len() + 1 + env!("CARGO_PKG_VERSION").len() + 16;
     let mut data = row.0;
+    // The tunnel counters (3 × 8 bytes an encapsulation) come before
+    // export_lag_seconds, spool_bytes and batch_id (4 + 8 + 8 bytes).
+    let tunnels_end = data.len() - 20;
+    data.drain(tunnels_end - pastmon_common::Encapsulation::COUNT * 24..tunnels_end);
     data.drain(at..at + 8);
     let mut file = b"PMSPOOL1".to_vec();
     for n in [id, 1_700_000_100] {

@@ -188,6 +188,7 @@ mod tests {
             payload: &[],
             payload_len: 0,
             first_fragment: false,
+            tenant: 0,
         };
         FrameRef { ts, clock: ts, packet, start: 0, len: 0 }
     }

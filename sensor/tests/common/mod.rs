@@ -77,17 +77,21 @@ pub fn engine(workers: usize) -> EngineConfig {
         flows: FlowConfig::default(),
         aggregate: AggregateConfig::default(),
         rules: Arc::new(Rules::default_rules(&pastmon::plugins::names())),
+        decoder: pastmon::decode::Decoder::default(),
         pin_cores: false,
     }
 }
 
 pub fn analyse(path: &Path, workers: usize) -> Run {
-    let cfg = engine(workers);
+    analyse_with(path, &engine(workers))
+}
+
+pub fn analyse_with(path: &Path, cfg: &EngineConfig) -> Run {
     let buf = Arc::new(Mutex::new(Vec::new()));
     let sink: worker::JsonlOut = Arc::new(Mutex::new(SharedBuf(buf.clone())));
     let mut source = CaptureFile::open(path).unwrap();
     let outputs = worker::Outputs { jsonl: Some(sink), ..worker::Outputs::default() };
-    let results = worker::run(&mut [&mut source], &cfg, outputs, &mut |_, _| {});
+    let results = worker::run(&mut [&mut source], cfg, outputs, &mut |_, _| {});
     let text = String::from_utf8(buf.lock().unwrap().clone()).unwrap();
     let txs = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     Run { report: report::json_report(&results), results, txs }

@@ -7,3 +7,4 @@
 pub mod clickhouse;
 pub mod lab;
 pub mod servers;
+pub mod tunnels;
