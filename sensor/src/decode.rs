@@ -8,8 +8,10 @@
 //! bridging) and ERSPAN types I, II and III in it, IP in IP (4 and 41) and
 //! MPLS label stacks (with an Ethernet pseudowire's control word); the outer
 //! headers never become a flow. A tunnel header that is cut short or
-//! inconsistent counts as a bad transport header. Works on the captured bytes only: every read
-//! is bounds-checked, nothing allocates, nothing panics. A frame that does not
+//! inconsistent counts as a bad transport header, and as malformed for its
+//! encapsulation in the [`TunnelPath`] the caller counts. Works on the
+//! captured bytes only: every read is bounds-checked, nothing allocates,
+//! nothing panics. A frame that does not
 //! decode returns the [`SkipReason`] it is counted under.
 //!
 //! The payload is cut to the IP length (Ethernet padding is not payload) and to

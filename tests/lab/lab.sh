@@ -22,6 +22,13 @@
 #        MONITOR: "ns" (default) puts NAME-mon1 in namespace NAME-mon; "root"
 #        leaves it in the caller's namespace (a sensor that must reach
 #        services on the host's loopback, such as a test ClickHouse).
+#        lab.sh tunnel NAME N KIND   (KIND: vxlan, erspan2, gretap, plain)
+#            the mirror port delivers the copies tunnelled, as a remote SPAN:
+#            from 10.N.9.1 (NAME-mon0) to 10.N.9.2 (NAME-mon1, in namespace
+#            NAME-mon) through a vxlan device (VNI 42, port 4789), or
+#            tunnel_relay.py (ERSPAN II session 7; GRE key 5 with bridged
+#            Ethernet: this kernel has no gretap or erspan device); "plain"
+#            puts the plain mirror back
 #        lab.sh down NAME
 #        lab.sh install              (the Debian packages it needs)
 #        lab.sh packages             (their names, one a line)
@@ -34,7 +41,7 @@ cmd=${1:?usage: lab.sh up NAME N [QUEUES] | down NAME | install}
 
 down() {
     local name=$1
-    for pid in /run/pastmon-lab-$name/nginx.pid /run/pastmon-lab-$name/backend.pid; do
+    for pid in /run/pastmon-lab-$name/nginx.pid /run/pastmon-lab-$name/backend.pid /run/pastmon-lab-$name/relay.pid; do
         if [[ -f $pid ]]; then
             kill "$(cat "$pid")" 2>/dev/null || true
         fi
@@ -77,6 +84,61 @@ install)
     ;;
 down)
     down "${2:?NAME}"
+    ;;
+tunnel)
+    name=${2:?NAME}
+    n=${3:?N}
+    kind=${4:?KIND}
+    dir=/run/pastmon-lab-$name
+    sw() { ip netns exec "$name-sw" "$@"; }
+    if [[ -f $dir/relay.pid ]]; then
+        kill "$(cat "$dir/relay.pid")" 2>/dev/null || true
+        rm -f "$dir/relay.pid"
+    fi
+    sw ip link del "$name-vx" 2>/dev/null || true
+    sw ip link del "$name-rl0" 2>/dev/null || true
+    target=$name-mon0
+    if [[ $kind != plain ]]; then
+        # The underlay: room for a full frame and its tunnel headers (native
+        # XDP on veth takes up to a page), the sensor's end known by address.
+        sw ip link set "$name-mon0" mtu 1600
+        ip -n "$name-mon" link set "$name-mon1" mtu 1600
+        sw ip addr replace "10.$n.9.1/24" dev "$name-mon0"
+        mac=$(ip netns exec "$name-mon" cat "/sys/class/net/$name-mon1/address")
+        sw ip neigh replace "10.$n.9.2" lladdr "$mac" dev "$name-mon0" nud permanent
+    fi
+    case $kind in
+    plain) ;;
+    vxlan)
+        sw ip link add "$name-vx" mtu 1500 type vxlan id 42 local "10.$n.9.1" remote "10.$n.9.2" \
+            dstport 4789 dev "$name-mon0"
+        sw ip link set "$name-vx" up
+        target=$name-vx
+        ;;
+    erspan2 | gretap)
+        sw ip link add "$name-rl0" type veth peer name "$name-rl1"
+        for dev in rl0 rl1; do
+            sw ethtool -K "$name-$dev" tso off gso off gro off >/dev/null 2>&1 || true
+            sw ip link set "$name-$dev" up
+        done
+        sw python3 "$(dirname "$0")/tunnel_relay.py" "$kind" "$name-rl1" "$name-mon0" "10.$n.9.1" "10.$n.9.2" "$mac" \
+            >"$dir/relay.log" 2>&1 &
+        echo $! >"$dir/relay.pid"
+        for _ in $(seq 50); do
+            grep -q "relay up" "$dir/relay.log" && break
+            sleep 0.1
+        done
+        target=$name-rl0
+        ;;
+    *)
+        echo "lab.sh tunnel: KIND is vxlan, erspan2, gretap or plain, not $kind" >&2
+        exit 2
+        ;;
+    esac
+    for dir_ in ingress egress; do
+        sw tc filter del dev "$name-sws" "$dir_"
+        sw tc filter add dev "$name-sws" "$dir_" protocol all u32 match u32 0 0 action mirred egress mirror dev "$target"
+    done
     ;;
 up)
     name=${2:?NAME}

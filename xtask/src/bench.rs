@@ -5,8 +5,9 @@
 //! tcpdump on the server side, offloads off so packets are wire-sized. Then,
 //! in one run and on the same file, times the read floor (`tcpdump -r F -w
 //! /dev/null`), `tcptrace -n`, tshark's HTTP timing and `pastmon raw` with one
-//! worker and with all workers. Prints medians of wall time, packets/s, peak
-//! memory, and ratios against one pastmon worker.
+//! worker and with all workers, and one worker on the same capture wrapped
+//! in VXLAN (the tunnel's cost). Prints medians of wall time, packets/s,
+//! peak memory, and ratios against one pastmon worker.
 //!
 //! Then the same for a mixed-protocol capture of real servers under their
 //! benchmark clients (made once by `mixed_capture`), whole
@@ -52,6 +53,14 @@ pub fn pcap(rest: &[&str]) -> Result<()> {
     let pastmon = root.join("target/release/pastmon");
     let pastmon = pastmon.to_str().unwrap_or("pastmon");
     let f = file.to_str().context("capture path is not UTF-8")?;
+    // The same capture as a cloud's traffic mirroring delivers it: every
+    // frame in VXLAN (outer Ethernet, IPv4, UDP 4789, VNI 42).
+    let vxlan = file.with_extension("vxlan.pcap");
+    if !vxlan.exists() {
+        let wrap = pastmon_testbed::tunnels::encapsulation("vxlan");
+        pastmon_testbed::tunnels::wrap_pcap(&file, &vxlan, wrap, |_| 42).context("wrapping the capture in VXLAN")?;
+    }
+    let vx = vxlan.to_str().context("capture path is not UTF-8")?;
     let count = count_packets(f)?;
     let size_mb = std::fs::metadata(&file)?.len() as f64 / 1e6;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).to_string();
@@ -63,6 +72,11 @@ pub fn pcap(rest: &[&str]) -> Result<()> {
         ("tshark http.time", vec!["tshark", "-r", f, "-Y", "http.time", "-T", "fields", "-e", "http.time"], 1),
         ("pastmon raw, 1 worker", vec![pastmon, "raw", "--pcap", f, "--workers", "1", "--format", "json"], runs),
         ("pastmon raw, all workers", vec![pastmon, "raw", "--pcap", f, "--workers", &cores, "--format", "json"], runs),
+        (
+            "pastmon raw, 1 worker, VXLAN",
+            vec![pastmon, "raw", "--pcap", vx, "--workers", "1", "--format", "json"],
+            runs,
+        ),
     ];
     let mut rows = Vec::new();
     for (name, argv, n) in &tools {

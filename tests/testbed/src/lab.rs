@@ -123,11 +123,27 @@ impl Lab {
     /// tcpdump on the switch's server port (the frames the mirror copies),
     /// writing `pcap`, with the capture filter `filter`.
     pub fn record_mirror(&self, pcap: &Path, filter: &str) -> Child {
-        let port = format!("{}-sws", self.name);
+        self.record_switch_port("sws", pcap, filter)
+    }
+
+    /// tcpdump on the switch's port `port` (lab.sh's device NAME-`port`).
+    pub fn record_switch_port(&self, port: &str, pcap: &Path, filter: &str) -> Child {
+        let port = format!("{}-{port}", self.name);
         self.ns("sw", &["tcpdump", "-i", &port, "-s", "0", "-U", "-w", pcap.to_str().unwrap(), filter])
             .stderr(Stdio::null())
             .spawn()
             .unwrap()
+    }
+
+    /// Makes the mirror port deliver its copies tunnelled, as a remote SPAN
+    /// does (`lab.sh tunnel`): `kind` is vxlan, erspan2, gretap or plain.
+    /// The tunnelled frames leave the switch through its port `mon0`.
+    pub fn tunnel(&self, kind: &str) {
+        let status = Command::new(root_dir().join("tests/lab/lab.sh"))
+            .args(["tunnel", self.name, &self.net.to_string(), kind])
+            .status()
+            .expect("tests/lab/lab.sh");
+        assert!(status.success(), "lab.sh tunnel {kind} failed");
     }
 
     /// `pastmon raw --iface` on the monitor port, in the monitor namespace,
