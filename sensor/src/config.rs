@@ -357,3 +357,18 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example the README and the packages ship loads as it stands,
+    /// and says what the defaults are.
+    #[test]
+    fn the_shipped_example_loads_with_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/pastmon.toml");
+        let cfg = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cfg.analysis.tunnels.decoder(), TunnelSettings::default().decoder());
+        assert!(cfg.analysis.tunnels.decoder().unwrap().open);
+    }
+}
