@@ -3,7 +3,7 @@
 //! a smoke test share it.
 //!
 //! Input of [`run_conversation`]: byte 0 picks the server port (HTTP, DNS,
-//! SMTP, IMAP, PostgreSQL, Redis, POP3, FTP, generic TCP) and TCP or UDP;
+//! SMTP, IMAP, PostgreSQL, Redis, POP3, FTP, generic TCP, HTTP/2) and TCP or UDP;
 //! then, as for [`run_conversation_on`], records of `[h, flags, seq_delta:2,
 //! ack_delta:2, window, len, payload...]`: `h` bit 0 is the direction, the
 //! rest advances the clock.
@@ -14,7 +14,7 @@ use crate::rules::{Namer, Rules};
 use crate::transaction::Transaction;
 use std::sync::{Arc, OnceLock};
 
-const PORTS: [u16; 10] = [80, 53, 25, 143, 5432, 6379, 110, 21, 8080, 9999];
+const PORTS: [u16; 11] = [80, 53, 25, 143, 5432, 6379, 110, 21, 8080, 9999, 50051];
 
 pub fn run_conversation(data: &[u8]) {
     let Some((&first, rest)) = data.split_first() else { return };
@@ -91,7 +91,7 @@ mod tests {
     /// conversations, some seeded with real protocol bytes.
     #[test]
     fn random_conversations_never_panic() {
-        let seeds: [&[u8]; 12] = [
+        let seeds: [&[u8]; 14] = [
             b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\n",
             b"*2\r\n%1\r\n+a\r\n:1\r\n$-1\r\n-ERR x\r\n$3\r\nabc\r\n",
             b"\x00\x00\x00\x08\x04\xd2\x16\x2fQ\x00\x00\x00\x0dSELECT 1\x00P\x00\x00\x00\x08\x00x\x00S\x00\x00\x00\x04",
@@ -104,6 +104,10 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
             b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x07example\x03com\x00\x00\x01\x00\x01",
             b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+            // HTTP/2: the preface, HEADERS with Huffman and table entries;
+            // the server's HEADERS, DATA, RST_STREAM and GOAWAY.
+            b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x16\x01\x05\x00\x00\x00\x01\x82\x86\x44\x8c\xf1\xe3\xc2\xe5\xf2\x3a\x6b\xa0\xab\x90\xf4\xff\x41\x03abc\xbe",
+            b"\x00\x00\x01\x01\x04\x00\x00\x00\x01\x88\x00\x00\x02\x00\x01\x00\x00\x00\x01ok\x00\x00\x04\x03\x00\x00\x00\x00\x03\x00\x00\x00\x08\x00\x00\x08\x07\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00",
         ];
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         let mut rand = || {
@@ -112,10 +116,10 @@ mod tests {
             state ^= state << 17;
             state
         };
-        for _ in 0..3000 {
+        for _ in 0..6000 {
             let mut input = vec![rand() as u8];
             for _ in 0..(rand() % 12) {
-                let seed = seeds[(rand() % 12) as usize];
+                let seed = seeds[(rand() as usize) % seeds.len()];
                 let cut = (rand() as usize) % (seed.len() + 1);
                 let mut h = rand().to_le_bytes();
                 h[7] = cut as u8;

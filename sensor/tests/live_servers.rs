@@ -284,3 +284,71 @@ fn mail_and_ftp_servers_are_timed_by_their_plugins() {
     assert_tally(&tally(&live), &want, "live");
     assert_tally(&tally(&replay), &want, "replayed capture");
 }
+
+/// HTTP/2 and gRPC: h2o (no TLS) with curl, by prior knowledge and by
+/// HTTP/1.1's `Upgrade: h2c`, and h2load's multiplexed streams; a gRPC
+/// server (tests/lab/grpc_lab.py, python3-grpcio) with unary, refused and
+/// server-streaming calls on one channel.
+#[test]
+#[ignore = "needs root (network namespaces): cargo xtask test runs it"]
+fn http2_and_grpc_are_timed_per_stream() {
+    require_root("live HTTP/2 test");
+    require(&["h2o", "h2load", "curl", "/usr/bin/python3"]);
+    let grpc = Command::new("/usr/bin/python3").args(["-c", "import grpc"]).status().unwrap();
+    assert!(
+        grpc.success(),
+        "python3's grpc is not installed: Debian package python3-grpcio (cargo xtask test installs it)"
+    );
+    let lab = Lab::up("pmh2", 92, "ns");
+    let mut servers = Servers::new(&lab);
+    servers.h2o();
+    servers.grpc();
+    let ip = lab.server(2);
+    let watch = Watch::start(&lab, &servers.dir.join("capture"), &[8080, 50051]);
+    let client = |args: &[&str]| client(&lab, args);
+    let url = |path: &str| format!("http://{ip}:8080{path}");
+    let curl = |how: &str, path: &str| {
+        client(&["curl", "-sS", how, "-o", "/dev/null", "-w", "%{http_version} %{http_code}", &url(path)])
+    };
+
+    for _ in 0..3 {
+        assert_eq!(curl("--http2-prior-knowledge", "/hello.txt"), "2 200");
+    }
+    for _ in 0..2 {
+        assert_eq!(curl("--http2-prior-knowledge", "/missing"), "2 404");
+    }
+    assert_eq!(curl("--http2", "/hello.txt"), "2 200", "the h2c upgrade");
+    // Two connections, ten streams in flight on each.
+    let out = client(&["h2load", "-n", "100", "-c", "2", "-m", "10", &url("/hello.txt")]);
+    assert!(out.contains("100 succeeded"), "{out}");
+    let script = pastmon_testbed::lab::root_dir().join("tests/lab/grpc_lab.py");
+    let out = client(&["/usr/bin/python3", script.to_str().unwrap(), "call", &ip, "50051"]);
+    assert_eq!(out, "hello a\nhello b\nhello c\nrefused: NOT_FOUND\npart 0, part 1, part 2\n");
+    let (live, replay) = watch.stop();
+
+    let want: Tally = [
+        (s("http2", "GET", "2xx"), 3 + 1 + 100),
+        (s("http2", "GET", "4xx"), 2),
+        (s("http2", "/helloworld.Greeter/SayHello", "ok"), 3),
+        (s("http2", "/helloworld.Greeter/SayHello", "error"), 1),
+        (s("http2", "/helloworld.Greeter/Stream", "ok"), 1),
+    ]
+    .into_iter()
+    .collect();
+    assert_tally(&tally(&live), &want, "live");
+    assert_tally(&tally(&replay), &want, "replayed capture");
+    // The server's delays: SayHello answers after 20 ms, Stream's three
+    // messages are 10 ms apart.
+    for tx in &live {
+        let us = |m: &str| tx[m].as_f64().unwrap_or_else(|| panic!("{m} missing: {tx}"));
+        match (tx["signature"].as_str().unwrap(), tx["outcome"].as_str().unwrap()) {
+            ("/helloworld.Greeter/SayHello", "ok") => {
+                assert!((20_000.0..40_000.0).contains(&us("first_response")), "{tx}")
+            }
+            ("/helloworld.Greeter/Stream", _) => {
+                assert!(us("last_response") - us("first_response") >= 20_000.0, "{tx}")
+            }
+            _ => {}
+        }
+    }
+}

@@ -104,7 +104,7 @@ pub fn pcap(rest: &[&str]) -> Result<()> {
 }
 
 /// The protocols of the mixed capture and their servers' ports.
-const MIXED: [(&str, u16); 8] = [
+const MIXED: [(&str, u16); 10] = [
     ("redis", 6379),
     ("postgresql", 5432),
     ("mysql", 3306),
@@ -113,6 +113,8 @@ const MIXED: [(&str, u16); 8] = [
     ("imap", 143),
     ("pop3", 110),
     ("ftp", 21),
+    ("http2", 8080),
+    ("grpc", 50051),
 ];
 
 /// Per-protocol throughput on the mixed capture; `http` is (packets,

@@ -94,8 +94,8 @@ fn fuzz(rest: &[&str]) -> Result<()> {
         sh::run(&mut sh::cmd("cargo", &["install", "cargo-fuzz", "--locked"]))?;
     }
     for target in [
-        "decode", "flows", "http", "dns", "dns_tcp", "smtp", "imap", "pop3", "ftp", "pg", "mysql", "irc", "redis",
-        "tls",
+        "decode", "flows", "http", "http2", "dns", "dns_tcp", "smtp", "imap", "pop3", "ftp", "pg", "mysql", "irc",
+        "redis", "tls",
     ] {
         println!("== fuzz {target} for {seconds} s");
         let max_time = format!("-max_total_time={seconds}");

@@ -1,9 +1,10 @@
 //! Makes the mixed-protocol capture of `cargo xtask bench pcap`: real
 //! servers in the lab (the live tests' own, from pastmon-testbed), loaded by
 //! their benchmark clients at once — redis-benchmark, pgbench (simple and
-//! extended query protocol), mariadb-slap (reads by key), wrk over TLS, and
-//! Python's smtplib, imaplib, poplib and ftplib — while tcpdump records the
-//! mirror port. Needs root.
+//! extended query protocol), mariadb-slap (reads by key), wrk over TLS,
+//! Python's smtplib, imaplib, poplib and ftplib, h2load against h2o (HTTP/2,
+//! ten streams in flight per connection) and gRPC calls (python3-grpcio) —
+//! while tcpdump records the mirror port. Needs root.
 
 use anyhow::{ensure, Result};
 use pastmon_testbed::lab::{is_root, Lab};
@@ -16,7 +17,7 @@ use std::time::Duration;
 pub fn make(out: &Path) -> Result<()> {
     ensure!(is_root(), "the mixed-protocol capture needs root (network namespaces)");
     let out = out.to_str().ok_or_else(|| anyhow::anyhow!("path is not UTF-8"))?;
-    require(&["redis-benchmark", "mariadb-slap", "wrk", "tcpdump", "/usr/bin/python3"]);
+    require(&["redis-benchmark", "mariadb-slap", "wrk", "tcpdump", "/usr/bin/python3", "h2o", "h2load"]);
     let lab = Lab::up("pmmx", 89, "ns");
     let mut servers = Servers::new(&lab);
     servers.redis();
@@ -26,6 +27,8 @@ pub fn make(out: &Path) -> Result<()> {
     servers.smtp_sink();
     servers.dovecot();
     servers.vsftpd();
+    servers.h2o();
+    servers.grpc();
     let ip = lab.server(2);
     let pgbench = pg_bin("pgbench");
     let run = |args: &[&str]| {
@@ -45,6 +48,8 @@ pub fn make(out: &Path) -> Result<()> {
         |args: &[&str]| -> Child { lab.ns("c", args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap() };
     let script = pastmon_testbed::lab::root_dir().join("xtask/mail_load.py");
     let url = "https://".to_owned() + &ip + "/";
+    let h2 = format!("http://{ip}:8080/hello.txt");
+    let grpc = pastmon_testbed::lab::root_dir().join("tests/lab/grpc_lab.py");
     let clients = vec![
         spawn(&["redis-benchmark", "-h", &ip, "-q", "-n", "20000", "-c", "2", "-t", "set,get,incr,lpush"]),
         spawn(&[&pgbench, "-h", &ip, "-U", "postgres", "-S", "-c", "2", "-t", "5000", "postgres"]),
@@ -65,6 +70,8 @@ pub fn make(out: &Path) -> Result<()> {
         spawn(&["wrk", "-t1", "-c1", "-d3s", "-H", "Connection: close", &url]),
         spawn(&["python3", script.to_str().unwrap(), &ip, "1000"]),
         spawn(&["python3", script.to_str().unwrap(), &ip, "1000"]),
+        spawn(&["h2load", "-n", "20000", "-c", "2", "-m", "10", &h2]),
+        spawn(&["/usr/bin/python3", grpc.to_str().unwrap(), "load", &ip, "50051", "5000"]),
     ];
     for mut c in clients {
         let status = c.wait().unwrap();

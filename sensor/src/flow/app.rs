@@ -58,12 +58,21 @@ impl App {
                 chunk.packet = packet;
                 chunk.stream_offset = offset;
                 chunk.len = data.len();
-                parser.parse(dir, data, &mut Events::new(txs, &*facts, namer, chunk));
-                // STARTTLS and the like: another plugin takes the rest.
-                if let Some((idx, plugin)) = parser.handover().and_then(plugins::by_name) {
-                    facts.plugin = plugin.name;
-                    facts.plugin_idx = idx;
-                    *parser = (plugin.new_parser)(Transport::Tcp);
+                let mut ev = Events::new(txs, &*facts, namer, chunk);
+                parser.parse(dir, data, &mut ev);
+                // STARTTLS and the like: another plugin takes the rest,
+                // perhaps from within this chunk.
+                let Some(handover) = parser.handover() else { return };
+                ev.stop_at(handover.from);
+                drop(ev);
+                let Some((idx, plugin)) = plugins::by_name(handover.plugin) else { return };
+                facts.plugin = plugin.name;
+                facts.plugin_idx = idx;
+                *parser = (plugin.new_parser)(Transport::Tcp);
+                if let Some(rest) = data.get(handover.from..).filter(|r| !r.is_empty()) {
+                    chunk.stream_offset += handover.from as u64;
+                    chunk.len = rest.len();
+                    parser.parse(dir, rest, &mut Events::new(txs, &*facts, namer, chunk));
                 }
             }
             Piece::Gap { offset, len, .. } => {

@@ -1,7 +1,8 @@
 //! HTTP/1.x: keep-alive, true pipelining (several requests in one segment),
 //! Content-Length, chunked and close-delimited bodies, 1xx interim responses,
 //! HEAD / 204 / 304 without bodies, Upgrade and CONNECT (the connection then
-//! becomes an opaque tunnel: no more transactions are invented from it).
+//! becomes an opaque tunnel: no more transactions are invented from it;
+//! `Upgrade: h2c` and an HTTP/2 preface hand it to the `http2` plugin).
 //!
 //! Responses pair with requests in order, as HTTP/1.x requires. The parser
 //! buffers only message heads (at most [`MAX_HEAD`] bytes per direction);
@@ -9,7 +10,7 @@
 //! next segment that starts a message; a gap at a message boundary on the
 //! server side consumed a whole response, which is reported lost.
 
-use super::{Parser, Plugin, Transport};
+use super::{Handover, Parser, Plugin, Transport};
 use crate::timing::{Events, MAX_OPEN};
 use crate::transaction::Outcome;
 use crate::Direction;
@@ -256,6 +257,8 @@ struct Head {
     method_connect: bool,
     content_length: Option<u64>,
     chunked: bool,
+    /// `Upgrade: h2c`.
+    upgrade_h2c: bool,
 }
 
 fn parse_head(head: &[u8]) -> Head {
@@ -279,6 +282,9 @@ fn parse_head(head: &[u8]) -> Head {
                 let v = header_value(line);
                 h.chunked = v.len() >= 7 && v[v.len() - 7..].eq_ignore_ascii_case(b"chunked");
             }
+            Some(b'u') if header_is(line, b"upgrade") => {
+                h.upgrade_h2c = header_value(line).eq_ignore_ascii_case(b"h2c")
+            }
             _ => {}
         }
     }
@@ -295,6 +301,9 @@ struct Http {
     /// including after 1xx interim responses).
     in_response: bool,
     status: Option<u16>,
+    /// HTTP/2 from this offset of the last chunk (a preface, or after the
+    /// 101 of `Upgrade: h2c`).
+    to_http2: Option<usize>,
 }
 
 impl Http {
@@ -319,6 +328,12 @@ impl Http {
                         // Lost track of the response (gap, snapshot length): a
                         // new request says it is over.
                         self.end_response(0, ev);
+                    }
+                    if data[i..].starts_with(&super::http2::PREFACE[..14]) {
+                        // Prior knowledge: the preface, not a request.
+                        self.to_http2 = Some(i);
+                        self.tunnel();
+                        break;
                     }
                     let side = &mut self.requests;
                     ev.request_start(i, 0);
@@ -419,6 +434,12 @@ impl Http {
                         continue;
                     }
                     let request = self.pending.pop_front().unwrap_or_default();
+                    if status == 101 && head.upgrade_h2c {
+                        // The request goes on as HTTP/2's stream 1.
+                        self.to_http2 = Some(i);
+                        self.tunnel();
+                        break;
+                    }
                     if status == 101 || (request.connect && (200..300).contains(&status)) {
                         self.end_response(i, ev);
                         self.tunnel();
@@ -526,6 +547,10 @@ impl Parser for Http {
         if dir == Direction::ToClient && closes_response {
             self.end_response(0, ev);
         }
+    }
+
+    fn handover(&self) -> Option<Handover> {
+        self.to_http2.map(|from| Handover { plugin: "http2", from })
     }
 }
 

@@ -2,7 +2,7 @@
 //! only a bounded head of each is kept, and a line may announce a literal
 //! (IMAP `{n}`) whose bytes follow without being scanned for line ends.
 
-use super::Parser;
+use super::{Handover, Parser};
 use crate::timing::Events;
 use crate::Direction;
 
@@ -36,8 +36,8 @@ impl<T: LineProtocol> Parser for T {
 
     fn end(&mut self, _dir: Direction, _ev: &mut Events) {}
 
-    fn handover(&self) -> Option<&'static str> {
-        self.stopped().then_some("tls")
+    fn handover(&self) -> Option<Handover> {
+        self.stopped().then_some(Handover::next_chunk("tls"))
     }
 }
 

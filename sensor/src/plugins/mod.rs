@@ -16,6 +16,7 @@ mod dns;
 mod ftp;
 mod generic;
 mod http;
+mod http2;
 mod imap;
 mod irc;
 mod lines;
@@ -37,10 +38,28 @@ pub trait Parser: Send {
     fn gap(&mut self, dir: Direction, len: usize, ev: &mut Events);
     /// `dir` has ended (FIN): close-delimited messages end here.
     fn end(&mut self, dir: Direction, ev: &mut Events);
-    /// The rest of the connection belongs to another plugin, by name (after
-    /// STARTTLS or an accepted SSL request: "tls"). Asked after each parse.
-    fn handover(&self) -> Option<&'static str> {
+    /// The rest of the connection belongs to another plugin (after STARTTLS
+    /// or an accepted SSL request: "tls"; an HTTP/2 preface or `Upgrade:
+    /// h2c`: "http2"). Asked after each parse.
+    fn handover(&self) -> Option<Handover> {
         None
+    }
+}
+
+/// Another plugin takes a connection over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Handover {
+    /// Its name.
+    pub plugin: &'static str,
+    /// Where it begins in the chunk just parsed; past the end: with the
+    /// next chunk.
+    pub from: usize,
+}
+
+impl Handover {
+    /// From the next chunk on.
+    pub const fn next_chunk(plugin: &'static str) -> Handover {
+        Handover { plugin, from: usize::MAX }
     }
 }
 
@@ -62,8 +81,10 @@ pub struct Plugin {
 }
 
 /// Every plugin, in detection order. The generic TCP plugin comes last: it
-/// takes every TCP flow nothing else claimed.
+/// takes every TCP flow nothing else claimed; HTTP/2 comes before HTTP/1.x,
+/// whose request line its preface resembles.
 pub static PLUGINS: &[&Plugin] = &[
+    &http2::PLUGIN,
     &http::PLUGIN,
     &dns::PLUGIN,
     &smtp::PLUGIN,

@@ -12,7 +12,7 @@
 //! Framing: packets are `length(3, LE) sequence(1) payload`; only the first
 //! `HEAD` bytes of a payload are kept (SQL text for naming, status flags).
 
-use super::{Parser, Plugin, Transport};
+use super::{Handover, Parser, Plugin, Transport};
 use crate::timing::Events;
 use crate::transaction::Outcome;
 use crate::Direction;
@@ -371,8 +371,8 @@ impl Parser for Mysql {
 
     fn end(&mut self, _dir: Direction, _ev: &mut Events) {}
 
-    fn handover(&self) -> Option<&'static str> {
-        (self.phase == Phase::Tls).then_some("tls")
+    fn handover(&self) -> Option<Handover> {
+        (self.phase == Phase::Tls).then_some(Handover::next_chunk("tls"))
     }
 }
 

@@ -6,7 +6,7 @@
 //! an ErrorResponse came. An SSLRequest answered `S` means TLS follows:
 //! the TLS plugin takes the rest of the connection.
 
-use super::{Parser, Plugin, Transport};
+use super::{Handover, Parser, Plugin, Transport};
 use crate::timing::Events;
 use crate::transaction::Outcome;
 use crate::Direction;
@@ -236,7 +236,7 @@ impl Parser for Postgres {
         }
     }
 
-    fn handover(&self) -> Option<&'static str> {
-        (self.phase == Phase::Tls).then_some("tls")
+    fn handover(&self) -> Option<Handover> {
+        (self.phase == Phase::Tls).then_some(Handover::next_chunk("tls"))
     }
 }

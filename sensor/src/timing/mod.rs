@@ -304,6 +304,36 @@ impl<'a> Events<'a> {
         }
     }
 
+    /// The request with `id` ends without (the rest of) its response, with
+    /// `outcome`: HTTP/2's RST_STREAM, or a stream a GOAWAY gives up.
+    pub fn abandon(&mut self, id: u32, outcome: Outcome) {
+        let open = |t: &OpenTx| t.id == id && matches!(t.state, State::Waiting | State::Responding);
+        if let Some(tx) = self.txs.open.iter_mut().find(|t| open(t)) {
+            tx.outcome = outcome;
+            tx.state = State::Done;
+            self.txs.done += 1;
+        }
+    }
+
+    /// After a handover (HTTP/1.1's `Upgrade: h2c`): the request the
+    /// previous plugin left open goes on as `id` of this one, its response
+    /// (the 101 was only the switch) still to come. False when there is none.
+    pub fn continue_as(&mut self, id: u32) -> bool {
+        let open = |t: &&mut OpenTx| matches!(t.state, State::Waiting | State::Responding);
+        let Some(tx) = self.txs.open.iter_mut().rev().find(open) else { return false };
+        tx.id = id;
+        tx.state = State::Waiting;
+        (tx.t_rs0, tx.t_rs1) = (None, None);
+        true
+    }
+
+    /// Chunk bytes from `at` on are not this parser's (another plugin takes
+    /// them over): they are attributed by the next one.
+    pub fn stop_at(&mut self, at: usize) {
+        self.attribute(at);
+        self.chunk.len = self.chunk.len.min(at);
+    }
+
     /// Attributes chunk bytes `[cursor, upto)` to the current transaction of
     /// the chunk's direction.
     fn attribute(&mut self, upto: usize) {

@@ -2,6 +2,8 @@
 //! running the engine on one, and reading the oracle tables.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod conversation;
+
 use pastmon::aggregate::AggregateConfig;
 use pastmon::capture::CaptureFile;
 use pastmon::flow::FlowConfig;

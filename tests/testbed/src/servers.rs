@@ -201,6 +201,33 @@ impl Servers {
         wait_until("vsftpd", Duration::from_secs(10), || self.listening(21));
     }
 
+    /// h2o, HTTP/1.1 and HTTP/2 without TLS on port 8080 (prior knowledge
+    /// and `Upgrade: h2c`), serving `hello.txt`.
+    pub fn h2o(&mut self) {
+        let (d, root) = (self.folder("h2o"), self.folder("h2o-root"));
+        std::fs::write(format!("{root}/hello.txt"), "hello h2\n").unwrap();
+        std::fs::write(
+            format!("{d}/h2o.conf"),
+            format!(
+                "listen:\n  host: {}\n  port: 8080\nerror-log: {d}/error.log\n\
+                 hosts:\n  default:\n    paths:\n      /:\n        file.dir: {root}\n",
+                self.ip
+            ),
+        )
+        .unwrap();
+        self.spawn(&d, &format!("h2o -c {d}/h2o.conf"));
+        wait_until("h2o", Duration::from_secs(10), || self.listening(8080));
+    }
+
+    /// tests/lab/grpc_lab.py's gRPC server on port 50051 (Debian's
+    /// python3-grpcio, so Debian's python).
+    pub fn grpc(&mut self) {
+        let d = self.folder("grpc");
+        let script = crate::lab::root_dir().join("tests/lab/grpc_lab.py");
+        self.spawn(&d, &format!("/usr/bin/python3 {} serve {} 50051", script.display(), self.ip));
+        wait_until("the gRPC server", Duration::from_secs(20), || self.listening(50051));
+    }
+
     fn listening(&self, port: u16) -> bool {
         let out = self.cmd(&["ss", "-Htln", &format!("sport = :{port}")]).output().unwrap();
         !out.stdout.is_empty()
@@ -253,6 +280,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("tcpdump", "tcpdump"),
     ("tc", "iproute2"),
     ("/usr/bin/python3", "python3"),
+    ("h2o", "h2o"),
+    ("h2load", "nghttp2-client"),
 ];
 
 /// Fails the test when a program it needs is missing, naming its package.
