@@ -3,7 +3,8 @@
 //! a smoke test share it.
 //!
 //! Input of [`run_conversation`]: byte 0 picks the server port (HTTP, DNS,
-//! SMTP, IMAP, PostgreSQL, Redis, POP3, FTP, generic TCP, HTTP/2) and TCP or UDP;
+//! SMTP, IMAP, PostgreSQL, Redis, POP3, FTP, generic TCP, HTTP/2, memcached)
+//! and TCP or UDP;
 //! then, as for [`run_conversation_on`], records of `[h, flags, seq_delta:2,
 //! ack_delta:2, window, len, payload...]`: `h` bit 0 is the direction, the
 //! rest advances the clock.
@@ -14,7 +15,7 @@ use crate::rules::{Namer, Rules};
 use crate::transaction::Transaction;
 use std::sync::{Arc, OnceLock};
 
-const PORTS: [u16; 11] = [80, 53, 25, 143, 5432, 6379, 110, 21, 8080, 9999, 50051];
+const PORTS: [u16; 12] = [80, 53, 25, 143, 5432, 6379, 110, 21, 8080, 9999, 50051, 11211];
 
 pub fn run_conversation(data: &[u8]) {
     let Some((&first, rest)) = data.split_first() else { return };
@@ -91,7 +92,7 @@ mod tests {
     /// conversations, some seeded with real protocol bytes.
     #[test]
     fn random_conversations_never_panic() {
-        let seeds: [&[u8]; 14] = [
+        let seeds: [&[u8]; 16] = [
             b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\n",
             b"*2\r\n%1\r\n+a\r\n:1\r\n$-1\r\n-ERR x\r\n$3\r\nabc\r\n",
             b"\x00\x00\x00\x08\x04\xd2\x16\x2fQ\x00\x00\x00\x0dSELECT 1\x00P\x00\x00\x00\x08\x00x\x00S\x00\x00\x00\x04",
@@ -108,6 +109,9 @@ mod tests {
             // the server's HEADERS, DATA, RST_STREAM and GOAWAY.
             b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x16\x01\x05\x00\x00\x00\x01\x82\x86\x44\x8c\xf1\xe3\xc2\xe5\xf2\x3a\x6b\xa0\xab\x90\xf4\xff\x41\x03abc\xbe",
             b"\x00\x00\x01\x01\x04\x00\x00\x00\x01\x88\x00\x00\x02\x00\x01\x00\x00\x00\x01ok\x00\x00\x04\x03\x00\x00\x00\x00\x03\x00\x00\x00\x08\x00\x00\x08\x07\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00",
+            // memcached: text with a value and noreply, meta quiet, binary.
+            b"set a 0 0 5\r\nhello\r\nget a b\r\nmg k v q\r\nmn\r\ndelete a noreply\r\n",
+            b"STORED\r\nVALUE a 0 5\r\nhello\r\nEND\r\nVA 2\r\nhi\r\nMN\r\n\x81\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x02\x00\x00\x00\x07\x00\x00\x00\x00\x00\x00\x00\x00ok",
         ];
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         let mut rand = || {

@@ -485,3 +485,90 @@ fn postgres_refused_login_is_an_error_not_unfinished() {
     let txs = c.finish(); // the server closes
     assert_eq!(summary(&txs), vec![answered("PG_STARTUP", Outcome::Error, 4.0, 4.0)]);
 }
+
+#[test]
+fn memcached_text_pipelining_noreply_and_misses() {
+    let mut c = Conv::open(11211);
+    // set (its value split across segments), a noreply set (not a
+    // transaction), a get of two keys (one hit), a miss, an incr of a
+    // missing key, a bad command.
+    c.client(20, b"set a 0 0 5\r\nhel");
+    c.client(21, b"lo\r\nset b 0 0 1 noreply\r\nx\r\nget a zz\r\nget nope\r\nincr n 1\r\nbogus\r\n");
+    c.server(25, b"STORED\r\nVALUE a 0 5\r\nhello\r\nEND\r\n");
+    c.server(27, b"END\r\nNOT_FOUND\r\n");
+    c.server(30, b"ERROR\r\n");
+    // Meta commands: a quiet get that misses (no answer) and one that hits,
+    // then mn ends the batch; a stats listing.
+    c.client(40, b"mg q1 v q\r\nmg q2 v q\r\nmn\r\nstats\r\n");
+    c.server(42, b"VA 2\r\nhi\r\nMN\r\nSTAT pid 1\r\nSTAT uptime 2\r\n");
+    c.server(45, b"END\r\n");
+    let txs = c.finish();
+    assert_eq!(
+        summary(&txs),
+        vec![
+            answered("MEMCACHED_SET", Outcome::Ok, 5.0, 5.0),
+            answered("MEMCACHED_GET", Outcome::Ok, 4.0, 4.0),
+            answered("MEMCACHED_GET", Outcome::No, 6.0, 6.0),
+            answered("MEMCACHED_INCR", Outcome::No, 6.0, 6.0),
+            answered("MEMCACHED_BOGUS", Outcome::Bad, 9.0, 9.0),
+            answered("MEMCACHED_MN", Outcome::Ok, 2.0, 2.0),
+            answered("MEMCACHED_STATS", Outcome::Ok, 2.0, 5.0),
+        ]
+    );
+}
+
+/// A binary memcached message: magic, opcode, key, extras and value.
+fn memcached_binary(
+    magic: u8,
+    opcode: u8,
+    status: u16,
+    opaque: u32,
+    key: &[u8],
+    extras: &[u8],
+    value: &[u8],
+) -> Vec<u8> {
+    let mut m = vec![magic, opcode];
+    m.extend((key.len() as u16).to_be_bytes());
+    m.extend([extras.len() as u8, 0]);
+    m.extend(status.to_be_bytes());
+    m.extend(((extras.len() + key.len() + value.len()) as u32).to_be_bytes());
+    m.extend(opaque.to_be_bytes());
+    m.extend([0; 8]);
+    m.extend(extras);
+    m.extend(key);
+    m.extend(value);
+    m
+}
+
+#[test]
+fn memcached_binary_pairs_by_opaque_and_settles_quiet_requests() {
+    let mut c = Conv::open(11211);
+    let (rq, rs) = (
+        |op, opaque, key: &[u8], extras: &[u8], value: &[u8]| memcached_binary(0x80, op, 0, opaque, key, extras, value),
+        |op, status, opaque, key: &[u8], value: &[u8]| memcached_binary(0x81, op, status, opaque, key, &[], value),
+    );
+    // SET, then GETQ of a missing key (quiet: no answer), GETKQ of a present
+    // one (answered), NOOP (ends the batch), GET of a missing key.
+    let set = rq(0x01, 1, b"k", &[0; 8], b"v");
+    c.client(
+        20,
+        &[set, rq(0x09, 2, b"gone", &[], b""), rq(0x0d, 3, b"k", &[], b""), rq(0x0a, 4, b"", &[], b"")].concat(),
+    );
+    c.server(23, &[rs(0x01, 0, 1, b"", b""), rs(0x0d, 0, 3, b"k", b"v"), rs(0x0a, 0, 4, b"", b"")].concat());
+    c.client(30, &rq(0x00, 5, b"nope", &[], b""));
+    c.server(32, &rs(0x00, 1, 5, b"", b"Not found"));
+    // STAT: one message per statistic, then one without a key.
+    c.client(40, &rq(0x10, 6, b"", &[], b""));
+    c.server(41, &[rs(0x10, 0, 6, b"pid", b"1"), rs(0x10, 0, 6, b"uptime", b"2")].concat());
+    c.server(44, &rs(0x10, 0, 6, b"", b""));
+    let txs = c.finish();
+    assert_eq!(
+        summary(&txs),
+        vec![
+            answered("MEMCACHED_SET", Outcome::Ok, 3.0, 3.0),
+            answered("MEMCACHED_NOOP", Outcome::Ok, 3.0, 3.0),
+            answered("MEMCACHED_GET", Outcome::No, 2.0, 2.0),
+            answered("MEMCACHED_STATS", Outcome::Ok, 1.0, 4.0),
+        ]
+    );
+}

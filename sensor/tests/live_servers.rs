@@ -352,3 +352,59 @@ fn http2_and_grpc_are_timed_per_stream() {
         }
     }
 }
+
+/// memcached with libmemcached's clients: memccp, memccat and memcrm in the
+/// text and the binary protocol, and memcslap's load. Truth: the server's
+/// own statistics (memcstat, itself one `stats` request at the end).
+#[test]
+#[ignore = "needs root (network namespaces): cargo xtask test runs it"]
+fn memcached_is_timed_by_command_against_its_own_statistics() {
+    require_root("live memcached test");
+    require(&["memcached", "memcslap"]);
+    let lab = Lab::up("pmmc", 93, "ns");
+    let mut servers = Servers::new(&lab);
+    servers.memcached();
+    let ip = lab.server(2);
+    let watch = Watch::start(&lab, &servers.dir.join("capture"), &[11211]);
+    let server = format!("--servers={ip}:11211");
+    let file = servers.dir.join("greeting");
+    std::fs::write(&file, "hello memcached\n").unwrap();
+    let run = |args: &[&str]| client(&lab, &[args, &[&server]].concat());
+    for binary in [false, true] {
+        let protocol: &[&str] = if binary { &["--binary"] } else { &[] };
+        let with = |tool: &str, args: &[&str]| run(&[&[tool][..], protocol, args].concat());
+        with("memccp", &[file.to_str().unwrap()]);
+        for _ in 0..3 {
+            assert_eq!(with("memccat", &["greeting"]).trim_end(), "hello memcached");
+        }
+        with("memccat", &["missing"]);
+        with("memcrm", &["greeting"]);
+        with("memcrm", &["greeting"]);
+    }
+    let out = run(&["memcslap", "--concurrency=2", "--execute-number=200", "--test=get"]);
+    assert!(!out.contains("rror"), "{out}");
+    let stats = run(&["memcstat"]);
+    let (live, replay) = watch.stop();
+
+    let stat = |name: &str| -> usize {
+        stats
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(name)?.strip_prefix(": ")?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} not in memcstat's\n{stats}"))
+    };
+    let want: Tally = [
+        (s("memcached", "MEMCACHED_SET", "ok"), stat("cmd_set")),
+        (s("memcached", "MEMCACHED_GET", "ok"), stat("get_hits")),
+        (s("memcached", "MEMCACHED_GET", "no"), stat("get_misses")),
+        (s("memcached", "MEMCACHED_DELETE", "ok"), stat("delete_hits")),
+        (s("memcached", "MEMCACHED_DELETE", "no"), stat("delete_misses")),
+        (s("memcached", "MEMCACHED_STATS", "ok"), 1),
+        // memcslap asks the server's version before its load.
+        (s("memcached", "MEMCACHED_VERSION", "ok"), 1),
+    ]
+    .into_iter()
+    .filter(|(_, n)| *n > 0)
+    .collect();
+    assert_tally(&tally(&live), &want, "live");
+    assert_tally(&tally(&replay), &want, "replayed capture");
+}

@@ -3,7 +3,8 @@
 //! their benchmark clients at once — redis-benchmark, pgbench (simple and
 //! extended query protocol), mariadb-slap (reads by key), wrk over TLS,
 //! Python's smtplib, imaplib, poplib and ftplib, h2load against h2o (HTTP/2,
-//! ten streams in flight per connection) and gRPC calls (python3-grpcio) —
+//! ten streams in flight per connection), gRPC calls (python3-grpcio) and
+//! memcslap (memcached, text and binary) —
 //! while tcpdump records the mirror port. Needs root.
 
 use anyhow::{ensure, Result};
@@ -17,7 +18,7 @@ use std::time::Duration;
 pub fn make(out: &Path) -> Result<()> {
     ensure!(is_root(), "the mixed-protocol capture needs root (network namespaces)");
     let out = out.to_str().ok_or_else(|| anyhow::anyhow!("path is not UTF-8"))?;
-    require(&["redis-benchmark", "mariadb-slap", "wrk", "tcpdump", "/usr/bin/python3", "h2o", "h2load"]);
+    require(&["redis-benchmark", "mariadb-slap", "wrk", "tcpdump", "/usr/bin/python3", "h2o", "h2load", "memcslap"]);
     let lab = Lab::up("pmmx", 89, "ns");
     let mut servers = Servers::new(&lab);
     servers.redis();
@@ -29,6 +30,7 @@ pub fn make(out: &Path) -> Result<()> {
     servers.vsftpd();
     servers.h2o();
     servers.grpc();
+    servers.memcached();
     let ip = lab.server(2);
     let pgbench = pg_bin("pgbench");
     let run = |args: &[&str]| {
@@ -50,6 +52,7 @@ pub fn make(out: &Path) -> Result<()> {
     let url = "https://".to_owned() + &ip + "/";
     let h2 = format!("http://{ip}:8080/hello.txt");
     let grpc = pastmon_testbed::lab::root_dir().join("tests/lab/grpc_lab.py");
+    let memcached = format!("--servers={ip}:11211");
     let clients = vec![
         spawn(&["redis-benchmark", "-h", &ip, "-q", "-n", "20000", "-c", "2", "-t", "set,get,incr,lpush"]),
         spawn(&[&pgbench, "-h", &ip, "-U", "postgres", "-S", "-c", "2", "-t", "5000", "postgres"]),
@@ -72,6 +75,8 @@ pub fn make(out: &Path) -> Result<()> {
         spawn(&["python3", script.to_str().unwrap(), &ip, "1000"]),
         spawn(&["h2load", "-n", "20000", "-c", "2", "-m", "10", &h2]),
         spawn(&["/usr/bin/python3", grpc.to_str().unwrap(), "load", &ip, "50051", "5000"]),
+        spawn(&["memcslap", &memcached, "--concurrency=2", "--execute-number=10000", "--test=get"]),
+        spawn(&["memcslap", &memcached, "--binary", "--concurrency=2", "--execute-number=5000", "--test=set"]),
     ];
     for mut c in clients {
         let status = c.wait().unwrap();

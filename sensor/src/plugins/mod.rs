@@ -20,6 +20,7 @@ mod http2;
 mod imap;
 mod irc;
 mod lines;
+mod memcached;
 mod mysql;
 mod pop3;
 mod postgres;
@@ -95,6 +96,7 @@ pub static PLUGINS: &[&Plugin] = &[
     &mysql::PLUGIN,
     &irc::PLUGIN,
     &redis::PLUGIN,
+    &memcached::PLUGIN,
     &tls::PLUGIN,
     &generic::PLUGIN,
 ];

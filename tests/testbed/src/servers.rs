@@ -219,6 +219,13 @@ impl Servers {
         wait_until("h2o", Duration::from_secs(10), || self.listening(8080));
     }
 
+    /// memcached on port 11211, text and binary protocols.
+    pub fn memcached(&mut self) {
+        let d = self.folder("memcached");
+        self.spawn(&d, &format!("memcached -l {} -p 11211 -U 0 -u nobody", self.ip));
+        wait_until("memcached", Duration::from_secs(10), || self.listening(11211));
+    }
+
     /// tests/lab/grpc_lab.py's gRPC server on port 50051 (Debian's
     /// python3-grpcio, so Debian's python).
     pub fn grpc(&mut self) {
@@ -281,6 +288,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("tc", "iproute2"),
     ("/usr/bin/python3", "python3"),
     ("h2o", "h2o"),
+    ("memcached", "memcached"),
+    ("memcslap", "libmemcached-tools"),
     ("h2load", "nghttp2-client"),
 ];
 
