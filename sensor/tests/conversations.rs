@@ -572,3 +572,95 @@ fn memcached_binary_pairs_by_opaque_and_settles_quiet_requests() {
         ]
     );
 }
+
+/// An MQTT control packet: type and flags, then the rest (its length
+/// written as MQTT's variable byte integer).
+fn mqtt(kind: u8, flags: u8, rest: &[u8]) -> Vec<u8> {
+    let mut p = vec![kind << 4 | flags];
+    let mut len = rest.len();
+    loop {
+        let byte = (len % 128) as u8;
+        len /= 128;
+        p.push(if len > 0 { byte | 0x80 } else { byte });
+        if len == 0 {
+            break;
+        }
+    }
+    p.extend(rest);
+    p
+}
+
+fn mqtt_string(s: &str) -> Vec<u8> {
+    [(s.len() as u16).to_be_bytes().to_vec(), s.as_bytes().to_vec()].concat()
+}
+
+#[test]
+fn mqtt_pairs_acknowledgements_by_packet_id_and_skips_qos_0() {
+    let mut c = Conv::open(1883);
+    let connect = [mqtt_string("MQTT"), vec![4, 2, 0, 60], mqtt_string("lab")].concat();
+    c.client(20, &mqtt(1, 0, &connect));
+    c.server(22, &mqtt(2, 0, &[0, 0]));
+    // QoS 0 (no transaction), QoS 1 id 1, QoS 2 id 2 with a 300-byte payload.
+    let publish = |topic: &str, id: Option<u16>, body: &[u8]| {
+        [mqtt_string(topic), id.map(|i| i.to_be_bytes().to_vec()).unwrap_or_default(), body.to_vec()].concat()
+    };
+    c.client(
+        30,
+        &[mqtt(3, 0, &publish("sensors/t", None, b"20")), mqtt(3, 2, &publish("sensors/t", Some(1), b"21"))].concat(),
+    );
+    c.client(31, &mqtt(3, 4, &publish("alerts/fire", Some(2), &[7; 300])));
+    c.server(33, &mqtt(4, 0, &1u16.to_be_bytes()));
+    c.server(35, &mqtt(5, 0, &2u16.to_be_bytes()));
+    c.client(36, &mqtt(6, 2, &2u16.to_be_bytes())); // PUBREL
+    c.server(40, &mqtt(7, 0, &2u16.to_be_bytes()));
+    // SUBSCRIBE id 3 to two filters, one refused (0x80); the broker's own
+    // PUBLISH to the client (QoS 1) and the client's PUBACK are no
+    // transaction; PINGREQ.
+    let subscribe =
+        [3u16.to_be_bytes().to_vec(), mqtt_string("cmd/#"), vec![1], mqtt_string("secret/#"), vec![1]].concat();
+    c.client(50, &mqtt(8, 2, &subscribe));
+    c.server(51, &mqtt(9, 0, &[0, 3, 1, 0x80]));
+    c.server(55, &mqtt(3, 2, &publish("cmd/go", Some(9), b"now")));
+    c.client(56, &mqtt(4, 0, &9u16.to_be_bytes()));
+    c.client(60, &mqtt(12, 0, b""));
+    c.server(61, &mqtt(13, 0, b""));
+    c.client(70, &mqtt(14, 0, b""));
+    let txs = c.finish();
+    assert_eq!(
+        summary(&txs),
+        vec![
+            answered("MQTT_CONNECT", Outcome::Ok, 2.0, 2.0),
+            answered("MQTT_PUBLISH_sensors", Outcome::Ok, 3.0, 3.0),
+            answered("MQTT_PUBLISH_alerts", Outcome::Ok, 4.0, 9.0),
+            answered("MQTT_SUBSCRIBE_cmd", Outcome::Error, 1.0, 1.0),
+            answered("MQTT_PINGREQ", Outcome::Ok, 1.0, 1.0),
+        ]
+    );
+}
+
+#[test]
+fn mqtt_5_properties_and_reason_codes() {
+    let mut c = Conv::open(1883);
+    // Level 5, no CONNECT properties (a zero length), client id.
+    let connect = [mqtt_string("MQTT"), vec![5, 2, 0, 60, 0], mqtt_string("lab")].concat();
+    c.client(20, &mqtt(1, 0, &connect));
+    c.server(21, &mqtt(2, 0, &[0, 0, 0]));
+    // PUBLISH QoS 1 with a property (payload format indicator); PUBACK
+    // with reason 0x87 (not authorized).
+    let publish = [mqtt_string("ops/x"), 5u16.to_be_bytes().to_vec(), vec![2, 0x01, 1], b"hi".to_vec()].concat();
+    c.client(30, &mqtt(3, 2, &publish));
+    c.server(32, &mqtt(4, 0, &[0, 5, 0x87, 0]));
+    // SUBSCRIBE with a subscription identifier property; SUBACK granted QoS 1.
+    let subscribe = [6u16.to_be_bytes().to_vec(), vec![2, 0x0b, 7], mqtt_string("ops/#"), vec![1]].concat();
+    c.client(40, &mqtt(8, 2, &subscribe));
+    c.server(43, &mqtt(9, 0, &[0, 6, 0, 1]));
+    let txs = c.finish();
+    assert_eq!(
+        summary(&txs),
+        vec![
+            answered("MQTT_CONNECT", Outcome::Ok, 1.0, 1.0),
+            answered("MQTT_PUBLISH_ops", Outcome::Error, 2.0, 2.0),
+            answered("MQTT_SUBSCRIBE_ops", Outcome::Ok, 3.0, 3.0),
+        ]
+    );
+}

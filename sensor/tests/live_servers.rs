@@ -408,3 +408,49 @@ fn memcached_is_timed_by_command_against_its_own_statistics() {
     assert_tally(&tally(&live), &want, "live");
     assert_tally(&tally(&replay), &want, "replayed capture");
 }
+
+/// MQTT: mosquitto with mosquitto_pub at QoS 0, 1 and 2 (MQTT 3.1.1 and
+/// 5) and two mosquitto_sub, one receiving a message, one idle long enough
+/// to ping. Truth: the broker's log of every packet it received.
+#[test]
+#[ignore = "needs root (network namespaces): cargo xtask test runs it"]
+fn mqtt_is_timed_by_packet_against_the_brokers_log() {
+    require_root("live MQTT test");
+    require(&["mosquitto", "mosquitto_pub"]);
+    let lab = Lab::up("pmmq", 94, "ns");
+    let mut servers = Servers::new(&lab);
+    let log = servers.mosquitto();
+    let ip = lab.server(2);
+    let watch = Watch::start(&lab, &servers.dir.join("capture"), &[1883]);
+    let sub = |args: &[&str]| lab.ns("c", &[&["mosquitto_sub", "-h", &ip, "-q", "1"], args].concat()).output().unwrap();
+    std::thread::scope(|s| {
+        // Exits after one message; the other after 7 s idle, keep-alive 5 s.
+        let first = s.spawn(|| sub(&["-t", "lab/#", "-C", "1", "-V", "mqttv5"]));
+        let idle = s.spawn(|| sub(&["-t", "lab/idle", "-W", "7", "-k", "5"]));
+        std::thread::sleep(Duration::from_millis(500));
+        for (qos, version, times) in [("0", "mqttv311", 2), ("1", "mqttv311", 3), ("2", "mqttv5", 2)] {
+            for _ in 0..times {
+                client(&lab, &["mosquitto_pub", "-h", &ip, "-t", "lab/t", "-m", "hello", "-q", qos, "-V", version]);
+            }
+        }
+        assert_eq!(String::from_utf8_lossy(&first.join().unwrap().stdout), "hello\n");
+        idle.join().unwrap();
+    });
+    let (live, replay) = watch.stop();
+
+    let log = std::fs::read_to_string(log).unwrap();
+    let count = |needle: &str| log.lines().filter(|l| l.contains(needle)).count();
+    let publishes = log.lines().filter(|l| l.contains("Received PUBLISH from") && !l.contains(", q0,")).count();
+    assert_eq!(publishes, 5, "{log}");
+    let want: Tally = [
+        (s("mqtt", "MQTT_CONNECT", "ok"), count("New client connected")),
+        (s("mqtt", "MQTT_PUBLISH_lab", "ok"), publishes),
+        (s("mqtt", "MQTT_SUBSCRIBE_lab", "ok"), count("Received SUBSCRIBE from")),
+        (s("mqtt", "MQTT_PINGREQ", "ok"), count("Received PINGREQ from")),
+    ]
+    .into_iter()
+    .collect();
+    assert!(want.values().all(|n| *n > 0), "{want:?}\n{log}");
+    assert_tally(&tally(&live), &want, "live");
+    assert_tally(&tally(&replay), &want, "replayed capture");
+}

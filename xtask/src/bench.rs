@@ -104,7 +104,7 @@ pub fn pcap(rest: &[&str]) -> Result<()> {
 }
 
 /// The protocols of the mixed capture and their servers' ports.
-const MIXED: [(&str, u16); 11] = [
+const MIXED: [(&str, u16); 12] = [
     ("redis", 6379),
     ("postgresql", 5432),
     ("mysql", 3306),
@@ -116,6 +116,7 @@ const MIXED: [(&str, u16); 11] = [
     ("http2", 8080),
     ("grpc", 50051),
     ("memcached", 11211),
+    ("mqtt", 1883),
 ];
 
 /// Per-protocol throughput on the mixed capture; `http` is (packets,

@@ -3,8 +3,9 @@
 //! their benchmark clients at once — redis-benchmark, pgbench (simple and
 //! extended query protocol), mariadb-slap (reads by key), wrk over TLS,
 //! Python's smtplib, imaplib, poplib and ftplib, h2load against h2o (HTTP/2,
-//! ten streams in flight per connection), gRPC calls (python3-grpcio) and
-//! memcslap (memcached, text and binary) —
+//! ten streams in flight per connection), gRPC calls (python3-grpcio),
+//! memcslap (memcached, text and binary) and mosquitto_pub (MQTT, QoS 1 and
+//! 2 on one connection each) —
 //! while tcpdump records the mirror port. Needs root.
 
 use anyhow::{ensure, Result};
@@ -18,7 +19,17 @@ use std::time::Duration;
 pub fn make(out: &Path) -> Result<()> {
     ensure!(is_root(), "the mixed-protocol capture needs root (network namespaces)");
     let out = out.to_str().ok_or_else(|| anyhow::anyhow!("path is not UTF-8"))?;
-    require(&["redis-benchmark", "mariadb-slap", "wrk", "tcpdump", "/usr/bin/python3", "h2o", "h2load", "memcslap"]);
+    require(&[
+        "redis-benchmark",
+        "mariadb-slap",
+        "wrk",
+        "tcpdump",
+        "/usr/bin/python3",
+        "h2o",
+        "h2load",
+        "memcslap",
+        "mosquitto",
+    ]);
     let lab = Lab::up("pmmx", 89, "ns");
     let mut servers = Servers::new(&lab);
     servers.redis();
@@ -31,6 +42,7 @@ pub fn make(out: &Path) -> Result<()> {
     servers.h2o();
     servers.grpc();
     servers.memcached();
+    servers.mosquitto();
     let ip = lab.server(2);
     let pgbench = pg_bin("pgbench");
     let run = |args: &[&str]| {
@@ -77,6 +89,8 @@ pub fn make(out: &Path) -> Result<()> {
         spawn(&["/usr/bin/python3", grpc.to_str().unwrap(), "load", &ip, "50051", "5000"]),
         spawn(&["memcslap", &memcached, "--concurrency=2", "--execute-number=10000", "--test=get"]),
         spawn(&["memcslap", &memcached, "--binary", "--concurrency=2", "--execute-number=5000", "--test=set"]),
+        spawn(&["sh", "-c", &format!("seq 5000 | mosquitto_pub -h {ip} -t bench/q1 -q 1 -l")]),
+        spawn(&["sh", "-c", &format!("seq 2000 | mosquitto_pub -h {ip} -t bench/q2 -q 2 -l -V mqttv5")]),
     ];
     for mut c in clients {
         let status = c.wait().unwrap();

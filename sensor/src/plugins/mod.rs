@@ -21,6 +21,7 @@ mod imap;
 mod irc;
 mod lines;
 mod memcached;
+mod mqtt;
 mod mysql;
 mod pop3;
 mod postgres;
@@ -97,6 +98,7 @@ pub static PLUGINS: &[&Plugin] = &[
     &irc::PLUGIN,
     &redis::PLUGIN,
     &memcached::PLUGIN,
+    &mqtt::PLUGIN,
     &tls::PLUGIN,
     &generic::PLUGIN,
 ];

@@ -226,6 +226,24 @@ impl Servers {
         wait_until("memcached", Duration::from_secs(10), || self.listening(11211));
     }
 
+    /// mosquitto on port 1883, anonymous, logging every packet it receives
+    /// to `mosquitto/log` (the truth of the MQTT test).
+    pub fn mosquitto(&mut self) -> PathBuf {
+        let d = self.folder("mosquitto");
+        run(Command::new("chmod").args(["0777", &d]));
+        std::fs::write(
+            format!("{d}/mosquitto.conf"),
+            format!(
+                "listener 1883 {}\nallow_anonymous true\nlog_type all\nlog_dest file {d}/log\npersistence false\n",
+                self.ip
+            ),
+        )
+        .unwrap();
+        self.spawn(&d, &format!("mosquitto -c {d}/mosquitto.conf"));
+        wait_until("mosquitto", Duration::from_secs(10), || self.listening(1883));
+        Path::new(&d).join("log")
+    }
+
     /// tests/lab/grpc_lab.py's gRPC server on port 50051 (Debian's
     /// python3-grpcio, so Debian's python).
     pub fn grpc(&mut self) {
@@ -290,6 +308,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("h2o", "h2o"),
     ("memcached", "memcached"),
     ("memcslap", "libmemcached-tools"),
+    ("mosquitto", "mosquitto"),
+    ("mosquitto_pub", "mosquitto-clients"),
     ("h2load", "nghttp2-client"),
 ];
 
