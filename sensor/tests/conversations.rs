@@ -624,6 +624,8 @@ fn mqtt_pairs_acknowledgements_by_packet_id_and_skips_qos_0() {
     c.client(56, &mqtt(4, 0, &9u16.to_be_bytes()));
     c.client(60, &mqtt(12, 0, b""));
     c.server(61, &mqtt(13, 0, b""));
+    c.client(65, &mqtt(10, 2, &[4u16.to_be_bytes().to_vec(), mqtt_string("cmd/#")].concat()));
+    c.server(67, &mqtt(11, 0, &4u16.to_be_bytes()));
     c.client(70, &mqtt(14, 0, b""));
     let txs = c.finish();
     assert_eq!(
@@ -634,6 +636,7 @@ fn mqtt_pairs_acknowledgements_by_packet_id_and_skips_qos_0() {
             answered("MQTT_PUBLISH_alerts", Outcome::Ok, 4.0, 9.0),
             answered("MQTT_SUBSCRIBE_cmd", Outcome::Error, 1.0, 1.0),
             answered("MQTT_PINGREQ", Outcome::Ok, 1.0, 1.0),
+            answered("MQTT_UNSUBSCRIBE_cmd", Outcome::Ok, 2.0, 2.0),
         ]
     );
 }
@@ -654,6 +657,12 @@ fn mqtt_5_properties_and_reason_codes() {
     let subscribe = [6u16.to_be_bytes().to_vec(), vec![2, 0x0b, 7], mqtt_string("ops/#"), vec![1]].concat();
     c.client(40, &mqtt(8, 2, &subscribe));
     c.server(43, &mqtt(9, 0, &[0, 6, 0, 1]));
+    // UNSUBSCRIBE; UNSUBACK with reason 0x11 (no such subscription: not a
+    // failure) and then one refused (0x87).
+    c.client(50, &mqtt(10, 2, &[7u16.to_be_bytes().to_vec(), vec![0], mqtt_string("ops/#")].concat()));
+    c.server(51, &mqtt(11, 0, &[0, 7, 0, 0x11]));
+    c.client(60, &mqtt(10, 2, &[8u16.to_be_bytes().to_vec(), vec![0], mqtt_string("root/#")].concat()));
+    c.server(64, &mqtt(11, 0, &[0, 8, 0, 0x87]));
     let txs = c.finish();
     assert_eq!(
         summary(&txs),
@@ -661,6 +670,8 @@ fn mqtt_5_properties_and_reason_codes() {
             answered("MQTT_CONNECT", Outcome::Ok, 1.0, 1.0),
             answered("MQTT_PUBLISH_ops", Outcome::Error, 2.0, 2.0),
             answered("MQTT_SUBSCRIBE_ops", Outcome::Ok, 3.0, 3.0),
+            answered("MQTT_UNSUBSCRIBE_ops", Outcome::Ok, 1.0, 1.0),
+            answered("MQTT_UNSUBSCRIBE_root", Outcome::Error, 4.0, 4.0),
         ]
     );
 }
