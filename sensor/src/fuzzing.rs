@@ -4,7 +4,7 @@
 //!
 //! Input of [`run_conversation`]: byte 0 picks the server port (HTTP, DNS,
 //! SMTP, IMAP, PostgreSQL, Redis, POP3, FTP, generic TCP, HTTP/2, memcached,
-//! MQTT) and TCP or UDP;
+//! MQTT, AMQP) and TCP or UDP;
 //! then, as for [`run_conversation_on`], records of `[h, flags, seq_delta:2,
 //! ack_delta:2, window, len, payload...]`: `h` bit 0 is the direction, the
 //! rest advances the clock.
@@ -15,7 +15,7 @@ use crate::rules::{Namer, Rules};
 use crate::transaction::Transaction;
 use std::sync::{Arc, OnceLock};
 
-const PORTS: [u16; 13] = [80, 53, 25, 143, 5432, 6379, 110, 21, 8080, 9999, 50051, 11211, 1883];
+const PORTS: [u16; 14] = [80, 53, 25, 143, 5432, 6379, 110, 21, 8080, 9999, 50051, 11211, 1883, 5672];
 
 pub fn run_conversation(data: &[u8]) {
     let Some((&first, rest)) = data.split_first() else { return };
@@ -92,7 +92,7 @@ mod tests {
     /// conversations, some seeded with real protocol bytes.
     #[test]
     fn random_conversations_never_panic() {
-        let seeds: [&[u8]; 18] = [
+        let seeds: [&[u8]; 20] = [
             b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\n",
             b"*2\r\n%1\r\n+a\r\n:1\r\n$-1\r\n-ERR x\r\n$3\r\nabc\r\n",
             b"\x00\x00\x00\x08\x04\xd2\x16\x2fQ\x00\x00\x00\x0dSELECT 1\x00P\x00\x00\x00\x08\x00x\x00S\x00\x00\x00\x04",
@@ -116,6 +116,10 @@ mod tests {
             // broker's CONNACK, PUBACK with a reason, SUBACK.
             b"\x10\x10\x00\x04MQTT\x05\x02\x00\x3c\x00\x00\x03lab\x32\x0c\x00\x03a/b\x00\x01\x02\x01\x01hi\x82\x0a\x00\x02\x02\x0b\x07\x00\x02a/\x01",
             b"\x20\x03\x00\x00\x00\x40\x04\x00\x01\x87\x00\x90\x04\x00\x02\x00\x01\x50\x02\x00\x01\x70\x02\x00\x01",
+            // AMQP: the protocol header, queue.declare, confirm.select, a
+            // publish with its content; the broker's declare-ok, ack, close.
+            b"AMQP\x00\x00\x09\x01\x01\x00\x01\x00\x00\x00\x0e\x00\x32\x00\x0a\x00\x00\x04jobs\x00\x00\x00\x00\x00\xce\x01\x00\x01\x00\x00\x00\x05\x00\x55\x00\x0a\x00\xce\x01\x00\x01\x00\x00\x00\x0d\x00\x3c\x00\x28\x00\x00\x00\x04jobs\x00\xce\x02\x00\x01\x00\x00\x00\x0e\x00\x3c\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x00\xce\x03\x00\x01\x00\x00\x00\x02hi\xce",
+            b"\x01\x00\x01\x00\x00\x00\x05\x00\x55\x00\x0b\x00\xce\x01\x00\x01\x00\x00\x00\x0d\x00\x3c\x00\x50\x00\x00\x00\x00\x00\x00\x00\x01\x00\xce\x01\x00\x01\x00\x00\x00\x08\x00\x14\x00\x28\x01\x94\x00\x00\xce",
         ];
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         let mut rand = || {

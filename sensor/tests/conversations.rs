@@ -675,3 +675,69 @@ fn mqtt_5_properties_and_reason_codes() {
         ]
     );
 }
+
+/// An AMQP 0-9-1 frame; a method frame's payload is class, method, arguments.
+fn amqp_frame(kind: u8, channel: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![kind];
+    f.extend(channel.to_be_bytes());
+    f.extend((payload.len() as u32).to_be_bytes());
+    f.extend(payload);
+    f.push(0xce);
+    f
+}
+
+fn amqp_method(channel: u16, class: u16, method: u16, args: &[u8]) -> Vec<u8> {
+    amqp_frame(1, channel, &[class.to_be_bytes().to_vec(), method.to_be_bytes().to_vec(), args.to_vec()].concat())
+}
+
+fn shortstr(s: &str) -> Vec<u8> {
+    [vec![s.len() as u8], s.as_bytes().to_vec()].concat()
+}
+
+#[test]
+fn amqp_confirms_by_tag_no_wait_and_a_broker_closing_the_channel() {
+    let mut c = Conv::open(5672);
+    c.client(20, b"AMQP\x00\x00\x09\x01");
+    // queue.declare jobs (answered), queue.declare quiet with no-wait (not a
+    // transaction), confirm.select.
+    let declare = |name: &str, bits: u8| [vec![0, 0], shortstr(name), vec![bits], vec![0, 0, 0, 0]].concat();
+    c.client(
+        30,
+        &[amqp_method(1, 50, 10, &declare("jobs", 0)), amqp_method(1, 50, 10, &declare("quiet", 0x10))].concat(),
+    );
+    c.server(32, &amqp_method(1, 50, 11, &[shortstr("jobs"), vec![0; 8]].concat()));
+    c.client(40, &amqp_method(1, 85, 10, &[0]));
+    c.server(41, &amqp_method(1, 85, 11, b""));
+    // Three publishes with their content; the broker acks 1 and 2 at once
+    // (multiple), nacks 3.
+    let publish = [vec![0, 0], shortstr(""), shortstr("jobs"), vec![0]].concat();
+    let header = [60u16.to_be_bytes().to_vec(), vec![0, 0], 5u64.to_be_bytes().to_vec(), vec![0, 0]].concat();
+    let message = [amqp_method(1, 60, 40, &publish), amqp_frame(2, 1, &header), amqp_frame(3, 1, b"hello")].concat();
+    c.client(50, &[message.clone(), message.clone(), message].concat());
+    c.server(55, &amqp_method(1, 60, 80, &[2u64.to_be_bytes().to_vec(), vec![1]].concat()));
+    c.server(57, &amqp_method(1, 60, 120, &[3u64.to_be_bytes().to_vec(), vec![0]].concat()));
+    // basic.get answered with a message (get-ok, header, body in two
+    // segments), then a passive declare the broker refuses by closing.
+    c.client(60, &amqp_method(1, 60, 70, &[vec![0, 0], shortstr("jobs"), vec![1]].concat()));
+    let get_ok =
+        [1u64.to_be_bytes().to_vec(), vec![0], shortstr(""), shortstr("jobs"), 0u32.to_be_bytes().to_vec()].concat();
+    c.server(62, &[amqp_method(1, 60, 71, &get_ok), amqp_frame(2, 1, &header)].concat());
+    c.server(66, &amqp_frame(3, 1, b"hello"));
+    c.client(70, &amqp_method(1, 50, 10, &declare("missing", 0x01)));
+    let close = [404u16.to_be_bytes().to_vec(), shortstr("NOT_FOUND"), vec![0, 50, 0, 10]].concat();
+    c.server(71, &amqp_method(1, 20, 40, &close));
+    c.client(72, &amqp_method(1, 20, 41, b""));
+    let txs = c.finish();
+    assert_eq!(
+        summary(&txs),
+        vec![
+            answered("AMQP_QUEUE_DECLARE_jobs", Outcome::Ok, 2.0, 2.0),
+            answered("AMQP_CONFIRM_SELECT", Outcome::Ok, 1.0, 1.0),
+            answered("AMQP_BASIC_PUBLISH_jobs", Outcome::Ok, 5.0, 5.0),
+            answered("AMQP_BASIC_PUBLISH_jobs", Outcome::Ok, 5.0, 5.0),
+            answered("AMQP_BASIC_PUBLISH_jobs", Outcome::Error, 7.0, 7.0),
+            answered("AMQP_BASIC_GET_jobs", Outcome::Ok, 2.0, 6.0),
+            answered("AMQP_QUEUE_DECLARE_missing", Outcome::Error, 1.0, 1.0),
+        ]
+    );
+}

@@ -454,3 +454,46 @@ fn mqtt_is_timed_by_packet_against_the_brokers_log() {
     assert_tally(&tally(&live), &want, "live");
     assert_tally(&tally(&replay), &want, "replayed capture");
 }
+
+/// AMQP 0-9-1: RabbitMQ with a python3-pika client (tests/lab/amqp_lab.py:
+/// declares, confirmed publishes, gets until the queue is empty, a passive
+/// declare the broker refuses by closing the channel, a delete).
+#[test]
+#[ignore = "needs root (network namespaces): cargo xtask test runs it"]
+fn amqp_methods_are_paired_with_their_answers() {
+    require_root("live AMQP test");
+    require(&["rabbitmq-server", "/usr/bin/python3"]);
+    let pika = Command::new("/usr/bin/python3").args(["-c", "import pika"]).status().unwrap();
+    assert!(
+        pika.success(),
+        "python3's pika is not installed: Debian package python3-pika (cargo xtask test installs it)"
+    );
+    let lab = Lab::up("pmaq", 95, "ns");
+    let mut servers = Servers::new(&lab);
+    servers.rabbitmq();
+    let ip = lab.server(2);
+    let watch = Watch::start(&lab, &servers.dir.join("capture"), &[5672]);
+    let script = pastmon_testbed::lab::root_dir().join("tests/lab/amqp_lab.py");
+    let out = client(&lab, &["/usr/bin/python3", script.to_str().unwrap(), &ip]);
+    assert_eq!(out, "got [b'job 0', b'job 1', b'job 2', None]\nrefused 404\n");
+    let (live, replay) = watch.stop();
+
+    // The client's methods, as the script makes them (its docstring).
+    let want: Tally = [
+        (s("amqp", "AMQP_CONNECTION_OPEN", "ok"), 1),
+        (s("amqp", "AMQP_CHANNEL_OPEN", "ok"), 2),
+        (s("amqp", "AMQP_QUEUE_DECLARE_jobs", "ok"), 1),
+        (s("amqp", "AMQP_CONFIRM_SELECT", "ok"), 1),
+        (s("amqp", "AMQP_BASIC_PUBLISH_jobs", "ok"), 3),
+        (s("amqp", "AMQP_BASIC_GET_jobs", "ok"), 3),
+        (s("amqp", "AMQP_BASIC_GET_jobs", "no"), 1),
+        (s("amqp", "AMQP_QUEUE_DECLARE_missing", "error"), 1),
+        (s("amqp", "AMQP_QUEUE_DELETE_jobs", "ok"), 1),
+        (s("amqp", "AMQP_CHANNEL_CLOSE", "ok"), 1),
+        (s("amqp", "AMQP_CONNECTION_CLOSE", "ok"), 1),
+    ]
+    .into_iter()
+    .collect();
+    assert_tally(&tally(&live), &want, "live");
+    assert_tally(&tally(&replay), &want, "replayed capture");
+}

@@ -61,7 +61,7 @@ down() {
 # The lab, and the servers and clients of sensor/tests/live_servers.rs.
 packages=(iproute2 ethtool nginx-light libnginx-mod-http-echo curl wrk tcpdump openssl
     redis-server redis-tools postgresql postgresql-client mariadb-server mariadb-client ngircd python3
-    python3-aiosmtpd dovecot-imapd dovecot-pop3d vsftpd h2o nghttp2-client python3-grpcio memcached libmemcached-tools mosquitto mosquitto-clients)
+    python3-aiosmtpd dovecot-imapd dovecot-pop3d vsftpd h2o nghttp2-client python3-grpcio memcached libmemcached-tools mosquitto mosquitto-clients rabbitmq-server python3-pika)
 
 case $cmd in
 packages)
@@ -78,7 +78,7 @@ install)
         apt-get install -y -qq --no-install-recommends "${need[@]}"
     fi
     # Debian starts the packaged servers on the host; the tests run their own.
-    for service in nginx redis-server postgresql mariadb ngircd dovecot vsftpd h2o memcached mosquitto; do
+    for service in nginx redis-server postgresql mariadb ngircd dovecot vsftpd h2o memcached mosquitto rabbitmq-server; do
         systemctl disable --now "$service" >/dev/null 2>&1 || true
     done
     ;;

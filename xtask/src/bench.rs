@@ -104,7 +104,7 @@ pub fn pcap(rest: &[&str]) -> Result<()> {
 }
 
 /// The protocols of the mixed capture and their servers' ports.
-const MIXED: [(&str, u16); 12] = [
+const MIXED: [(&str, u16); 13] = [
     ("redis", 6379),
     ("postgresql", 5432),
     ("mysql", 3306),
@@ -117,6 +117,7 @@ const MIXED: [(&str, u16); 12] = [
     ("grpc", 50051),
     ("memcached", 11211),
     ("mqtt", 1883),
+    ("amqp", 5672),
 ];
 
 /// Per-protocol throughput on the mixed capture; `http` is (packets,

@@ -4,8 +4,8 @@
 //! extended query protocol), mariadb-slap (reads by key), wrk over TLS,
 //! Python's smtplib, imaplib, poplib and ftplib, h2load against h2o (HTTP/2,
 //! ten streams in flight per connection), gRPC calls (python3-grpcio),
-//! memcslap (memcached, text and binary) and mosquitto_pub (MQTT, QoS 1 and
-//! 2 on one connection each) —
+//! memcslap (memcached, text and binary), mosquitto_pub (MQTT, QoS 1 and 2
+//! on one connection each) and pika (AMQP: confirmed publishes and gets) —
 //! while tcpdump records the mirror port. Needs root.
 
 use anyhow::{ensure, Result};
@@ -43,6 +43,7 @@ pub fn make(out: &Path) -> Result<()> {
     servers.grpc();
     servers.memcached();
     servers.mosquitto();
+    servers.rabbitmq();
     let ip = lab.server(2);
     let pgbench = pg_bin("pgbench");
     let run = |args: &[&str]| {
@@ -65,6 +66,7 @@ pub fn make(out: &Path) -> Result<()> {
     let h2 = format!("http://{ip}:8080/hello.txt");
     let grpc = pastmon_testbed::lab::root_dir().join("tests/lab/grpc_lab.py");
     let memcached = format!("--servers={ip}:11211");
+    let amqp = pastmon_testbed::lab::root_dir().join("tests/lab/amqp_lab.py");
     let clients = vec![
         spawn(&["redis-benchmark", "-h", &ip, "-q", "-n", "20000", "-c", "2", "-t", "set,get,incr,lpush"]),
         spawn(&[&pgbench, "-h", &ip, "-U", "postgres", "-S", "-c", "2", "-t", "5000", "postgres"]),
@@ -91,6 +93,7 @@ pub fn make(out: &Path) -> Result<()> {
         spawn(&["memcslap", &memcached, "--binary", "--concurrency=2", "--execute-number=5000", "--test=set"]),
         spawn(&["sh", "-c", &format!("seq 5000 | mosquitto_pub -h {ip} -t bench/q1 -q 1 -l")]),
         spawn(&["sh", "-c", &format!("seq 2000 | mosquitto_pub -h {ip} -t bench/q2 -q 2 -l -V mqttv5")]),
+        spawn(&["/usr/bin/python3", amqp.to_str().unwrap(), &ip, "3000"]),
     ];
     for mut c in clients {
         let status = c.wait().unwrap();

@@ -12,6 +12,7 @@
 //! Invariants: a parser never panics on any input, keeps bounded state (it
 //! buffers at most a message head), and resynchronises after a gap.
 
+mod amqp;
 mod dns;
 mod ftp;
 mod generic;
@@ -99,6 +100,7 @@ pub static PLUGINS: &[&Plugin] = &[
     &redis::PLUGIN,
     &memcached::PLUGIN,
     &mqtt::PLUGIN,
+    &amqp::PLUGIN,
     &tls::PLUGIN,
     &generic::PLUGIN,
 ];

@@ -285,6 +285,11 @@ impl<'a> Events<'a> {
         };
         if let Some(tx) = tx {
             tx.outcome = outcome;
+            // Answered by bytes another transaction's answer took (one AMQP
+            // ack for several publishes): its last response is its first.
+            if tx.t_rs1.is_none() {
+                tx.t_rs1 = tx.t_rs0;
+            }
             // The final ACK may have come already (a turn-taking protocol ends
             // a response only when the client speaks again).
             tx.state = if tcp && tx.t_ack_n.is_none() { State::AwaitingAck } else { State::Done };

@@ -15,7 +15,9 @@ pub struct Servers {
     ip: String,
     /// Pid files of what to stop.
     pids: Vec<PathBuf>,
-    postgres: bool,
+    /// Commands (in the server namespace) that stop what a signal to a pid
+    /// does not: PostgreSQL's postmaster, RabbitMQ's Erlang node and epmd.
+    stops: Vec<Vec<String>>,
 }
 
 fn run(c: &mut Command) {
@@ -32,7 +34,7 @@ impl Servers {
         let dir = std::env::temp_dir().join(format!("pastmon-servers-{}-{}", lab.name, std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        Servers { dir, ns: format!("{}-s", lab.name), ip: lab.server(2), pids: Vec::new(), postgres: false }
+        Servers { dir, ns: format!("{}-s", lab.name), ip: lab.server(2), pids: Vec::new(), stops: Vec::new() }
     }
 
     /// A new folder for one server.
@@ -79,7 +81,8 @@ impl Servers {
             "-w",
             "start",
         ]));
-        self.postgres = true;
+        let stop = ["runuser", "-u", "postgres", "--", &pg_bin("pg_ctl"), "-D", &pg, "-m", "immediate", "stop"];
+        self.stops.push(stop.iter().map(|a| a.to_string()).collect());
     }
 
     pub fn mariadb(&mut self) {
@@ -244,6 +247,27 @@ impl Servers {
         Path::new(&d).join("log")
     }
 
+    /// RabbitMQ on port 5672 (its own node, `pastmon@localhost`, its data
+    /// in the folder), the guest user allowed from the lab's client.
+    pub fn rabbitmq(&mut self) {
+        let d = self.folder("rabbitmq");
+        run(Command::new("chmod").args(["0777", &d]));
+        std::fs::write(format!("{d}/rabbitmq.conf"), "loopback_users = none\n").unwrap();
+        let env = format!(
+            "RABBITMQ_NODENAME=pastmon@localhost RABBITMQ_NODE_IP_ADDRESS={} RABBITMQ_MNESIA_BASE={d}/mnesia \
+             RABBITMQ_LOG_BASE={d}/log RABBITMQ_CONFIG_FILE={d}/rabbitmq.conf RABBITMQ_ENABLED_PLUGINS_FILE={d}/plugins",
+            self.ip
+        );
+        self.spawn(&d, &format!("runuser -u rabbitmq -- env {env} /usr/lib/rabbitmq/bin/rabbitmq-server"));
+        for stop in [
+            &["runuser", "-u", "rabbitmq", "--", "rabbitmqctl", "-n", "pastmon@localhost", "stop"][..],
+            &["epmd", "-kill"],
+        ] {
+            self.stops.push(stop.iter().map(|a| a.to_string()).collect());
+        }
+        wait_until("RabbitMQ", Duration::from_secs(90), || self.listening(5672));
+    }
+
     /// tests/lab/grpc_lab.py's gRPC server on port 50051 (Debian's
     /// python3-grpcio, so Debian's python).
     pub fn grpc(&mut self) {
@@ -276,12 +300,9 @@ impl Drop for Servers {
                 unsafe { libc::kill(pid, libc::SIGTERM) };
             }
         }
-        if self.postgres {
-            let pg = self.dir.join("pg/data");
-            let _ = Command::new("runuser")
-                .args(["-u", "postgres", "--", &pg_bin("pg_ctl"), "-D", pg.to_str().unwrap(), "-m", "immediate"])
-                .arg("stop")
-                .output();
+        for stop in &self.stops {
+            let args: Vec<&str> = stop.iter().map(String::as_str).collect();
+            let _ = self.cmd(&args).output();
         }
         std::thread::sleep(Duration::from_millis(500));
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -310,6 +331,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("memcslap", "libmemcached-tools"),
     ("mosquitto", "mosquitto"),
     ("mosquitto_pub", "mosquitto-clients"),
+    ("rabbitmq-server", "rabbitmq-server"),
     ("h2load", "nghttp2-client"),
 ];
 
