@@ -741,3 +741,46 @@ fn amqp_confirms_by_tag_no_wait_and_a_broker_closing_the_channel() {
         ]
     );
 }
+
+/// A Kafka message: its length, then `body`.
+fn kafka_message(body: &[u8]) -> Vec<u8> {
+    [(body.len() as u32).to_be_bytes().to_vec(), body.to_vec()].concat()
+}
+
+/// A Produce v2 request: header (client id "c"), acks, timeout, one topic
+/// with one partition.
+fn kafka_produce(correlation: i32, acks: i16, topic: &str) -> Vec<u8> {
+    let name = [(topic.len() as i16).to_be_bytes().to_vec(), topic.as_bytes().to_vec()].concat();
+    let header = [0i16.to_be_bytes(), 2i16.to_be_bytes()].concat();
+    let body = [header, correlation.to_be_bytes().to_vec(), vec![0, 1, b'c'], acks.to_be_bytes().to_vec()].concat();
+    kafka_message(&[body, 1000i32.to_be_bytes().to_vec(), 1i32.to_be_bytes().to_vec(), name, vec![0; 8]].concat())
+}
+
+fn kafka_produce_response(correlation: i32, topic: &str, error: i16) -> Vec<u8> {
+    let name = [(topic.len() as i16).to_be_bytes().to_vec(), topic.as_bytes().to_vec()].concat();
+    let partition = [1i32.to_be_bytes().to_vec(), 0i32.to_be_bytes().to_vec(), error.to_be_bytes().to_vec()].concat();
+    kafka_message(
+        &[correlation.to_be_bytes().to_vec(), 1i32.to_be_bytes().to_vec(), name, partition, vec![0; 16]].concat(),
+    )
+}
+
+#[test]
+fn kafka_pairs_by_correlation_id_out_of_order_and_skips_acks_0() {
+    let mut c = Conv::open(9092);
+    // Three produces in flight (one with acks=0: never answered), answered
+    // out of order, one with NOT_LEADER_OR_FOLLOWER (6).
+    c.client(
+        20,
+        &[kafka_produce(7, 1, "orders"), kafka_produce(8, 0, "metrics"), kafka_produce(9, -1, "audit")].concat(),
+    );
+    c.server(24, &kafka_produce_response(9, "audit", 6));
+    c.server(27, &kafka_produce_response(7, "orders", 0));
+    let txs = c.finish();
+    assert_eq!(
+        summary(&txs),
+        vec![
+            answered("KAFKA_Produce_orders", Outcome::Ok, 7.0, 7.0),
+            answered("KAFKA_Produce_audit", Outcome::Error, 4.0, 4.0)
+        ]
+    );
+}

@@ -20,6 +20,7 @@ mod http;
 mod http2;
 mod imap;
 mod irc;
+mod kafka;
 mod lines;
 mod memcached;
 mod mqtt;
@@ -101,6 +102,7 @@ pub static PLUGINS: &[&Plugin] = &[
     &memcached::PLUGIN,
     &mqtt::PLUGIN,
     &amqp::PLUGIN,
+    &kafka::PLUGIN,
     &tls::PLUGIN,
     &generic::PLUGIN,
 ];
