@@ -15,6 +15,7 @@
 //! default. A frame's head is kept up to [`HEAD`] bytes; message bodies are
 //! passed over by length.
 
+use super::prefixed::{Message, Prefixed};
 use super::{Parser, Plugin, Transport};
 use crate::timing::Events;
 use crate::transaction::Outcome;
@@ -34,6 +35,8 @@ const HEAD: usize = 512;
 /// Answers awaited per connection; past it the oldest is given up.
 const MAX_PENDING: usize = 256;
 const FRAME_HEADER: usize = 7;
+/// The client's protocol header: `AMQP` and the version.
+const PROTOCOL_HEADER: usize = 8;
 const FRAME_END: u8 = 0xce;
 
 const METHOD: u8 = 1;
@@ -141,68 +144,21 @@ fn shortstr<'a>(b: &'a [u8], at: &mut usize) -> Option<&'a [u8]> {
     Some(s)
 }
 
-/// The framing of one direction (the client's begins with the protocol
-/// header).
-#[derive(Default)]
-struct Framing {
-    /// Protocol header bytes still to pass over.
-    preamble: usize,
-    header: [u8; FRAME_HEADER],
-    have: usize,
-    /// Payload and frame-end bytes still to come.
-    left: u32,
-    head: Vec<u8>,
-    at: usize,
-    broken: bool,
+/// A frame's length after its header: the payload and the frame-end octet.
+fn length(header: &[u8; FRAME_HEADER]) -> Option<u32> {
+    u32::from_be_bytes([header[3], header[4], header[5], header[6]]).checked_add(1)
 }
 
-impl Framing {
-    fn feed(&mut self, data: &[u8], mut on: impl FnMut(Frame)) {
-        if self.have > 0 {
-            self.at = 0; // the frame began in an earlier chunk
-        }
-        let mut i = 0;
-        while i < data.len() && !self.broken {
-            if self.preamble > 0 {
-                let take = self.preamble.min(data.len() - i);
-                self.preamble -= take;
-                i += take;
-                continue;
-            }
-            if self.have < FRAME_HEADER {
-                if self.have == 0 {
-                    self.at = i;
-                }
-                let take = (FRAME_HEADER - self.have).min(data.len() - i);
-                self.header[self.have..self.have + take].copy_from_slice(&data[i..i + take]);
-                self.have += take;
-                i += take;
-                if self.have < FRAME_HEADER {
-                    return;
-                }
-                let h = &self.header;
-                self.left = u32::from_be_bytes([h[3], h[4], h[5], h[6]]).saturating_add(1);
-                self.head.clear();
-            }
-            let take = (self.left as usize).min(data.len() - i);
-            let keep = take.min(HEAD.saturating_sub(self.head.len()));
-            self.head.extend_from_slice(&data[i..i + keep]);
-            self.left -= take as u32;
-            i += take;
-            if self.left == 0 {
-                self.have = 0;
-                let size = u32::from_be_bytes([self.header[3], self.header[4], self.header[5], self.header[6]]);
-                // The frame-end octet, when it was kept, must be there.
-                if (size as usize) < self.head.len() && self.head.pop() != Some(FRAME_END) {
-                    self.broken = true;
-                    return;
-                }
-                let channel = u16::from_be_bytes([self.header[1], self.header[2]]);
-                let at = std::mem::take(&mut self.at);
-                on(Frame { kind: self.header[0], channel, size, head: &self.head, at, end: i });
-            }
-        }
-    }
+/// A frame read whole, or None when its frame-end octet (kept when the
+/// payload fits the head) is not there.
+fn frame<'a>(m: &Message<'a, FRAME_HEADER>) -> Option<Frame<'a>> {
+    let size = m.len - 1;
+    let head = match m.head.split_last() {
+        Some((&end, payload)) if payload.len() == size as usize => (end == FRAME_END).then_some(payload)?,
+        _ => m.head,
+    };
+    let channel = u16::from_be_bytes([m.header[1], m.header[2]]);
+    Some(Frame { kind: m.header[0], channel, size, head, at: m.at, end: m.end })
 }
 
 /// A transaction waiting on a channel.
@@ -395,29 +351,41 @@ impl Pairing {
 }
 
 struct Amqp {
-    framing: [Framing; 2],
+    framing: [Prefixed<FRAME_HEADER>; 2],
+    /// Bytes of the client's protocol header still to pass over.
+    preamble: usize,
     pairing: Pairing,
 }
 
 impl Default for Amqp {
     fn default() -> Self {
-        let client = Framing { preamble: 8, ..Framing::default() };
-        Amqp { framing: [client, Framing::default()], pairing: Pairing::default() }
+        let framing = [Prefixed::new(HEAD), Prefixed::new(HEAD)];
+        Amqp { framing, preamble: PROTOCOL_HEADER, pairing: Pairing::default() }
     }
 }
 
 impl Parser for Amqp {
     fn parse(&mut self, dir: Direction, data: &[u8], ev: &mut Events) {
-        let Amqp { framing, pairing } = self;
-        let framing = &mut framing[dir as usize];
-        // A connection picked up after its protocol header has none.
-        if framing.preamble == 8 && !data.starts_with(b"AMQP") {
-            framing.preamble = 0;
+        let Amqp { framing, preamble, pairing } = self;
+        let mut skip = 0;
+        if dir == Direction::ToServer && *preamble > 0 {
+            // A connection picked up after its protocol header has none.
+            if *preamble == PROTOCOL_HEADER && !data.starts_with(b"AMQP") {
+                *preamble = 0;
+            }
+            skip = (*preamble).min(data.len());
+            *preamble -= skip;
         }
-        match dir {
-            Direction::ToServer => framing.feed(data, |f| pairing.client(f, ev)),
-            Direction::ToClient => framing.feed(data, |f| pairing.broker(f, ev)),
-        }
+        framing[dir as usize].feed(&data[skip..], length, |m| {
+            let Some(mut f) = frame(&m) else { return false };
+            // Offsets in the chunk, the protocol header included.
+            (f.at, f.end) = (f.at + skip, f.end + skip);
+            match dir {
+                Direction::ToServer => pairing.client(f, ev),
+                Direction::ToClient => pairing.broker(f, ev),
+            }
+            true
+        });
     }
 
     /// Lost bytes break the framing: stop rather than guess.

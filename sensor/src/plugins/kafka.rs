@@ -10,6 +10,7 @@
 //! transaction. Messages are passed over by length; a message's head is
 //! kept up to [`HEAD`] bytes.
 
+use super::prefixed::Prefixed;
 use super::{Parser, Plugin, Transport};
 use crate::timing::Events;
 use crate::transaction::Outcome;
@@ -267,56 +268,6 @@ fn error_code(api: i16, version: i16, body: &mut Fields) -> Option<i16> {
     }
 }
 
-/// One message of one direction: its length prefix, then its head.
-#[derive(Default)]
-struct Framing {
-    size: [u8; 4],
-    have: usize,
-    left: u32,
-    head: Vec<u8>,
-    at: usize,
-    broken: bool,
-}
-
-impl Framing {
-    fn feed(&mut self, data: &[u8], mut on: impl FnMut(&[u8], usize, usize)) {
-        if self.have > 0 {
-            self.at = 0; // the message began in an earlier chunk
-        }
-        let mut i = 0;
-        while i < data.len() && !self.broken {
-            if self.have < 4 {
-                if self.have == 0 {
-                    self.at = i;
-                }
-                let take = (4 - self.have).min(data.len() - i);
-                self.size[self.have..self.have + take].copy_from_slice(&data[i..i + take]);
-                self.have += take;
-                i += take;
-                if self.have < 4 {
-                    return;
-                }
-                self.left = u32::from_be_bytes(self.size);
-                if self.left > MAX_MESSAGE {
-                    self.broken = true;
-                    return;
-                }
-                self.head.clear();
-            }
-            let take = (self.left as usize).min(data.len() - i);
-            let keep = take.min(HEAD.saturating_sub(self.head.len()));
-            self.head.extend_from_slice(&data[i..i + keep]);
-            self.left -= take as u32;
-            i += take;
-            if self.left == 0 {
-                self.have = 0;
-                let at = std::mem::take(&mut self.at);
-                on(&self.head, at, i);
-            }
-        }
-    }
-}
-
 /// A request awaiting its response.
 #[derive(Clone, Copy, Debug)]
 struct Pending {
@@ -326,13 +277,28 @@ struct Pending {
 }
 
 #[derive(Default)]
-struct Kafka {
-    framing: [Framing; 2],
+struct Pairing {
     pending: VecDeque<Pending>,
     text: Vec<u8>,
 }
 
-impl Kafka {
+struct Kafka {
+    framing: [Prefixed<4>; 2],
+    pairing: Pairing,
+}
+
+impl Default for Kafka {
+    fn default() -> Self {
+        Kafka { framing: [Prefixed::new(HEAD), Prefixed::new(HEAD)], pairing: Pairing::default() }
+    }
+}
+
+/// A message's length, from its 4-byte prefix.
+fn length(prefix: &[u8; 4]) -> Option<u32> {
+    Some(u32::from_be_bytes(*prefix)).filter(|len| *len <= MAX_MESSAGE)
+}
+
+impl Pairing {
     fn request(&mut self, head: &[u8], at: usize, end: usize, ev: &mut Events) {
         let (Some(api), Some(version), Some(correlation)) = (be16(head, 0), be16(head, 2), be32(head, 4)) else {
             return;
@@ -389,12 +355,14 @@ impl Kafka {
 
 impl Parser for Kafka {
     fn parse(&mut self, dir: Direction, data: &[u8], ev: &mut Events) {
-        let mut framing = std::mem::take(&mut self.framing[dir as usize]);
-        match dir {
-            Direction::ToServer => framing.feed(data, |head, at, end| self.request(head, at, end, ev)),
-            Direction::ToClient => framing.feed(data, |head, at, end| self.response(head, at, end, ev)),
-        }
-        self.framing[dir as usize] = framing;
+        let Kafka { framing, pairing } = self;
+        framing[dir as usize].feed(data, length, |m| {
+            match dir {
+                Direction::ToServer => pairing.request(m.head, m.at, m.end, ev),
+                Direction::ToClient => pairing.response(m.head, m.at, m.end, ev),
+            }
+            true
+        });
     }
 
     /// Lost bytes break the framing: stop rather than guess.

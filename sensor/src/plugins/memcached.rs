@@ -17,6 +17,7 @@
 //! settles them. Values are
 //! passed over by length; a line is kept up to [`LINE_HEAD`] bytes.
 
+use super::prefixed::{self, Prefixed};
 use super::{Parser, Plugin, Transport};
 use crate::timing::Events;
 use crate::transaction::Outcome;
@@ -139,70 +140,26 @@ impl Message<'_> {
     }
 }
 
+/// Bytes after a binary header kept: the extras (at most 255) and the
+/// head of the key.
+const BINARY_HEAD: usize = 255 + KEY_HEAD;
+
 /// The binary framing of one direction.
-#[derive(Default)]
-struct Binary {
-    header: [u8; BINARY_HEADER],
-    have: usize,
-    /// Where the message began in this chunk (0: in an earlier one).
-    at: usize,
-    body_left: u32,
-    /// Body bytes before the key, and the key's length.
-    key_from: u32,
-    key_len: u32,
-    body_read: u32,
-    key: Vec<u8>,
-    broken: bool,
+fn binary_framing() -> Prefixed<BINARY_HEADER> {
+    Prefixed::new(BINARY_HEAD)
 }
 
-impl Binary {
-    fn feed(&mut self, data: &[u8], magic: u8, mut on: impl FnMut(Message)) {
-        if self.have != 0 {
-            self.at = 0; // the message began in an earlier chunk
-        }
-        let mut i = 0;
-        while i < data.len() && !self.broken {
-            if self.have < BINARY_HEADER {
-                if self.have == 0 {
-                    self.at = i;
-                }
-                let take = (BINARY_HEADER - self.have).min(data.len() - i);
-                self.header[self.have..self.have + take].copy_from_slice(&data[i..i + take]);
-                self.have += take;
-                i += take;
-                if self.have < BINARY_HEADER {
-                    return;
-                }
-                if self.header[0] != magic {
-                    self.broken = true;
-                    return;
-                }
-                let h = &self.header;
-                self.body_left = u32::from_be_bytes([h[8], h[9], h[10], h[11]]);
-                self.key_from = u32::from(h[4]);
-                self.key_len = u32::from(u16::from_be_bytes([h[2], h[3]]));
-                self.body_read = 0;
-                self.key.clear();
-            }
-            let take = (self.body_left as usize).min(data.len() - i);
-            // The part of the key in this piece of the body, up to KEY_HEAD.
-            let (from, to) = (self.body_read, self.body_read + take as u32);
-            let key_to = (self.key_from + self.key_len).min(self.key_from + KEY_HEAD as u32);
-            let (s, e) = (from.max(self.key_from), to.min(key_to));
-            if s < e {
-                self.key.extend_from_slice(&data[i + (s - from) as usize..i + (e - from) as usize]);
-            }
-            self.body_read = to;
-            self.body_left -= take as u32;
-            i += take;
-            if self.body_left == 0 {
-                self.have = 0;
-                let at = self.at;
-                self.at = 0;
-                on(Message { at, end: i, header: &self.header, key: &self.key });
-            }
-        }
-    }
+/// A binary message's body length; None for another magic.
+fn body_length(magic: u8) -> impl Fn(&[u8; BINARY_HEADER]) -> Option<u32> {
+    move |h| (h[0] == magic).then(|| u32::from_be_bytes([h[8], h[9], h[10], h[11]]))
+}
+
+/// A binary message read whole: its header and the head of its key.
+fn binary_message<'a>(m: &prefixed::Message<'a, BINARY_HEADER>) -> Message<'a> {
+    let extras = usize::from(m.header[4]);
+    let key_len = usize::from(u16::from_be_bytes([m.header[2], m.header[3]])).min(KEY_HEAD);
+    let key = m.head.get(extras..).map_or(&[][..], |k| &k[..key_len.min(k.len())]);
+    Message { at: m.at, end: m.end, header: m.header, key }
 }
 
 /// Binary opcodes that are not transactions: the quiet ones (no answer
@@ -474,13 +431,19 @@ impl Pairing {
     }
 }
 
-#[derive(Default)]
 struct Memcached {
     text: [Text; 2],
-    binary: [Binary; 2],
+    binary: [Prefixed<BINARY_HEADER>; 2],
     pairing: Pairing,
     /// Bytes were lost: the framing cannot be trusted any more.
     broken: bool,
+}
+
+impl Default for Memcached {
+    fn default() -> Self {
+        let (text, binary) = (Default::default(), [binary_framing(), binary_framing()]);
+        Memcached { text, binary, pairing: Pairing::default(), broken: false }
+    }
 }
 
 impl Parser for Memcached {
@@ -493,8 +456,14 @@ impl Parser for Memcached {
         match (dialect, dir) {
             (Dialect::Text, Direction::ToServer) => text[d].feed(data, |p| pairing.text_request(p, ev)),
             (Dialect::Text, Direction::ToClient) => text[d].feed(data, |p| pairing.text_response(p, ev)),
-            (Dialect::Binary, Direction::ToServer) => binary[d].feed(data, 0x80, |m| pairing.binary_request(m, ev)),
-            (Dialect::Binary, Direction::ToClient) => binary[d].feed(data, 0x81, |m| pairing.binary_response(m, ev)),
+            (Dialect::Binary, Direction::ToServer) => binary[d].feed(data, body_length(0x80), |m| {
+                pairing.binary_request(binary_message(&m), ev);
+                true
+            }),
+            (Dialect::Binary, Direction::ToClient) => binary[d].feed(data, body_length(0x81), |m| {
+                pairing.binary_response(binary_message(&m), ev);
+                true
+            }),
         }
     }
 

@@ -27,6 +27,7 @@ mod mqtt;
 mod mysql;
 mod pop3;
 mod postgres;
+mod prefixed;
 mod redis;
 mod smtp;
 mod tls;
