@@ -4,7 +4,7 @@
 //!
 //! Input of [`run_conversation`]: byte 0 picks the server port (HTTP, DNS,
 //! SMTP, IMAP, PostgreSQL, Redis, POP3, FTP, generic TCP, HTTP/2, memcached,
-//! MQTT, AMQP, Kafka) and TCP or UDP;
+//! MQTT, AMQP, Kafka, MongoDB) and TCP or UDP;
 //! then, as for [`run_conversation_on`], records of `[h, flags, seq_delta:2,
 //! ack_delta:2, window, len, payload...]`: `h` bit 0 is the direction, the
 //! rest advances the clock.
@@ -15,7 +15,7 @@ use crate::rules::{Namer, Rules};
 use crate::transaction::Transaction;
 use std::sync::{Arc, OnceLock};
 
-const PORTS: [u16; 15] = [80, 53, 25, 143, 5432, 6379, 110, 21, 8080, 9999, 50051, 11211, 1883, 5672, 9092];
+const PORTS: [u16; 16] = [80, 53, 25, 143, 5432, 6379, 110, 21, 8080, 9999, 50051, 11211, 1883, 5672, 9092, 27017];
 
 pub fn run_conversation(data: &[u8]) {
     let Some((&first, rest)) = data.split_first() else { return };
@@ -92,7 +92,7 @@ mod tests {
     /// conversations, some seeded with real protocol bytes.
     #[test]
     fn random_conversations_never_panic() {
-        let seeds: [&[u8]; 22] = [
+        let seeds: [&[u8]; 24] = [
             b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\n",
             b"*2\r\n%1\r\n+a\r\n:1\r\n$-1\r\n-ERR x\r\n$3\r\nabc\r\n",
             b"\x00\x00\x00\x08\x04\xd2\x16\x2fQ\x00\x00\x00\x0dSELECT 1\x00P\x00\x00\x00\x08\x00x\x00S\x00\x00\x00\x04",
@@ -123,6 +123,9 @@ mod tests {
             // Kafka: Produce v9 (flexible, a null transactional id), its answer.
             b"\x00\x00\x00\x2a\x00\x00\x00\x09\x00\x00\x00\x2f\x00\x01c\x00\x00\x00\x01\x00\x00\x05\xdc\x02\x09zqy-test\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
             b"\x00\x00\x00\x16\x00\x00\x00\x2f\x00\x02\x09zqy-test\x02\x00\x00\x00\x00\x00\x06\x00",
+            // MongoDB: OP_MSG find, its reply with ok after a string.
+            b"\x3a\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\xdd\x07\x00\x00\x00\x00\x00\x00\x00\x25\x00\x00\x00\x02find\x00\x06\x00\x00\x00users\x00\x02$db\x00\x04\x00\x00\x00app\x00\x00",
+            b"\x35\x00\x00\x00\x02\x00\x00\x00\x01\x00\x00\x00\xdd\x07\x00\x00\x00\x00\x00\x00\x00\x20\x00\x00\x00\x02e\x00\x04\x00\x00\x00bad\x00\x01ok\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
         ];
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         let mut rand = || {

@@ -784,3 +784,63 @@ fn kafka_pairs_by_correlation_id_out_of_order_and_skips_acks_0() {
         ]
     );
 }
+
+/// A BSON document of `elements` (type, name, value bytes).
+fn bson(elements: &[(u8, &str, Vec<u8>)]) -> Vec<u8> {
+    let mut body: Vec<u8> = Vec::new();
+    for (kind, name, value) in elements {
+        body.push(*kind);
+        body.extend(name.as_bytes());
+        body.push(0);
+        body.extend(value);
+    }
+    body.push(0);
+    [((body.len() + 4) as i32).to_le_bytes().to_vec(), body].concat()
+}
+
+fn bson_string(s: &str) -> Vec<u8> {
+    [((s.len() + 1) as i32).to_le_bytes().to_vec(), s.as_bytes().to_vec(), vec![0]].concat()
+}
+
+/// A MongoDB message: header (length, requestID, responseTo, opCode), body.
+fn mongo_message(id: i32, to: i32, op: i32, body: &[u8]) -> Vec<u8> {
+    let len = (16 + body.len()) as i32;
+    [len.to_le_bytes(), id.to_le_bytes(), to.to_le_bytes(), op.to_le_bytes()]
+        .concat()
+        .into_iter()
+        .chain(body.iter().copied())
+        .collect()
+}
+
+/// An OP_MSG with `flags` and one body section.
+fn op_msg(id: i32, to: i32, flags: u32, doc: &[u8]) -> Vec<u8> {
+    mongo_message(id, to, 2013, &[flags.to_le_bytes().to_vec(), vec![0], doc.to_vec()].concat())
+}
+
+#[test]
+fn mongodb_pairs_by_request_id_skips_more_to_come_and_reads_ok_after_a_large_body() {
+    let mut c = Conv::open(27017);
+    let find = bson(&[(0x02, "find", bson_string("users")), (0x02, "$db", bson_string("app"))]);
+    let insert = bson(&[(0x02, "insert", bson_string("logs")), (0x02, "$db", bson_string("app"))]);
+    // Two finds in flight, an insert with moreToCome (no reply wanted).
+    c.client(20, &[op_msg(1, 0, 0, &find), op_msg(2, 0, 2, &insert), op_msg(3, 0, 0, &find)].concat());
+    // Replies out of order: 3 ok; 1 fails with its ok: 0 after a 2 KB
+    // string, past the kept head.
+    let ok = bson(&[(0x01, "ok", 1.0f64.to_le_bytes().to_vec())]);
+    let failed = bson(&[(0x02, "errmsg", bson_string(&"x".repeat(2000))), (0x01, "ok", 0.0f64.to_le_bytes().to_vec())]);
+    c.server(23, &op_msg(10, 3, 0, &ok));
+    c.server(26, &op_msg(11, 1, 0, &failed));
+    // A legacy query of a collection failing (OP_REPLY with QueryFailure).
+    let query = [vec![0; 4], b"app.users\0".to_vec(), vec![0; 8], bson(&[])].concat();
+    c.client(30, &mongo_message(4, 0, 2004, &query));
+    c.server(31, &mongo_message(12, 4, 1, &[2u32.to_le_bytes().to_vec(), vec![0; 16], bson(&[])].concat()));
+    let txs = c.finish();
+    assert_eq!(
+        summary(&txs),
+        vec![
+            answered("MONGO_find_users", Outcome::Error, 6.0, 6.0),
+            answered("MONGO_find_users", Outcome::Ok, 3.0, 3.0),
+            answered("MONGO_find_users", Outcome::Error, 1.0, 1.0),
+        ]
+    );
+}

@@ -23,6 +23,7 @@ mod irc;
 mod kafka;
 mod lines;
 mod memcached;
+mod mongodb;
 mod mqtt;
 mod mysql;
 mod pop3;
@@ -104,6 +105,7 @@ pub static PLUGINS: &[&Plugin] = &[
     &mqtt::PLUGIN,
     &amqp::PLUGIN,
     &kafka::PLUGIN,
+    &mongodb::PLUGIN,
     &tls::PLUGIN,
     &generic::PLUGIN,
 ];
