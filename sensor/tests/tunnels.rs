@@ -13,7 +13,8 @@ use common::{analyse, analyse_with, capture, engine, Run};
 use pastmon::capture::LinkType;
 use pastmon::decode::{decode, Decoder, TunnelPath, Tunnels};
 use pastmon_common::{Encapsulation, SkipReason};
-use pastmon_testbed::tunnels::{encapsulation, outer_ipv4, read_pcap, vxlan_on, wrap_pcap, Frame, ENCAPSULATIONS};
+use pastmon_testbed::pcap::{read_pcap, PcapWriter};
+use pastmon_testbed::tunnels::{encapsulation, outer_ipv4, vxlan_on, wrap_pcap, Frame, ENCAPSULATIONS};
 use std::path::{Path, PathBuf};
 
 const PLAIN: &str = "http_keepalive_5req_mozilla";
@@ -102,7 +103,7 @@ fn tenants_keep_equal_inner_flows_apart_where_the_configuration_asks() {
     // 1 and 2, four copies of one conversation interleaved frame by frame.
     let doubled = scratch.0.join("doubled.pcap");
     let (global, records) = read_pcap(&capture(PLAIN)).unwrap();
-    let mut out = pastmon_testbed::tunnels::PcapWriter::create(&doubled, global).unwrap();
+    let mut out = PcapWriter::create(&doubled, global).unwrap();
     for r in records.map(Result::unwrap) {
         for name in ["vxlan", "erspan2"] {
             for tenant in [1, 2] {

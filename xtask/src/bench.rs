@@ -120,8 +120,26 @@ const MIXED: [(&str, u16); 13] = [
     ("amqp", 5672),
 ];
 
-/// Per-protocol throughput on the mixed capture; `http` is (packets,
-/// seconds) of one pastmon worker on the HTTP capture.
+/// Protocols with no server in Debian's archive: their real captures'
+/// messages repeated over 64 connections (`pastmon_testbed::repeat`), about
+/// 200,000 packets each, to their default port.
+const REPEATED: [(&str, &str, u16); 2] =
+    [("kafka", "sensor/tests/captures/kafka", 9092), ("mongodb", "sensor/tests/captures/mongodb", 27017)];
+
+/// A capture of `dir`'s captures' messages repeated (see [`REPEATED`]).
+fn repeated(dir: &Path, port: u16, out: &Path) -> Result<()> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    files.retain(|f| f.extension().is_some_and(|e| e == "pcap"));
+    files.sort();
+    let mut messages = Vec::new();
+    for f in &files {
+        messages.extend(pastmon_testbed::repeat::messages(f).with_context(|| format!("reading {}", f.display()))?);
+    }
+    pastmon_testbed::repeat::write(out, &messages, port, 64, 200_000).context("writing the repeated capture")
+}
+
+/// Per-protocol throughput on the mixed capture and the repeated ones;
+/// `http` is (packets, seconds) of one pastmon worker on the HTTP capture.
 fn mixed(root: &Path, pastmon: &str, runs: usize, http: (u64, f64)) -> Result<()> {
     let dir = root.join("target/bench");
     let whole = dir.join("mixed.pcap");
@@ -135,10 +153,15 @@ fn mixed(root: &Path, pastmon: &str, runs: usize, http: (u64, f64)) -> Result<()
         sh::run(cmd("tcpdump", &["-r", &whole_s, "-w", &part, &format!("tcp port {port}")]).stderr(Stdio::null()))?;
         parts.push((name.to_owned(), part));
     }
+    for (name, captures, port) in REPEATED {
+        let part = dir.join(format!("repeated-{name}.pcap"));
+        repeated(&root.join(captures), port, &part)?;
+        parts.push((format!("{name} (repeated)"), part.to_str().context("path")?.to_owned()));
+    }
     println!("mixed-protocol capture {whole_s}, whole and by protocol; {runs} runs each, medians\n");
     println!(
-        "{:<12} {:>9} {:>13} {:>11} {:>14} {:>13} {:>11}",
-        "protocol", "packets", "transactions", "pastmon s", "packets/s", "vs read floor", "vs HTTP"
+        "{:<18} {:>9} {:>13} {:>11} {:>14} {:>15} {:>13} {:>11}",
+        "protocol", "packets", "transactions", "pastmon s", "packets/s", "transactions/s", "vs read floor", "vs HTTP"
     );
     let http_rate = http.0 as f64 / http.1;
     for (name, f) in &parts {
@@ -147,14 +170,18 @@ fn mixed(root: &Path, pastmon: &str, runs: usize, http: (u64, f64)) -> Result<()
         let argv = [pastmon, "raw", "--pcap", f, "--workers", "1"];
         let secs = median_seconds(&argv, runs)?;
         let rate = packets as f64 / secs;
+        let txs = transactions(&argv)?;
         println!(
-            "{name:<12} {packets:>9} {:>13} {secs:>11.3} {rate:>14.0} {:>13.2} {:>11.2}",
-            transactions(&argv)?,
+            "{name:<18} {packets:>9} {txs:>13} {secs:>11.3} {rate:>14.0} {:>15.0} {:>13.2} {:>11.2}",
+            txs as f64 / secs,
             secs / floor,
             rate / http_rate
         );
     }
-    println!("{:<12} {:>9} {:>13} {:>11.3} {http_rate:>14.0} {:>13} {:>11.2}", "http", http.0, "", http.1, "", 1.0);
+    println!(
+        "{:<18} {:>9} {:>13} {:>11.3} {http_rate:>14.0} {:>15} {:>13} {:>11.2}",
+        "http", http.0, "", http.1, "", "", 1.0
+    );
     Ok(())
 }
 

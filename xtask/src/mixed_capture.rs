@@ -87,13 +87,13 @@ pub fn make(out: &Path) -> Result<()> {
         spawn(&["wrk", "-t1", "-c1", "-d3s", "-H", "Connection: close", &url]),
         spawn(&["python3", script.to_str().unwrap(), &ip, "1000"]),
         spawn(&["python3", script.to_str().unwrap(), &ip, "1000"]),
-        spawn(&["h2load", "-n", "20000", "-c", "2", "-m", "10", &h2]),
-        spawn(&["/usr/bin/python3", grpc.to_str().unwrap(), "load", &ip, "50051", "5000"]),
-        spawn(&["memcslap", &memcached, "--concurrency=2", "--execute-number=10000", "--test=get"]),
-        spawn(&["memcslap", &memcached, "--binary", "--concurrency=2", "--execute-number=5000", "--test=set"]),
-        spawn(&["sh", "-c", &format!("seq 5000 | mosquitto_pub -h {ip} -t bench/q1 -q 1 -l")]),
-        spawn(&["sh", "-c", &format!("seq 2000 | mosquitto_pub -h {ip} -t bench/q2 -q 2 -l -V mqttv5")]),
-        spawn(&["/usr/bin/python3", amqp.to_str().unwrap(), &ip, "3000"]),
+        spawn(&["h2load", "-n", "100000", "-c", "2", "-m", "10", &h2]),
+        spawn(&["/usr/bin/python3", grpc.to_str().unwrap(), "load", &ip, "50051", "10000"]),
+        spawn(&["memcslap", &memcached, "--concurrency=2", "--execute-number=40000", "--test=get"]),
+        spawn(&["memcslap", &memcached, "--binary", "--concurrency=2", "--execute-number=20000", "--test=set"]),
+        spawn(&["sh", "-c", &format!("seq 20000 | mosquitto_pub -h {ip} -t bench/q1 -q 1 -l")]),
+        spawn(&["sh", "-c", &format!("seq 8000 | mosquitto_pub -h {ip} -t bench/q2 -q 2 -l -V mqttv5")]),
+        spawn(&["/usr/bin/python3", amqp.to_str().unwrap(), &ip, "10000"]),
     ];
     for mut c in clients {
         let status = c.wait().unwrap();

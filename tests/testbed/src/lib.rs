@@ -6,5 +6,7 @@
 
 pub mod clickhouse;
 pub mod lab;
+pub mod pcap;
+pub mod repeat;
 pub mod servers;
 pub mod tunnels;
