@@ -8,7 +8,7 @@
 use serde::Deserialize;
 use std::time::Duration;
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClickHouseConfig {
     /// Base URL of the HTTP interface.
@@ -16,6 +16,10 @@ pub struct ClickHouseConfig {
     pub database: String,
     pub user: String,
     pub password: String,
+    /// A file whose first line is the password, so that the configuration
+    /// itself can be world-readable; read once at start (before the sensor
+    /// drops its privileges) by [`ClickHouseConfig::read_password_file`].
+    pub password_file: Option<std::path::PathBuf>,
     /// Seconds before a request is abandoned (and retried later).
     pub timeout: u64,
     /// Name of the ClickHouse cluster (its `remote_servers` entry) when the
@@ -29,6 +33,22 @@ pub struct ClickHouseConfig {
 }
 
 impl ClickHouseConfig {
+    /// Takes the password from `password_file`, if set. The error names
+    /// the file, never what it holds.
+    pub fn read_password_file(&mut self) -> Result<(), String> {
+        let Some(path) = &self.password_file else { return Ok(()) };
+        if !self.password.is_empty() {
+            return Err("password and password_file: set one of them".into());
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| format!("password_file {}: {e}", path.display()))?;
+        let password = text.lines().next().unwrap_or_default();
+        if password.is_empty() {
+            return Err(format!("password_file {}: the first line is empty", path.display()));
+        }
+        self.password = password.to_owned();
+        Ok(())
+    }
+
     /// The table a sensor writes (and checks) for `table`.
     pub fn write_table(&self, table: &str) -> String {
         match self.cluster {
@@ -45,10 +65,27 @@ impl Default for ClickHouseConfig {
             database: "pastmon".into(),
             user: "default".into(),
             password: String::new(),
+            password_file: None,
             timeout: 30,
             cluster: None,
             settings: Default::default(),
         }
+    }
+}
+
+/// Everything but the password, which shows as `***` when set.
+impl std::fmt::Debug for ClickHouseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClickHouseConfig")
+            .field("url", &without_userinfo(&self.url))
+            .field("database", &self.database)
+            .field("user", &self.user)
+            .field("password", &if self.password.is_empty() { "" } else { "***" })
+            .field("password_file", &self.password_file)
+            .field("timeout", &self.timeout)
+            .field("cluster", &self.cluster)
+            .field("settings", &self.settings)
+            .finish()
     }
 }
 
@@ -216,6 +253,24 @@ mod tests {
         assert!(!e.contains("Sup3rSecret") && !e.contains("reader"), "{e}");
         assert_eq!(without_userinfo("http://a:b@h:1/x@y"), "http://h:1/x@y");
         assert_eq!(without_userinfo("http://h:1"), "http://h:1");
+    }
+
+    #[test]
+    fn the_password_comes_from_its_file_and_never_shows_in_debug() {
+        let file = std::env::temp_dir().join(format!("pastmon-password-{}", std::process::id()));
+        std::fs::write(&file, "Sup3rSecret\n").unwrap();
+        let mut cfg = ClickHouseConfig { password_file: Some(file.clone()), ..ClickHouseConfig::default() };
+        cfg.read_password_file().unwrap();
+        assert_eq!(cfg.password, "Sup3rSecret");
+        assert!(!format!("{cfg:?}").contains("Sup3rSecret"), "{cfg:?}");
+        // Both set: refused. An empty file: refused, naming the file only.
+        assert!(cfg.read_password_file().unwrap_err().contains("set one of them"));
+        std::fs::write(&file, "\n").unwrap();
+        let mut cfg = ClickHouseConfig { password_file: Some(file.clone()), ..ClickHouseConfig::default() };
+        assert!(cfg.read_password_file().unwrap_err().contains("first line is empty"));
+        std::fs::remove_file(&file).unwrap();
+        let e = cfg.read_password_file().unwrap_err();
+        assert!(e.starts_with(&format!("password_file {}: ", file.display())), "{e}");
     }
 
     #[test]

@@ -9,7 +9,8 @@
 #
 # Debian's package service does not start here, so the server is started by
 # hand with its own config.xml and users.xml (LowCardinality allowed, a
-# read-only `reader` user for the console).
+# read-only `reader` user for the console, and `guarded`, whose password,
+# `pastmon-test-secret`, the tests of `password_file` use).
 set -euo pipefail
 
 cmd=${1:-}
@@ -33,6 +34,7 @@ start)
   <users>
     <default><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></default>
     <reader><password></password><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>readonly</profile><quota>default</quota></reader>
+    <guarded><password_sha256_hex>2c7b11e24aa199d6396dc05a3c3a2e5a017c6666a78f9e79ade73e3804489f52</password_sha256_hex><networks><ip>127.0.0.1</ip><ip>::1</ip></networks><profile>default</profile><quota>default</quota></guarded>
   </users>
   <quotas><default></default></quotas>
 </yandex>

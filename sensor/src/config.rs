@@ -324,13 +324,14 @@ impl Config {
             line: None,
             reason: format!("cannot read the configuration: {}", crate::io_reason(&e)),
         })?;
-        let cfg: Config = toml::from_str(&text).map_err(|e| {
+        let mut cfg: Config = toml::from_str(&text).map_err(|e| {
             let at = e.span().map_or(0, |s| s.start).min(text.len());
             let line = text.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
             ConfigError { file: file.clone(), line: Some(line), reason: e.message().to_owned() }
         })?;
         let invalid = |reason: String| ConfigError { file: file.clone(), line: None, reason };
         check_identifier(&cfg.clickhouse.database).map_err(|e| invalid(format!("clickhouse.database: {e}")))?;
+        cfg.clickhouse.read_password_file().map_err(|e| invalid(format!("clickhouse.{e}")))?;
         if cfg.sensor.is_empty() {
             return Err(invalid("sensor: the name must not be empty".into()));
         }

@@ -412,6 +412,33 @@ fn retention_drops_whole_old_partitions() {
 }
 
 #[test]
+fn the_password_comes_from_its_file_and_no_output_shows_it() {
+    let ch = ClickHouse::start("pwfile");
+    let secret = "pastmon-test-secret"; // user `guarded` (local-server.sh)
+    let with_password = |name: &str, password: &str| {
+        let file = ch.dir.join(format!("{name}.password"));
+        std::fs::write(&file, format!("{password}\n")).unwrap();
+        let config = ch.dir.join(format!("{name}.toml"));
+        let text = std::fs::read_to_string(ch.config("pwfile", "")).unwrap().replace(
+            "[clickhouse]\n",
+            &format!("[clickhouse]\nuser = \"guarded\"\npassword_file = \"{}\"\n", file.display()),
+        );
+        std::fs::write(&config, text).unwrap();
+        config
+    };
+    let out = run(&with_password("right", secret), &common::capture("smtp_session"), "10");
+    assert_ok(&out);
+    assert_ne!(ch.query("SELECT count() FROM pwfile.level1").trim(), "0");
+    // A wrong password: refused by the server, said, the batch spooled; the
+    // password read from the file appears in no output.
+    let wrong = "not-the-secret-4821";
+    let out = run(&with_password("wrong", wrong), &common::capture("smtp_session"), "2");
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("guarded"), "the refusal is reported: {text}");
+    assert!(!text.contains(wrong) && !text.contains(secret), "{text}");
+}
+
+#[test]
 fn sampled_transactions_are_stored_one_by_one() {
     let ch = ClickHouse::start("sample");
     let config = ch.config("sample", "transactions_sample = 1.0");

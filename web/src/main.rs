@@ -38,7 +38,11 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Serve { config } => {
             let text = std::fs::read_to_string(&config).with_context(|| config.display().to_string())?;
-            let cfg: Config = toml::from_str(&text).with_context(|| config.display().to_string())?;
+            let mut cfg: Config = toml::from_str(&text).with_context(|| config.display().to_string())?;
+            cfg.clickhouse
+                .read_password_file()
+                .map_err(|e| anyhow::anyhow!("clickhouse.{e}"))
+                .with_context(|| config.display().to_string())?;
             cfg.check().map_err(anyhow::Error::msg).with_context(|| config.display().to_string())?;
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(async {
