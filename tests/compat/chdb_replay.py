@@ -2,7 +2,8 @@
 """Runs every statement pastmon sent to ClickHouse 18.16 (a PASTMON_SQL_LOG
 file) against a modern ClickHouse (chdb-core, in-process), so no SQL works
 only on the old server. Inserts replay their RowBinary bodies through
-file(..., 'RowBinary', structure). Exit status 1 names each failure."""
+file(..., 'RowBinary', structure). A line with "expect" (the README's
+queries) must also give 18.16's answer. Exit status 1 names each failure."""
 import json
 import sys
 import tempfile
@@ -24,7 +25,9 @@ def main(log_path):
                 structure = ", ".join(" ".join(c.split("\t")[:2]) for c in cols)
                 session.query(f"INSERT INTO {table} SELECT * FROM file('{data}', 'RowBinary', '{structure}')")
             else:
-                session.query(sql, "TabSeparated")
+                out = session.query(sql, "TabSeparated").data()
+                if "expect" in entry and out != entry["expect"]:
+                    failures.append(f"{sql[:120]}...: modern gives {out[:200]!r}, 18.16 {entry['expect'][:200]!r}")
         except Exception as e:  # chdb raises its own error types
             failures.append(f"{sql[:120]}...: {str(e).splitlines()[0]}")
     for f in failures:

@@ -330,3 +330,33 @@ fn tokens_guard_every_page_and_api() {
 fn frame_bound(frame: &str, name: &str) -> u64 {
     frame.split('&').find_map(|kv| kv.strip_prefix(&format!("{name}="))).unwrap().parse().unwrap()
 }
+
+/// The README's SQL for percentiles (the block that reads
+/// `histogram_buckets`), run as it stands on the test's database and range,
+/// gives the console's p50, p95 and p99 of every signature.
+#[test]
+fn the_readme_percentile_sql_gives_the_consoles_percentiles() {
+    let ch = ClickHouse::start("websql");
+    let report = fill(&ch, "websql");
+    let base = serve(&ch.url(), "websql", Vec::new());
+    let frame = frame(&report);
+    let range: Vec<u64> = frame.split('&').map(|kv| kv.split_once('=').unwrap().1.parse().unwrap()).collect();
+    let range = format!("interval_start >= toDateTime({}) AND interval_start < toDateTime({})", range[0], range[1]);
+    let rows = ch.json_rows(&pastmon_testbed::readme::sql("histogram_buckets", "websql", &range));
+    let v = get_json(&format!("{base}/api/v1/signatures?{frame}"));
+    let mut compared = 0;
+    for s in v["signatures"].as_array().unwrap() {
+        let signature = s["signature"].as_str().unwrap();
+        for (q, stat) in [(0.5, "p50"), (0.95, "p95"), (0.99, "p99")] {
+            let Some(console_us) = s["first_response"][stat].as_f64() else { continue };
+            let row = rows
+                .iter()
+                .find(|r| r["signature"] == signature && r["q"].as_f64() == Some(q))
+                .unwrap_or_else(|| panic!("{signature} {stat}: not in {rows:?}"));
+            let sql_us = row["first_response_ms"].as_f64().unwrap() * 1e3;
+            assert!((sql_us - console_us).abs() < 1e-6, "{signature} {stat}: SQL {sql_us} µs, console {console_us}");
+            compared += 1;
+        }
+    }
+    assert!(compared >= 9, "only {compared} percentiles compared");
+}

@@ -87,6 +87,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../../deploy/clickhouse/013_sensors_tunnels.sql"),
         params: &[],
     },
+    Migration {
+        version: 14,
+        name: "histogram_buckets",
+        sql: include_str!("../../../deploy/clickhouse/014_histogram_buckets.sql"),
+        params: &[],
+    },
 ];
 
 impl Migration {
@@ -181,6 +187,7 @@ fn distributed_again(table: &str, version: u32, cluster: &str) -> Vec<String> {
 fn on_cluster(statement: &str, cluster: &str) -> Vec<String> {
     const TABLE: &str = "CREATE TABLE IF NOT EXISTS {db}.";
     const VIEW: &str = "CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.";
+    const PLAIN_VIEW: &str = "CREATE VIEW IF NOT EXISTS {db}.";
     const ALTER: &str = "ALTER TABLE {db}.";
     const DROP: &str = "DROP TABLE IF EXISTS {db}.";
     let name_of = |s: &str| -> String { s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect() };
@@ -212,6 +219,10 @@ fn on_cluster(statement: &str, cluster: &str) -> Vec<String> {
         };
         let body = body.replace("FROM {db}.level1\n", "FROM {db}.level1_local\n");
         vec![format!("{VIEW}{name} ON CLUSTER {cluster}{body}")]
+    } else if let Some(rest) = statement.strip_prefix(PLAIN_VIEW) {
+        // Computed where it is read: the same view on every node.
+        let name = name_of(rest);
+        vec![format!("{PLAIN_VIEW}{name} ON CLUSTER {cluster}{}", &rest[name.len()..])]
     } else if statement.starts_with(DROP) {
         vec![format!("{statement} ON CLUSTER {cluster}")]
     } else if statement.starts_with(ALTER) && statement.contains(" COMMENT COLUMN ") {

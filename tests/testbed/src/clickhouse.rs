@@ -54,6 +54,9 @@ impl ClickHouse {
     pub fn query(&self, sql: &str) -> String {
         match ureq::post(&self.url()).send_string(sql) {
             Ok(r) => r.into_string().unwrap(),
+            Err(ureq::Error::Status(status, r)) => {
+                panic!("{sql}: HTTP {status}: {}", r.into_string().unwrap_or_default())
+            }
             Err(e) => panic!("{sql}: {e}"),
         }
     }

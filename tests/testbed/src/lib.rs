@@ -7,6 +7,7 @@
 pub mod clickhouse;
 pub mod lab;
 pub mod pcap;
+pub mod readme;
 pub mod repeat;
 pub mod servers;
 pub mod tunnels;
